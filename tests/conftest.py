@@ -19,3 +19,63 @@ def shared_data() -> Path:
         if os.environ.get("CI"):
             raise
         pytest.skip(str(exc))
+
+
+# -- the database every integration and end-to-end test runs on ------------------------------
+# SQLite by default; set SUANLI_TEST_DATABASE_URL=postgresql+psycopg://... to run the same suite
+# on PostgreSQL. Each test run gets its own PostgreSQL schema, so parallel runs never collide.
+
+import secrets  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from datetime import UTC, datetime  # noqa: E402
+
+from sqlalchemy import text  # noqa: E402
+
+TEST_DATABASE_URL = os.environ.get("SUANLI_TEST_DATABASE_URL")
+START = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    if TEST_DATABASE_URL:
+        return TEST_DATABASE_URL
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'suanli.db'}"
+
+
+@pytest.fixture(scope="session")
+def _migrated_database(database_url: str) -> Iterator:
+    from suanli.adapters.store import create_database
+
+    schema = f"t_{os.getpid()}_{secrets.token_hex(3)}" if database_url.startswith("postgres") \
+        else None
+    db = create_database(database_url, schema=schema)
+    db.migrate()
+    yield db
+    if schema:
+        with db.engine.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    db.dispose()
+
+
+@pytest.fixture
+def database(_migrated_database):  # type: ignore[no-untyped-def]
+    """A migrated database, emptied before each test."""
+    from suanli.adapters.store.tables import Base
+
+    db = _migrated_database
+    with db.engine.begin() as connection:
+        names = [table.name for table in reversed(Base.metadata.sorted_tables)]
+        if db.dialect == "postgresql":
+            connection.execute(text("TRUNCATE " + ", ".join(f'"{n}"' for n in names)
+                                    + " CASCADE"))
+        else:
+            for name in names:
+                connection.execute(text(f'DELETE FROM "{name}"'))
+    return db
+
+
+@pytest.fixture
+def clock():  # type: ignore[no-untyped-def]
+    from suanli.adapters.clock import FixedClock
+
+    return FixedClock(START)

@@ -72,6 +72,8 @@ MAX_PRICE_FEN_PER_DEVICE_HOUR = 100_000_000  # 1,000,000 CNY per device-hour: a 
 
 
 def check_name(value: str, field_name: str) -> str:
+    if not isinstance(value, str):
+        raise ValidationFailed("must be a string", field=field_name)
     value = value.strip()
     if not _NAME_RE.match(value):
         raise ValidationFailed("must be 1-120 printable characters", field=field_name)

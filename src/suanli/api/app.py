@@ -1,0 +1,37 @@
+"""Builds the FastAPI application of one platform node."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from suanli import __version__
+from suanli.adapters.clock import Clock, SystemClock
+from suanli.adapters.store import Database, create_database
+from suanli.api import problems
+from suanli.api.context import AppContext
+from suanli.api.routes import platform, registry
+from suanli.services.bootstrap import parse_authority
+from suanli.settings import Settings
+
+DESCRIPTION = """suanli (算力) — a compute-power internet.
+
+Every request but `/v1/health` needs an API key: `Authorization: Bearer <key>`.
+Errors are `application/problem+json` (RFC 9457) and name the offending field.
+"""
+
+
+def create_app(settings: Settings | None = None, *, database: Database | None = None,
+               clock: Clock | None = None) -> FastAPI:
+    settings = settings or Settings()
+    if database is None:
+        database = create_database(settings.database_url, schema=settings.database_schema)
+        if settings.auto_migrate:
+            database.migrate()
+    app = FastAPI(title="suanli", version=__version__, description=DESCRIPTION,
+                  docs_url="/docs", openapi_url="/openapi.json")
+    app.state.ctx = AppContext(settings=settings, db=database, clock=clock or SystemClock(),
+                               authority=parse_authority(settings.authority))
+    problems.install(app)
+    app.include_router(platform.router)
+    app.include_router(registry.router)
+    return app

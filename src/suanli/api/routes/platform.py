@@ -1,0 +1,93 @@
+"""The platform itself: health, tenants, identifier resolution, the catalog and units."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+
+from suanli import __version__
+from suanli.api.context import AppContext, context, principal
+from suanli.api.schemas import NewTenantOut, TenantIn, TenantOut
+from suanli.catalog import load_catalog, load_ratings
+from suanli.domain.errors import NotFound
+from suanli.domain.ids import ComputeId
+from suanli.domain.tenants import Principal, Role, require_role
+from suanli.services import tenants
+
+router = APIRouter(prefix="/v1")
+Ctx = Annotated[AppContext, Depends(context)]
+Caller = Annotated[Principal, Depends(principal)]
+
+
+@router.get("/health", tags=["platform"])
+def health(ctx: Ctx) -> dict[str, Any]:
+    with ctx.db.unit_of_work() as session:
+        session.connection()
+    return {"status": "ok", "version": __version__, "authority": str(ctx.authority),
+            "platform": ctx.settings.platform_name, "database": ctx.db.dialect}
+
+
+@router.get("/me", response_model=TenantOut, tags=["tenants"])
+def me(ctx: Ctx, caller: Caller) -> TenantOut:
+    with ctx.db.unit_of_work() as session:
+        return TenantOut.model_validate(tenants.get_tenant(session, caller.tenant_id),
+                                        from_attributes=True)
+
+
+@router.post("/tenants", status_code=201, response_model=NewTenantOut, tags=["tenants"])
+def create_tenant(body: TenantIn, ctx: Ctx, caller: Caller) -> NewTenantOut:
+    require_role(caller, Role.OPERATOR)
+    with ctx.db.unit_of_work() as session:
+        new = tenants.create_tenant(session, ctx.authority, body.name,
+                                    tenants.parse_role(body.role),
+                                    tenants.parse_tenant_class(body.tenant_class),
+                                    ctx.clock.now())
+    return NewTenantOut(id=new.tenant_id, name=new.name, role=new.role.value,
+                        tenant_class=new.tenant_class.value, api_key=new.api_key)
+
+
+@router.get("/ids/{compute_id}", tags=["identifiers"])
+def resolve_id(compute_id: str, ctx: Ctx) -> dict[str, Any]:
+    """Parse an identifier and say which platform is authoritative for it."""
+    cid = ComputeId.parse(compute_id, field="compute_id")
+    authority = cid.authority_id
+    local = cid.is_within(ctx.authority) or ctx.authority.is_within(authority)
+    parent = cid.parent
+    return {"id": str(cid), "kind": cid.kind.value, "authority": str(authority),
+            "parent": str(parent) if parent else None,
+            "authoritative_platform": str(ctx.authority) if cid.is_within(ctx.authority)
+            else str(authority),
+            "local": local}
+
+
+@router.get("/catalog/accelerators", tags=["catalog"])
+def list_accelerators(vendor: str | None = None, kind: str | None = None) -> dict[str, Any]:
+    catalog = load_catalog()
+    items = [a for a in catalog.all()
+             if (vendor is None or a.vendor.lower() == vendor.lower())
+             and (kind is None or a.kind == kind)]
+    return {"items": [accelerator_json(a) for a in items], "count": len(items)}
+
+
+@router.get("/catalog/accelerators/{key}", tags=["catalog"])
+def get_accelerator(key: str) -> dict[str, Any]:
+    return accelerator_json(load_catalog().get(key))
+
+
+@router.get("/units", tags=["catalog"])
+def units() -> dict[str, Any]:
+    return load_ratings_summary()
+
+
+def accelerator_json(accelerator: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return asdict(accelerator)
+
+
+def load_ratings_summary() -> dict[str, Any]:
+    ratings = load_ratings()
+    if not ratings:
+        raise NotFound("no unit ratings are loaded")
+    return ratings if isinstance(ratings, dict) else {"ratings": ratings}

@@ -1,0 +1,102 @@
+"""The `suanli` command: serve a platform node, administer it, and use it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from suanli.cli.registry import pools, providers, sites
+
+app = typer.Typer(help="suanli (算力): a compute-power internet.", no_args_is_help=True)
+admin = typer.Typer(help="Administer the local platform database directly.",
+                    no_args_is_help=True)
+app.add_typer(admin, name="admin")
+app.add_typer(providers, name="providers")
+app.add_typer(sites, name="sites")
+app.add_typer(pools, name="pools")
+console = Console()
+
+
+@app.command()
+def serve(
+    demo: Annotated[bool, typer.Option(help="load the illustrative national federation")] = False,
+    host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="port to listen on")] = None,
+    database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL")] = None,
+    authority: Annotated[str | None, typer.Option(help="identifier authority, e.g. CN.GD")]
+    = None,
+) -> None:
+    """Run a platform node (SQLite by default; PostgreSQL via --database-url)."""
+    import uvicorn
+
+    from suanli.adapters.clock import SystemClock
+    from suanli.api.app import create_app
+    from suanli.services.bootstrap import ensure_operator, load_demo
+    from suanli.settings import Settings
+
+    overrides = {k: v for k, v in {"host": host, "port": port, "database_url": database_url,
+                                   "authority": authority, "demo": demo or None}.items()
+                 if v is not None}
+    settings = Settings(**overrides)
+    api = create_app(settings)
+    ctx = api.state.ctx
+    key = ensure_operator(ctx.db, ctx.authority, SystemClock())
+    if key:
+        console.print(f"[bold]first start: operator API key (shown once):[/bold] {key}")
+    if settings.demo:
+        summary = load_demo(ctx.db, ctx.authority, SystemClock())
+        console.print(f"[yellow]demo federation (ILLUSTRATIVE data): {summary.providers} "
+                      f"providers, {summary.sites} sites, {summary.pools} pools[/yellow]")
+        console.print(f"[bold]demo consumer API key:[/bold] {summary.consumer_key}")
+    console.print(f"suanli {ctx.authority} on http://{settings.host}:{settings.port} "
+                  f"(API docs at /docs, database {ctx.db.dialect})")
+    uvicorn.run(api, host=settings.host, port=settings.port, log_level="info")
+
+
+@admin.command("create-tenant")
+def create_tenant(
+    name: str,
+    role: Annotated[str, typer.Option(help="consumer, provider or operator")] = "consumer",
+    tenant_class: Annotated[str, typer.Option("--class", help="small-firm, start-up, "
+                                              "research, enterprise, public")] = "enterprise",
+    database_url: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Create a tenant and print its API key once (only its hash is stored)."""
+    from suanli.adapters.clock import SystemClock
+    from suanli.adapters.store import create_database
+    from suanli.domain.errors import SuanliError
+    from suanli.services import tenants
+    from suanli.services.bootstrap import parse_authority
+    from suanli.settings import Settings
+
+    settings = Settings(**({"database_url": database_url} if database_url else {}))
+    db = create_database(settings.database_url, schema=settings.database_schema)
+    db.migrate()
+    try:
+        with db.unit_of_work() as session:
+            new = tenants.create_tenant(session, parse_authority(settings.authority), name,
+                                        tenants.parse_role(role),
+                                        tenants.parse_tenant_class(tenant_class),
+                                        SystemClock().now())
+    except SuanliError as exc:
+        Console(stderr=True).print(f"[red]{exc.field or 'error'}: {exc.detail}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"tenant {new.tenant_id} ({new.role.value}, {new.tenant_class.value})")
+    console.print(f"API key (shown once, store it now): {new.api_key}")
+
+
+@admin.command("migrate")
+def migrate(database_url: Annotated[str | None, typer.Option()] = None) -> None:
+    """Bring the database schema to the newest revision."""
+    from suanli.adapters.store import create_database
+    from suanli.settings import Settings
+
+    settings = Settings(**({"database_url": database_url} if database_url else {}))
+    create_database(settings.database_url, schema=settings.database_schema).migrate()
+    console.print("database is at the newest revision")
+
+
+if __name__ == "__main__":
+    app()

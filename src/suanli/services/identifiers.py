@@ -1,0 +1,57 @@
+"""Allocates serials for new compute identifiers, one counter per parent and kind."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from suanli.adapters.store.tables import IdCounter
+from suanli.domain.ids import ComputeId, IdKind
+
+MAX_ALLOCATE_ATTEMPTS = 3
+
+
+def allocate(session: Session, parent: ComputeId, kind: IdKind) -> ComputeId:
+    """The next identifier of `kind` under `parent`; unique even under concurrent callers.
+
+    The UPDATE takes a row lock (PostgreSQL) or the write lock (SQLite), so two transactions
+    never read the same serial.
+    """
+    key = str(parent)
+    for _ in range(MAX_ALLOCATE_ATTEMPTS):
+        serial = session.execute(
+            update(IdCounter)
+            .where(IdCounter.parent == key, IdCounter.kind == kind.value)
+            .values(next_serial=IdCounter.next_serial + 1)
+            .returning(IdCounter.next_serial)
+        ).scalar_one_or_none()
+        if serial is not None:
+            return parent.child(kind, serial - 1)
+        if _insert_counter(session, key, kind):
+            return parent.child(kind, 1)
+    raise RuntimeError(f"could not allocate a {kind.value} identifier under {key}")
+
+
+def _insert_counter(session: Session, key: str, kind: IdKind) -> bool:
+    """Create the counter at 2 (serial 1 is taken by the caller); False if another won the race."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    inserted = session.execute(
+        insert(IdCounter)
+        .values(parent=key, kind=kind.value, next_serial=2)
+        .on_conflict_do_nothing()
+        .returning(IdCounter.next_serial)
+    ).scalar_one_or_none()
+    return inserted is not None
+
+
+def current_serial(session: Session, parent: ComputeId, kind: IdKind) -> int:
+    value = session.scalar(
+        select(IdCounter.next_serial).where(
+            IdCounter.parent == str(parent), IdCounter.kind == kind.value
+        )
+    )
+    return 0 if value is None else value - 1

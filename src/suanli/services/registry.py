@@ -1,0 +1,376 @@
+"""The registry: providers, sites and pools — create, read, update, retire, search."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from suanli.adapters.store.tables import PoolRow, ProviderRow, SiteRow
+from suanli.catalog import Accelerator, load_catalog, units_per_device_hour
+from suanli.domain.errors import Conflict, NotFound, ValidationFailed
+from suanli.domain.ids import ComputeId, IdKind
+from suanli.domain.resources import (
+    Engine,
+    Hub,
+    Pool,
+    PoolState,
+    ProviderKind,
+    Site,
+    SiteKind,
+    check_name,
+)
+from suanli.domain.search import WORKLOAD_CLASSES
+from suanli.domain.tenants import Principal, Role, require_owner, require_role
+from suanli.services.identifiers import allocate
+
+PROVIDER_FIELDS = frozenset({"name", "kind"})
+SITE_FIELDS = frozenset({"name", "province", "city", "latitude", "longitude", "pue",
+                         "electricity_fen_per_kwh", "green_share", "kind", "hub"})
+POOL_FIELDS = frozenset({"name", "device_count", "free_devices", "engine",
+                         "price_fen_per_device_hour", "state", "interconnect", "labels"})
+# Facts of a site copied onto its pools so that search needs no join.
+SITE_FACTS_ON_POOL = {"province": "province", "city": "city", "hub": "hub", "kind": "site_kind",
+                      "green_share": "green_share", "latitude": "latitude",
+                      "longitude": "longitude"}
+
+
+def _enum(enum_type: type, value: Any, field: str):  # type: ignore[no-untyped-def]
+    if value is None or isinstance(value, enum_type):
+        return value
+    try:
+        return enum_type(value)
+    except ValueError:
+        choices = ", ".join(member.value for member in enum_type)
+        raise ValidationFailed(f"unknown value {value!r}; one of {choices}", field=field) from None
+
+
+def _check_fields(changes: Mapping[str, Any], allowed: frozenset[str]) -> None:
+    for name in changes:
+        if name not in allowed:
+            raise ValidationFailed(f"cannot be changed; changeable: {', '.join(sorted(allowed))}",
+                                   field=name)
+
+
+# -- providers ---------------------------------------------------------------------------
+
+def create_provider(session: Session, principal: Principal, authority: ComputeId, *, name: str,
+                    kind: str, country: str = "CN", now: datetime,
+                    illustrative: bool = False) -> ProviderRow:
+    require_role(principal, Role.PROVIDER)
+    provider_kind = _enum(ProviderKind, kind, "kind")
+    if len(country) != 2 or not country.isalpha():
+        raise ValidationFailed("must be an ISO 3166-1 alpha-2 code such as CN", field="country")
+    provider_id = allocate(session, authority, IdKind.PROVIDER)
+    row = ProviderRow(id=str(provider_id), tenant_id=principal.tenant_id,
+                      name=check_name(name, "name"), kind=provider_kind.value,
+                      country=country.upper(), retired=False, illustrative=illustrative,
+                      created_at=now, updated_at=now)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def get_provider(session: Session, provider_id: str) -> ProviderRow:
+    row = session.get(ProviderRow, _canonical(provider_id, "provider_id"))
+    if row is None:
+        raise NotFound(f"provider {provider_id} does not exist", field="provider_id")
+    return row
+
+
+def list_providers(session: Session, *, tenant_id: str | None = None, include_retired: bool = False,
+                   limit: int = 50, offset: int = 0) -> list[ProviderRow]:
+    stmt = select(ProviderRow).order_by(ProviderRow.created_at, ProviderRow.id)
+    if tenant_id:
+        stmt = stmt.where(ProviderRow.tenant_id == tenant_id)
+    if not include_retired:
+        stmt = stmt.where(ProviderRow.retired.is_(False))
+    return list(session.scalars(stmt.limit(limit).offset(offset)))
+
+
+def update_provider(session: Session, principal: Principal, provider_id: str,
+                    changes: Mapping[str, Any], now: datetime) -> ProviderRow:
+    row = _writable_provider(session, principal, provider_id)
+    _check_fields(changes, PROVIDER_FIELDS)
+    if "name" in changes:
+        row.name = check_name(changes["name"], "name")
+    if "kind" in changes:
+        row.kind = _enum(ProviderKind, changes["kind"], "kind").value
+    row.updated_at = now
+    return row
+
+
+def retire_provider(session: Session, principal: Principal, provider_id: str,
+                    now: datetime) -> ProviderRow:
+    row = _writable_provider(session, principal, provider_id)
+    for site in session.scalars(select(SiteRow).where(SiteRow.provider_id == row.id)):
+        _retire_site_row(session, site, now)
+    row.retired = True
+    row.updated_at = now
+    return row
+
+
+def _writable_provider(session: Session, principal: Principal, provider_id: str) -> ProviderRow:
+    require_role(principal, Role.PROVIDER)
+    row = get_provider(session, provider_id)
+    require_owner(principal, row.tenant_id, f"provider {row.id}")
+    if row.retired:
+        raise Conflict(f"provider {row.id} is retired", field="provider_id")
+    return row
+
+
+# -- sites ---------------------------------------------------------------------------------
+
+def create_site(session: Session, principal: Principal, provider_id: str,
+                fields: Mapping[str, Any], now: datetime, *,
+                illustrative: bool = False) -> SiteRow:
+    provider = _writable_provider(session, principal, provider_id)
+    _check_fields(fields, SITE_FIELDS)
+    site_id = allocate(session, ComputeId.parse(provider.id), IdKind.SITE)
+    site = _site_from_fields(str(site_id), provider.id, fields)
+    row = SiteRow(tenant_id=provider.tenant_id, illustrative=illustrative, created_at=now,
+                  updated_at=now, retired=False, **_site_columns(site))
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _site_from_fields(site_id: str, provider_id: str, fields: Mapping[str, Any]) -> Site:
+    required = ("name", "province", "city", "latitude", "longitude", "pue",
+                "electricity_fen_per_kwh", "green_share", "kind")
+    for name in required:
+        if fields.get(name) is None:
+            raise ValidationFailed("is required", field=name)
+    return Site(
+        id=site_id, provider_id=provider_id, name=check_name(fields["name"], "name"),
+        province=fields["province"], city=check_name(fields["city"], "city"),
+        latitude=float(fields["latitude"]), longitude=float(fields["longitude"]),
+        pue=Decimal(str(fields["pue"])),
+        electricity_fen_per_kwh=int(fields["electricity_fen_per_kwh"]),
+        green_share=Decimal(str(fields["green_share"])),
+        kind=_enum(SiteKind, fields["kind"], "kind"), hub=_enum(Hub, fields.get("hub"), "hub"),
+    )
+
+
+def _site_columns(site: Site) -> dict[str, Any]:
+    columns = dataclasses.asdict(site)
+    columns.pop("retired")
+    columns["kind"] = site.kind.value
+    columns["hub"] = site.hub.value if site.hub else None
+    return columns
+
+
+def site_from_row(row: SiteRow) -> Site:
+    return Site(id=row.id, provider_id=row.provider_id, name=row.name, province=row.province,
+                city=row.city, latitude=row.latitude, longitude=row.longitude, pue=row.pue,
+                electricity_fen_per_kwh=row.electricity_fen_per_kwh,
+                green_share=row.green_share, kind=SiteKind(row.kind),
+                hub=Hub(row.hub) if row.hub else None, retired=row.retired)
+
+
+def get_site(session: Session, site_id: str) -> SiteRow:
+    row = session.get(SiteRow, _canonical(site_id, "site_id"))
+    if row is None:
+        raise NotFound(f"site {site_id} does not exist", field="site_id")
+    return row
+
+
+def list_sites(session: Session, *, provider_id: str | None = None, hub: str | None = None,
+               province: str | None = None, include_retired: bool = False, limit: int = 50,
+               offset: int = 0) -> list[SiteRow]:
+    stmt = select(SiteRow).order_by(SiteRow.created_at, SiteRow.id)
+    if provider_id:
+        stmt = stmt.where(SiteRow.provider_id == _canonical(provider_id, "provider_id"))
+    if hub:
+        stmt = stmt.where(SiteRow.hub == _enum(Hub, hub, "hub").value)
+    if province:
+        stmt = stmt.where(SiteRow.province == province)
+    if not include_retired:
+        stmt = stmt.where(SiteRow.retired.is_(False))
+    return list(session.scalars(stmt.limit(limit).offset(offset)))
+
+
+def update_site(session: Session, principal: Principal, site_id: str,
+                changes: Mapping[str, Any], now: datetime) -> SiteRow:
+    row = _writable_site(session, principal, site_id)
+    _check_fields(changes, SITE_FIELDS)
+    current = {name: getattr(row, name) for name in SITE_FIELDS}
+    site = _site_from_fields(row.id, row.provider_id, {**current, **changes})
+    for name, value in _site_columns(site).items():
+        setattr(row, name, value)
+    row.updated_at = now
+    pools = session.scalars(select(PoolRow).where(PoolRow.site_id == row.id))
+    for pool in pools:
+        for site_name, pool_name in SITE_FACTS_ON_POOL.items():
+            setattr(pool, pool_name, getattr(row, site_name))
+        pool.updated_at = now
+    return row
+
+
+def retire_site(session: Session, principal: Principal, site_id: str, now: datetime) -> SiteRow:
+    row = _writable_site(session, principal, site_id)
+    _retire_site_row(session, row, now)
+    return row
+
+
+def _retire_site_row(session: Session, row: SiteRow, now: datetime) -> None:
+    for pool in session.scalars(select(PoolRow).where(PoolRow.site_id == row.id)):
+        _retire_pool_row(pool, now)
+    row.retired = True
+    row.updated_at = now
+
+
+def _writable_site(session: Session, principal: Principal, site_id: str) -> SiteRow:
+    require_role(principal, Role.PROVIDER)
+    row = get_site(session, site_id)
+    require_owner(principal, row.tenant_id, f"site {row.id}")
+    if row.retired:
+        raise Conflict(f"site {row.id} is retired", field="site_id")
+    return row
+
+
+# -- pools ---------------------------------------------------------------------------------
+
+def create_pool(session: Session, principal: Principal, site_id: str, *, accelerator: str,
+                fields: Mapping[str, Any], now: datetime, illustrative: bool = False) -> PoolRow:
+    site = _writable_site(session, principal, site_id)
+    _check_fields(fields, POOL_FIELDS)
+    device = _accelerator(accelerator)
+    pool_id = allocate(session, ComputeId.parse(site.id), IdKind.POOL)
+    pool = _pool_from_fields(str(pool_id), site.id, device.key, fields)
+    row = PoolRow(site_id=site.id, provider_id=site.provider_id, tenant_id=site.tenant_id,
+                  illustrative=illustrative, version=1, created_at=now, updated_at=now,
+                  vendor=device.vendor, architecture=device.architecture,
+                  device_kind=device.kind, memory_gb=device.memory_gb,
+                  site_kind=site.kind,
+                  **{pool_name: getattr(site, site_name)
+                     for site_name, pool_name in SITE_FACTS_ON_POOL.items() if site_name != "kind"})
+    _write_pool(row, pool)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _accelerator(key: str) -> Accelerator:
+    try:
+        return load_catalog().get(key)
+    except NotFound as exc:
+        raise ValidationFailed(exc.detail, field="accelerator") from None
+
+
+def _pool_from_fields(pool_id: str, site_id: str, accelerator: str,
+                      fields: Mapping[str, Any]) -> Pool:
+    for name in ("name", "device_count", "engine", "price_fen_per_device_hour"):
+        if fields.get(name) is None:
+            raise ValidationFailed("is required", field=name)
+    labels = fields.get("labels") or {}
+    if not isinstance(labels, dict) or len(labels) > 32:
+        raise ValidationFailed("must be a mapping of at most 32 labels", field="labels")
+    device_count = int(fields["device_count"])
+    free = fields.get("free_devices")
+    return Pool(
+        id=pool_id, site_id=site_id, name=check_name(fields["name"], "name"),
+        accelerator=accelerator, device_count=device_count,
+        engine=_enum(Engine, fields["engine"], "engine"),
+        price_fen_per_device_hour=int(fields["price_fen_per_device_hour"]),
+        state=_enum(PoolState, fields.get("state") or PoolState.ACTIVE, "state"),
+        free_devices=device_count if free is None else int(free),
+        interconnect=fields.get("interconnect"), labels={str(k): str(v) for k, v in labels.items()},
+    )
+
+
+def _write_pool(row: PoolRow, pool: Pool) -> None:
+    row.id = pool.id
+    row.name = pool.name
+    row.accelerator = pool.accelerator
+    row.device_count = pool.device_count
+    row.free_devices = pool.device_count if pool.free_devices is None else pool.free_devices
+    row.engine = pool.engine.value
+    row.state = pool.state.value
+    row.interconnect = pool.interconnect
+    row.labels = dict(pool.labels)
+    row.price_fen_per_device_hour = pool.price_fen_per_device_hour
+    _write_unit_prices(row)
+
+
+def _write_unit_prices(row: PoolRow) -> None:
+    """Price per effective unit-hour, one column per workload class, for indexed sorting."""
+    for workload_class in WORKLOAD_CLASSES:
+        units = units_per_device_hour(row.accelerator, workload_class)
+        if workload_class == "general":
+            row.units_per_device_hour = units
+        price = (Decimal(row.price_fen_per_device_hour) / units).quantize(Decimal("0.0001")) \
+            if units > 0 else None
+        if price is None and workload_class != "hpc":
+            # Every device has a general, training and inference rating; only FP64 may lack one.
+            raise ValidationFailed(f"{row.accelerator} has no {workload_class} rating",
+                                   field="accelerator")
+        setattr(row, f"fen_per_unit_hour_{workload_class}", price)
+
+
+def pool_from_row(row: PoolRow) -> Pool:
+    return Pool(id=row.id, site_id=row.site_id, name=row.name, accelerator=row.accelerator,
+                device_count=row.device_count, engine=Engine(row.engine),
+                price_fen_per_device_hour=row.price_fen_per_device_hour,
+                state=PoolState(row.state), free_devices=row.free_devices,
+                interconnect=row.interconnect, labels=dict(row.labels or {}))
+
+
+def get_pool(session: Session, pool_id: str) -> PoolRow:
+    row = session.get(PoolRow, _canonical(pool_id, "pool_id"))
+    if row is None:
+        raise NotFound(f"pool {pool_id} does not exist", field="pool_id")
+    return row
+
+
+def update_pool(session: Session, principal: Principal, pool_id: str,
+                changes: Mapping[str, Any], now: datetime, *,
+                expected_version: int | None = None) -> PoolRow:
+    row = _writable_pool(session, principal, pool_id)
+    if expected_version is not None and expected_version != row.version:
+        raise Conflict(f"pool {row.id} is at version {row.version}, not {expected_version}",
+                       field="version")
+    _check_fields(changes, POOL_FIELDS)
+    current = pool_from_row(row)
+    merged = {**{name: getattr(current, name) for name in POOL_FIELDS}, **changes}
+    if "device_count" in changes and "free_devices" not in changes:
+        in_use = current.device_count - (current.free_devices or 0)
+        merged["free_devices"] = max(0, int(changes["device_count"]) - in_use)
+    if _enum(PoolState, merged["state"], "state") is PoolState.RETIRED:
+        raise ValidationFailed("retire a pool with DELETE, not by setting its state",
+                               field="state")
+    _write_pool(row, _pool_from_fields(row.id, row.site_id, row.accelerator, merged))
+    row.version += 1
+    row.updated_at = now
+    return row
+
+
+def retire_pool(session: Session, principal: Principal, pool_id: str, now: datetime) -> PoolRow:
+    row = _writable_pool(session, principal, pool_id)
+    _retire_pool_row(row, now)
+    return row
+
+
+def _retire_pool_row(row: PoolRow, now: datetime) -> None:
+    row.state = PoolState.RETIRED.value
+    row.free_devices = 0
+    row.version += 1
+    row.updated_at = now
+
+
+def _writable_pool(session: Session, principal: Principal, pool_id: str) -> PoolRow:
+    require_role(principal, Role.PROVIDER)
+    row = get_pool(session, pool_id)
+    require_owner(principal, row.tenant_id, f"pool {row.id}")
+    if row.state == PoolState.RETIRED.value:
+        raise Conflict(f"pool {row.id} is retired", field="pool_id")
+    return row
+
+
+def _canonical(text: str, field: str) -> str:
+    return str(ComputeId.parse(text, field=field))

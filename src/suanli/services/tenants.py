@@ -1,0 +1,125 @@
+"""Tenants and API keys: creation, authentication, key rotation."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from suanli.adapters.store.tables import ApiKeyRow, TenantRow
+from suanli.domain.errors import NotFound, Unauthenticated, ValidationFailed
+from suanli.domain.ids import ComputeId, IdKind
+from suanli.domain.resources import check_name
+from suanli.domain.tenants import Principal, Role, TenantClass
+from suanli.services.identifiers import allocate
+
+KEY_PREFIX = "sl"
+_PREFIX_CHARS = 10
+_SECRET_BYTES = 32
+
+
+@dataclass(frozen=True)
+class NewTenant:
+    tenant_id: str
+    name: str
+    role: Role
+    tenant_class: TenantClass
+    api_key: str  # shown once; only its hash is stored
+
+
+def _hash(key: str) -> str:
+    # Keys carry 256 random bits, so a fast hash is enough: nobody can brute-force the space.
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _new_key() -> tuple[str, str]:
+    prefix = secrets.token_hex(_PREFIX_CHARS // 2)
+    return prefix, f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(_SECRET_BYTES)}"
+
+
+def parse_role(value: str) -> Role:
+    try:
+        return Role(value)
+    except ValueError:
+        raise ValidationFailed(
+            f"unknown role {value!r}; one of {', '.join(r.value for r in Role)}", field="role"
+        ) from None
+
+
+def parse_tenant_class(value: str) -> TenantClass:
+    try:
+        return TenantClass(value)
+    except ValueError:
+        choices = ", ".join(c.value for c in TenantClass)
+        raise ValidationFailed(
+            f"unknown tenant class {value!r}; one of {choices}", field="tenant_class"
+        ) from None
+
+
+def create_tenant(
+    session: Session,
+    authority: ComputeId,
+    name: str,
+    role: Role,
+    tenant_class: TenantClass,
+    now: datetime,
+) -> NewTenant:
+    name = check_name(name, "name")
+    tenant_id = allocate(session, authority, IdKind.TENANT)
+    session.add(TenantRow(id=str(tenant_id), name=name, role=role.value,
+                          tenant_class=tenant_class.value, created_at=now, disabled=False))
+    session.flush()
+    key = issue_key(session, str(tenant_id), now)
+    return NewTenant(str(tenant_id), name, role, tenant_class, key)
+
+
+def issue_key(session: Session, tenant_id: str, now: datetime) -> str:
+    if session.get(TenantRow, tenant_id) is None:
+        raise NotFound(f"tenant {tenant_id} does not exist", field="tenant_id")
+    prefix, key = _new_key()
+    session.add(ApiKeyRow(prefix=prefix, tenant_id=tenant_id, key_sha256=_hash(key),
+                          created_at=now, revoked_at=None))
+    return key
+
+
+def revoke_keys(session: Session, tenant_id: str, now: datetime) -> int:
+    rows = session.scalars(
+        select(ApiKeyRow).where(ApiKeyRow.tenant_id == tenant_id, ApiKeyRow.revoked_at.is_(None))
+    ).all()
+    for row in rows:
+        row.revoked_at = now
+    return len(rows)
+
+
+def authenticate(session: Session, key: str | None) -> Principal:
+    """The principal behind an API key, or Unauthenticated."""
+    if not key:
+        raise Unauthenticated("an API key is required: send 'Authorization: Bearer <key>'")
+    parts = key.split("_", 2)
+    if len(parts) != 3 or parts[0] != KEY_PREFIX:
+        raise Unauthenticated("malformed API key")
+    row = session.get(ApiKeyRow, parts[1])
+    if row is None or row.revoked_at is not None:
+        raise Unauthenticated("unknown or revoked API key")
+    if not hmac.compare_digest(row.key_sha256, _hash(key)):
+        raise Unauthenticated("unknown or revoked API key")
+    tenant = session.get(TenantRow, row.tenant_id)
+    if tenant is None or tenant.disabled:
+        raise Unauthenticated("the tenant of this key is disabled")
+    return Principal(tenant.id, Role(tenant.role), TenantClass(tenant.tenant_class))
+
+
+def get_tenant(session: Session, tenant_id: str) -> TenantRow:
+    row = session.get(TenantRow, tenant_id)
+    if row is None:
+        raise NotFound(f"tenant {tenant_id} does not exist", field="tenant_id")
+    return row
+
+
+def list_tenants(session: Session) -> list[TenantRow]:
+    return list(session.scalars(select(TenantRow).order_by(TenantRow.created_at)))

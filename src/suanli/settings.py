@@ -1,0 +1,53 @@
+"""Settings from the environment (SUANLI_*) and an optional TOML config file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_CONFIG_FILE = "suanli.toml"
+
+
+class Settings(BaseSettings):
+    """Everything a platform node needs to start; see docs/configuration.md."""
+
+    model_config = SettingsConfigDict(env_prefix="SUANLI_", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///suanli.db",
+        description="SQLAlchemy URL: sqlite:///path.db (default) or postgresql+psycopg://...",
+    )
+    database_schema: str | None = Field(
+        default=None, description="PostgreSQL schema to use (search_path); None for the default"
+    )
+    authority: str = Field(
+        default="CN", description="This platform's identifier authority, e.g. CN or CN.GD"
+    )
+    platform_name: str = "suanli national platform"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    demo: bool = False
+    auto_migrate: bool = True
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        config_file = Path(os.environ.get("SUANLI_CONFIG", DEFAULT_CONFIG_FILE))
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if config_file.is_file():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
