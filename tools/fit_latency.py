@@ -80,7 +80,8 @@ def load_pair_rtts(data_dir: Path) -> list[PairRtt]:
     self_ping: dict[int, float] = {}
     with open(data_dir / PINGS_FILE, newline="", encoding="utf-8") as handle:
         for row in csv.DictReader(handle):
-            source, destination, avg = int(row["source"]), int(row["destination"]), float(row["avg"])
+            source, destination = int(row["source"]), int(row["destination"])
+            avg = float(row["avg"])
             if source == destination:
                 self_ping[source] = avg
             else:
@@ -132,7 +133,7 @@ def fit_rtt(data_dir: Path) -> RttFit:
 
 
 def chinese_pairs(pairs: list[PairRtt]) -> list[PairRtt]:
-    return [p for p in pairs if p.a.country in CHINESE_COUNTRIES and p.b.country in CHINESE_COUNTRIES]
+    return [p for p in pairs if {p.a.country, p.b.country} <= CHINESE_COUNTRIES]
 
 
 def constants_drift(fit: RttFit) -> list[str]:

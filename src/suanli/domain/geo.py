@@ -7,8 +7,9 @@ are least-squares fits by `tools/fit_latency.py` on WonderProxy's "A day in the 
 internet" pings (2020-07-19, shared/data/network/wondernetwork-*.csv): the average RTT of the
 2,409 server pairs in the same country and under 5,000 km apart, taking for each pair the
 better of its two directions and dropping sources whose ping to themselves is broken
-(> 5 ms; three of the four mainland servers). R² 0.728, RMSE 11.7 ms; see docs/latency.md. The pairs are mostly in the United States; the three usable mainland pairs
-(Shanghai to Hangzhou, Shenzhen, Zhangjiakou) lie within 11 ms of the model.
+(> 5 ms; three of the four mainland servers). R² 0.728, RMSE 11.7 ms; see docs/latency.md.
+The pairs are mostly in the United States; the three usable mainland pairs (Shanghai to
+Hangzhou, Shenzhen, Zhangjiakou) lie within 11 ms of the model.
 
 The model is for traffic inside one network jurisdiction: Hong Kong to the mainland measures
 2-12 times the model (cross-border routing), so treat its value there as a floor.
