@@ -102,7 +102,7 @@ def test_committed_constants_match_a_refit_of_the_pings(
     assert fit.r2 > 0.7
 
 
-def test_model_is_within_tolerance_of_mainland_pings(fit_latency: ModuleType, pairs: list) -> None:
+def test_model_is_within_tolerance_of_mainland_pings(pairs: list) -> None:
     mainland = [p for p in pairs if p.a.country == p.b.country == "China"]
     assert {frozenset((p.a.name, p.b.name)) for p in mainland} >= {
         frozenset(("Shanghai", "Hangzhou")), frozenset(("Shanghai", "Shenzhen")),
@@ -113,7 +113,7 @@ def test_model_is_within_tolerance_of_mainland_pings(fit_latency: ModuleType, pa
         assert abs(model - p.avg_rtt_ms) <= MAINLAND_TOLERANCE_MS, (p.a.name, p.b.name)
 
 
-def test_model_is_a_floor_for_hong_kong_to_mainland(fit_latency: ModuleType, pairs: list) -> None:
+def test_model_is_a_floor_for_hong_kong_to_mainland(pairs: list) -> None:
     # Cross-border paths are slower than the domestic model; docs/latency.md says so.
     cross = [p for p in pairs if {p.a.country, p.b.country} == {"China", "Hong Kong"}]
     assert cross
