@@ -187,13 +187,15 @@ _PROVINCE_PROFILE: dict[str, tuple[str, int, int, int, int]] = {
 
 # Price band per catalog key, fen per device-hour (CPU: per socket-hour).
 PRICE_BAND_FEN: dict[str, tuple[int, int]] = {
-    "nvidia-h800": (1500, 2200), "nvidia-a800": (800, 1500), "nvidia-a100-80gb": (900, 1500),
-    "nvidia-h20": (500, 900), "huawei-ascend-910b": (600, 1000), "cambricon-mlu590": (450, 800),
+    "nvidia-h800-sxm": (1500, 2200), "nvidia-a800-sxm4-80gb": (800, 1500),
+    "nvidia-a100-sxm4-80gb": (900, 1500), "nvidia-h20": (500, 900),
+    "huawei-ascend-910b": (600, 1000), "cambricon-mlu590": (450, 800),
     "hygon-dcu-k100": (300, 600), "kunlunxin-p800": (450, 800), "nvidia-l40s": (400, 700),
     "nvidia-l20": (250, 450), "nvidia-rtx-4090": (150, 300), "nvidia-a10": (150, 300),
-    "nvidia-t4": (100, 200), "huawei-ascend-310p": (80, 160), "nvidia-v100": (250, 450),
-    "cambricon-mlu370": (200, 400), "huawei-kunpeng-920": (20, 45),
-    "intel-xeon-8480": (30, 60), "amd-epyc-9654": (30, 60),
+    "nvidia-t4": (100, 200), "huawei-ascend-310p": (80, 160),
+    "nvidia-v100-pcie-16gb": (250, 450), "cambricon-mlu370-x8": (200, 400),
+    "huawei-kunpeng-920-7260": (20, 45), "intel-xeon-platinum-8480plus": (30, 60),
+    "amd-epyc-9654": (30, 60),
 }
 # Where in its band a pool prices, in percent, by (western hub region?, site kind):
 # western power is cheaper; eastern edges charge for being near users.
@@ -201,17 +203,24 @@ _BAND_POSITION = {(True, _H): (0, 50), (True, _E): (20, 70), (False, _H): (30, 8
                   (False, _E): (50, 100)}
 
 DOMESTIC = frozenset({"huawei-ascend-910b", "cambricon-mlu590", "hygon-dcu-k100",
-                      "kunlunxin-p800", "huawei-ascend-310p", "cambricon-mlu370",
-                      "huawei-kunpeng-920"})
-_WEST_TRAINING = {"huawei-ascend-910b": 4, "nvidia-h800": 2, "nvidia-a800": 2, "nvidia-h20": 2,
-                  "cambricon-mlu590": 2, "nvidia-a100-80gb": 1, "hygon-dcu-k100": 2,
-                  "kunlunxin-p800": 1}
-_EAST_TRAINING = {"nvidia-h800": 2, "nvidia-a800": 2, "huawei-ascend-910b": 3, "nvidia-h20": 2,
-                  "nvidia-a100-80gb": 1, "cambricon-mlu590": 1}
-_INFERENCE = {"nvidia-l20": 3, "nvidia-l40s": 2, "nvidia-t4": 2, "huawei-ascend-310p": 3,
-              "nvidia-rtx-4090": 2, "nvidia-a10": 1, "cambricon-mlu370": 1, "nvidia-v100": 1}
-_CPU = {"huawei-kunpeng-920": 2, "intel-xeon-8480": 2, "amd-epyc-9654": 1}
-NVIDIA_TRAINING = frozenset({"nvidia-h800", "nvidia-a800", "nvidia-a100-80gb", "nvidia-h20"})
+                      "kunlunxin-p800", "huawei-ascend-310p", "cambricon-mlu370-x8",
+                      "huawei-kunpeng-920-7260"})
+# Draw weights: how often a site of each kind picks each device.
+_WEST_TRAINING = {
+    "huawei-ascend-910b": 4, "nvidia-h800-sxm": 2, "nvidia-a800-sxm4-80gb": 2, "nvidia-h20": 2,
+    "cambricon-mlu590": 2, "nvidia-a100-sxm4-80gb": 1, "hygon-dcu-k100": 2, "kunlunxin-p800": 1,
+}
+_EAST_TRAINING = {
+    "nvidia-h800-sxm": 2, "nvidia-a800-sxm4-80gb": 2, "huawei-ascend-910b": 3, "nvidia-h20": 2,
+    "nvidia-a100-sxm4-80gb": 1, "cambricon-mlu590": 1,
+}
+_INFERENCE = {
+    "nvidia-l20": 3, "nvidia-l40s": 2, "nvidia-t4": 2, "huawei-ascend-310p": 3,
+    "nvidia-rtx-4090": 2, "nvidia-a10": 1, "cambricon-mlu370-x8": 1, "nvidia-v100-pcie-16gb": 1,
+}
+_CPU = {"huawei-kunpeng-920-7260": 2, "intel-xeon-platinum-8480plus": 2, "amd-epyc-9654": 1}
+NVIDIA_TRAINING = frozenset(
+    {"nvidia-h800-sxm", "nvidia-a800-sxm4-80gb", "nvidia-a100-sxm4-80gb", "nvidia-h20"})
 
 _COUNTS = {TRAIN: (128, 256, 512, 1024, 2048), SERVE: (8, 16, 32, 64, 128, 256),
            "cpu": (64, 128, 256, 512)}
