@@ -35,6 +35,13 @@ class NewTenantOut(TenantOut):
     api_key: str = Field(description="shown once; only its hash is stored")
 
 
+class DelegationIn(Strict):
+    prefix: str = Field(min_length=2, max_length=8, description="e.g. GD under CN gives CN.GD")
+    name: Name
+    level: str = Field(description="national, regional or industry")
+    endpoint: str = Field(max_length=300, description="base URL of the delegated platform")
+
+
 class ProviderIn(Strict):
     name: Name
     kind: str = Field(description="telecom, cloud, computing-centre, university, enterprise")

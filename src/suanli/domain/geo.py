@@ -78,6 +78,12 @@ def great_circle_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float
     return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
 
 
+def unit_vector(latitude: float, longitude: float) -> tuple[float, float, float]:
+    """The point on the unit sphere; chord length between two is monotonic in great-circle km."""
+    lat, lon = math.radians(latitude), math.radians(longitude)
+    return (math.cos(lat) * math.cos(lon), math.cos(lat) * math.sin(lon), math.sin(lat))
+
+
 def rtt_ms_for_km(distance_km: float) -> float:
     """Modelled average round-trip time over a great-circle distance."""
     if distance_km < 0:

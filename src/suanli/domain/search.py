@@ -8,10 +8,10 @@ from enum import StrEnum
 
 from suanli.domain.errors import ValidationFailed
 from suanli.domain.resources import Hub, check_province
+from suanli.domain.units import WORKLOAD_CLASSES
 
 MAX_PAGE_SIZE = 200
 MAX_OFFSET = 100_000
-WORKLOAD_CLASSES = ("general", "training", "inference", "hpc")
 
 
 class SortKey(StrEnum):

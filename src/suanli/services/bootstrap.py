@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -31,6 +32,10 @@ def ensure_operator(db: Database, authority: ComputeId, clock: Clock) -> str | N
         new = tenants.create_tenant(session, authority, "platform operator", Role.OPERATOR,
                                     TenantClass.PUBLIC, clock.now())
         return new.api_key
+
+
+def _fields(demo_object: object, allowed: frozenset[str]) -> dict[str, Any]:
+    return {name: getattr(demo_object, name) for name in allowed}
 
 
 @dataclass(frozen=True)
@@ -62,11 +67,13 @@ def load_demo(db: Database, authority: ComputeId, clock: Clock, seed: int = 7) -
                 for p in federation.providers]
             site_ids = [
                 registry.create_site(session, principal, provider_ids[s.provider_index],
-                                     s.fields(), now, illustrative=True).id
+                                     _fields(s, registry.SITE_FIELDS), now,
+                                     illustrative=True).id
                 for s in federation.sites]
             for pool in federation.pools:
                 registry.create_pool(session, principal, site_ids[pool.site_index],
-                                     accelerator=pool.accelerator, fields=pool.fields(), now=now,
+                                     accelerator=pool.accelerator,
+                                     fields=_fields(pool, registry.POOL_FIELDS), now=now,
                                      illustrative=True)
         consumer = tenants.create_tenant(session, authority, "demo consumer", Role.CONSUMER,
                                          TenantClass.START_UP, now)

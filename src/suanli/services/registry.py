@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from suanli.adapters.store.tables import PoolRow, ProviderRow, SiteRow
 from suanli.catalog import Accelerator, load_catalog, units_per_device_hour
 from suanli.domain.errors import Conflict, NotFound, ValidationFailed
+from suanli.domain.geo import unit_vector
 from suanli.domain.ids import ComputeId, IdKind
 from suanli.domain.resources import (
     Engine,
@@ -25,7 +26,7 @@ from suanli.domain.resources import (
     SiteKind,
     check_name,
 )
-from suanli.domain.search import WORKLOAD_CLASSES
+from suanli.domain.units import WORKLOAD_CLASSES
 from suanli.domain.tenants import Principal, Role, require_owner, require_role
 from suanli.services.identifiers import allocate
 
@@ -208,6 +209,7 @@ def update_site(session: Session, principal: Principal, site_id: str,
     for pool in pools:
         for site_name, pool_name in SITE_FACTS_ON_POOL.items():
             setattr(pool, pool_name, getattr(row, site_name))
+        _write_position(pool)
         pool.updated_at = now
     return row
 
@@ -243,17 +245,24 @@ def create_pool(session: Session, principal: Principal, site_id: str, *, acceler
     device = _accelerator(accelerator)
     pool_id = allocate(session, ComputeId.parse(site.id), IdKind.POOL)
     pool = _pool_from_fields(str(pool_id), site.id, device.key, fields)
-    row = PoolRow(site_id=site.id, provider_id=site.provider_id, tenant_id=site.tenant_id,
-                  illustrative=illustrative, version=1, created_at=now, updated_at=now,
-                  vendor=device.vendor, architecture=device.architecture,
-                  device_kind=device.kind, memory_gb=device.memory_gb,
-                  site_kind=site.kind,
-                  **{pool_name: getattr(site, site_name)
-                     for site_name, pool_name in SITE_FACTS_ON_POOL.items() if site_name != "kind"})
-    _write_pool(row, pool)
+    row = PoolRow(**pool_row_values(site, device, pool, now, illustrative=illustrative))
     session.add(row)
     session.flush()
     return row
+
+
+def pool_row_values(site: SiteRow, device: Accelerator, pool: Pool, now: datetime, *,
+                    illustrative: bool = False) -> dict[str, Any]:
+    """The column values of a new pool row: the pool, its site's facts, its device's facts."""
+    row = PoolRow(site_id=site.id, provider_id=site.provider_id, tenant_id=site.tenant_id,
+                  illustrative=illustrative, version=1, created_at=now, updated_at=now,
+                  vendor=device.vendor, architecture=device.architecture,
+                  device_kind=device.kind, memory_gb=device.memory_gb, site_kind=site.kind,
+                  **{pool_name: getattr(site, site_name)
+                     for site_name, pool_name in SITE_FACTS_ON_POOL.items() if site_name != "kind"})
+    _write_pool(row, pool)
+    _write_position(row)
+    return {column.key: getattr(row, column.key) for column in PoolRow.__table__.columns}
 
 
 def _accelerator(key: str) -> Accelerator:
@@ -301,16 +310,22 @@ def _write_pool(row: PoolRow, pool: Pool) -> None:
 def _write_unit_prices(row: PoolRow) -> None:
     """Price per effective unit-hour, one column per workload class, for indexed sorting."""
     for workload_class in WORKLOAD_CLASSES:
-        units = units_per_device_hour(row.accelerator, workload_class)
+        try:
+            units = units_per_device_hour(row.accelerator, workload_class)
+        except NotFound:
+            # A device whose vendor publishes no throughput figure (e.g. Kunpeng, MLU590) has
+            # no rating yet: it can be registered, is priced per device-hour, and sorts after
+            # rated pools by unit price until a calibration measures it.
+            units = Decimal(0)
         if workload_class == "general":
             row.units_per_device_hour = units
-        price = (Decimal(row.price_fen_per_device_hour) / units).quantize(Decimal("0.0001")) \
-            if units > 0 else None
-        if price is None and workload_class != "hpc":
-            # Every device has a general, training and inference rating; only FP64 may lack one.
-            raise ValidationFailed(f"{row.accelerator} has no {workload_class} rating",
-                                   field="accelerator")
+        price = None if units <= 0 else (Decimal(row.price_fen_per_device_hour) / units
+                                         ).quantize(Decimal("0.0001"))
         setattr(row, f"fen_per_unit_hour_{workload_class}", price)
+
+
+def _write_position(row: PoolRow) -> None:
+    row.geo_x, row.geo_y, row.geo_z = unit_vector(row.latitude, row.longitude)
 
 
 def pool_from_row(row: PoolRow) -> Pool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -10,7 +9,7 @@ from sqlalchemy import ColumnElement, Select, and_, func, select
 from sqlalchemy.orm import Session
 
 from suanli.adapters.store.tables import PoolRow
-from suanli.domain.geo import rtt_ms
+from suanli.domain.geo import rtt_ms, unit_vector
 from suanli.domain.resources import PoolState
 from suanli.domain.search import PoolQuery, SortKey
 
@@ -55,14 +54,12 @@ def _filters(query: PoolQuery) -> list[ColumnElement[bool]]:
     if query.min_units is not None:
         conditions.append(PoolRow.free_devices * PoolRow.units_per_device_hour
                           >= query.min_units)
-    if query.workload_class == "hpc":
-        conditions.append(unit_price.is_not(None))
     return conditions
 
 
 def _order(query: PoolQuery) -> list[ColumnElement]:
     if query.sort is SortKey.PRICE_PER_UNIT:
-        primary = _unit_price(query).asc()
+        primary = _unit_price(query).asc().nulls_last()
     elif query.sort is SortKey.PRICE:
         primary = PoolRow.price_fen_per_device_hour.asc()
     elif query.sort is SortKey.GREEN:
@@ -71,13 +68,9 @@ def _order(query: PoolQuery) -> list[ColumnElement]:
         primary = PoolRow.free_devices.desc()
     else:
         assert query.near is not None
-        latitude, longitude = query.near
-        # An equirectangular distance orders pools like the great-circle distance does at
-        # these scales, and round-trip time grows with distance, so this sorts by latency.
-        scale = math.cos(math.radians(latitude))
-        d_lat = PoolRow.latitude - latitude
-        d_lon = (PoolRow.longitude - longitude) * scale
-        primary = (d_lat * d_lat + d_lon * d_lon).asc()
+        x, y, z = unit_vector(*query.near)
+        d_x, d_y, d_z = PoolRow.geo_x - x, PoolRow.geo_y - y, PoolRow.geo_z - z
+        primary = (d_x * d_x + d_y * d_y + d_z * d_z).asc()
     return [primary, PoolRow.id.asc()]
 
 

@@ -122,9 +122,9 @@ class PoolRow(Base):
     state: Mapped[str] = mapped_column(String(16))
     price_fen_per_device_hour: Mapped[int] = mapped_column(BigInteger)
     units_per_device_hour: Mapped[Decimal] = mapped_column(Numeric(14, 4))
-    fen_per_unit_hour_general: Mapped[Decimal] = mapped_column(Numeric(18, 4))
-    fen_per_unit_hour_training: Mapped[Decimal] = mapped_column(Numeric(18, 4))
-    fen_per_unit_hour_inference: Mapped[Decimal] = mapped_column(Numeric(18, 4))
+    fen_per_unit_hour_general: Mapped[Decimal | None] = mapped_column(Numeric(18, 4), nullable=True)
+    fen_per_unit_hour_training: Mapped[Decimal | None] = mapped_column(Numeric(18, 4), nullable=True)
+    fen_per_unit_hour_inference: Mapped[Decimal | None] = mapped_column(Numeric(18, 4), nullable=True)
     fen_per_unit_hour_hpc: Mapped[Decimal | None] = mapped_column(Numeric(18, 4), nullable=True)
     province: Mapped[str] = mapped_column(String(8))
     city: Mapped[str] = mapped_column(String(64))
@@ -133,6 +133,12 @@ class PoolRow(Base):
     green_share: Mapped[Decimal] = mapped_column(Numeric(5, 4))
     latitude: Mapped[float] = mapped_column(Float)
     longitude: Mapped[float] = mapped_column(Float)
+    # The site's position as a unit vector: the straight-line (chord) distance between two
+    # such vectors orders places exactly as the great-circle distance does, with arithmetic
+    # alone, so a latency sort needs no trigonometry in SQL.
+    geo_x: Mapped[float] = mapped_column(Float)
+    geo_y: Mapped[float] = mapped_column(Float)
+    geo_z: Mapped[float] = mapped_column(Float)
     labels: Mapped[dict] = mapped_column(JSON, default=dict)
     illustrative: Mapped[bool] = mapped_column(Boolean, default=False)
     version: Mapped[int] = mapped_column(Integer, default=1)
@@ -149,3 +155,14 @@ class PoolRow(Base):
         Index("ix_pools_province", "province"),
         Index("ix_pools_hub", "hub"),
     )
+
+
+class DelegationRow(Base):
+    """An identifier prefix this platform delegated to another platform (or was delegated)."""
+
+    __tablename__ = "delegations"
+    authority: Mapped[str] = mapped_column(String(72), primary_key=True)  # e.g. "CN.GD"
+    name: Mapped[str] = mapped_column(String(120))
+    level: Mapped[str] = mapped_column(String(16))  # national, regional, industry
+    endpoint: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

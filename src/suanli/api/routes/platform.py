@@ -8,12 +8,12 @@ from fastapi import APIRouter, Depends
 
 from suanli import __version__
 from suanli.api.context import AppContext, context, principal
-from suanli.api.schemas import NewTenantOut, TenantIn, TenantOut
+from suanli.api.schemas import DelegationIn, NewTenantOut, TenantIn, TenantOut
 from suanli.catalog import load_catalog, load_ratings
 from suanli.domain.errors import NotFound
 from suanli.domain.ids import ComputeId
 from suanli.domain.tenants import Principal, Role, require_role
-from suanli.services import tenants
+from suanli.services import delegations, tenants
 
 router = APIRouter(prefix="/v1")
 Ctx = Annotated[AppContext, Depends(context)]
@@ -49,16 +49,38 @@ def create_tenant(body: TenantIn, ctx: Ctx, caller: Caller) -> NewTenantOut:
 
 @router.get("/ids/{compute_id}", tags=["identifiers"])
 def resolve_id(compute_id: str, ctx: Ctx) -> dict[str, Any]:
-    """Parse an identifier and say which platform is authoritative for it."""
+    """Parse an identifier and say which platform is authoritative for it (no key needed)."""
     cid = ComputeId.parse(compute_id, field="compute_id")
-    authority = cid.authority_id
-    local = cid.is_within(ctx.authority) or ctx.authority.is_within(authority)
+    with ctx.db.unit_of_work() as session:
+        table = delegations.resolver(session, ctx.authority)
+    authority = table.authority_for(cid)
+    endpoint = table.resolve(cid)
     parent = cid.parent
-    return {"id": str(cid), "kind": cid.kind.value, "authority": str(authority),
-            "parent": str(parent) if parent else None,
-            "authoritative_platform": str(ctx.authority) if cid.is_within(ctx.authority)
-            else str(authority),
-            "local": local}
+    return {"id": str(cid), "kind": cid.kind.value, "parent": str(parent) if parent else None,
+            "issuer": str(cid.authority_id), "authoritative_platform": authority.body,
+            "endpoint": None if endpoint == delegations.SELF else endpoint,
+            "local": endpoint == delegations.SELF}
+
+
+@router.post("/delegations", status_code=201, tags=["identifiers"])
+def create_delegation(body: DelegationIn, ctx: Ctx, caller: Caller) -> dict[str, Any]:
+    """Delegate an identifier prefix under this platform's authority to another platform."""
+    with ctx.db.unit_of_work() as session:
+        row = delegations.delegate(session, caller, ctx.authority, prefix=body.prefix,
+                                   name=body.name, level=body.level, endpoint=body.endpoint,
+                                   now=ctx.clock.now())
+        return _delegation_json(row)
+
+
+@router.get("/delegations", tags=["identifiers"])
+def list_delegations(ctx: Ctx, caller: Caller) -> dict[str, Any]:
+    with ctx.db.unit_of_work() as session:
+        return {"items": [_delegation_json(r) for r in delegations.list_delegations(session)]}
+
+
+def _delegation_json(row: Any) -> dict[str, Any]:
+    return {"authority": row.authority, "name": row.name, "level": row.level,
+            "endpoint": row.endpoint, "created_at": row.created_at.isoformat()}
 
 
 @router.get("/catalog/accelerators", tags=["catalog"])

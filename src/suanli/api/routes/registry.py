@@ -21,6 +21,7 @@ from suanli.api.schemas import (
     SiteOut,
     SitePatch,
 )
+from suanli.domain.errors import NotFound, ValidationFailed
 from suanli.domain.geo import city
 from suanli.domain.search import PoolQuery, SortKey
 from suanli.domain.tenants import Principal
@@ -159,7 +160,10 @@ def search_pools(
 ) -> Page[PoolHitOut]:
     near = None
     if near_city is not None:
-        place = city(near_city)
+        try:
+            place = city(near_city)
+        except NotFound as exc:
+            raise ValidationFailed(exc.detail, field="near_city") from None
         near = (place.latitude, place.longitude)
     query = PoolQuery(vendor=vendor, architecture=architecture, accelerator=accelerator,
                       device_kind=device_kind, min_memory_gb=min_memory_gb, min_units=min_units,

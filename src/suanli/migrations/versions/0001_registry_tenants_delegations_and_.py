@@ -1,8 +1,8 @@
-"""registry, tenants and identifier counters
+"""registry, tenants, delegations and identifier counters
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 18:12:09.751633
+Create Date: 2026-11-23 18:22:05.287870
 """
 
 from __future__ import annotations
@@ -18,6 +18,14 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table('delegations',
+    sa.Column('authority', sa.String(length=72), nullable=False),
+    sa.Column('name', sa.String(length=120), nullable=False),
+    sa.Column('level', sa.String(length=16), nullable=False),
+    sa.Column('endpoint', sa.String(length=300), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('authority', name=op.f('pk_delegations'))
+    )
     op.create_table('id_counters',
     sa.Column('parent', sa.String(length=72), nullable=False),
     sa.Column('kind', sa.String(length=16), nullable=False),
@@ -105,9 +113,9 @@ def upgrade() -> None:
     sa.Column('state', sa.String(length=16), nullable=False),
     sa.Column('price_fen_per_device_hour', sa.BigInteger(), nullable=False),
     sa.Column('units_per_device_hour', sa.Numeric(precision=14, scale=4), nullable=False),
-    sa.Column('fen_per_unit_hour_general', sa.Numeric(precision=18, scale=4), nullable=False),
-    sa.Column('fen_per_unit_hour_training', sa.Numeric(precision=18, scale=4), nullable=False),
-    sa.Column('fen_per_unit_hour_inference', sa.Numeric(precision=18, scale=4), nullable=False),
+    sa.Column('fen_per_unit_hour_general', sa.Numeric(precision=18, scale=4), nullable=True),
+    sa.Column('fen_per_unit_hour_training', sa.Numeric(precision=18, scale=4), nullable=True),
+    sa.Column('fen_per_unit_hour_inference', sa.Numeric(precision=18, scale=4), nullable=True),
     sa.Column('fen_per_unit_hour_hpc', sa.Numeric(precision=18, scale=4), nullable=True),
     sa.Column('province', sa.String(length=8), nullable=False),
     sa.Column('city', sa.String(length=64), nullable=False),
@@ -116,6 +124,9 @@ def upgrade() -> None:
     sa.Column('green_share', sa.Numeric(precision=5, scale=4), nullable=False),
     sa.Column('latitude', sa.Float(), nullable=False),
     sa.Column('longitude', sa.Float(), nullable=False),
+    sa.Column('geo_x', sa.Float(), nullable=False),
+    sa.Column('geo_y', sa.Float(), nullable=False),
+    sa.Column('geo_z', sa.Float(), nullable=False),
     sa.Column('labels', sa.JSON(), nullable=False),
     sa.Column('illustrative', sa.Boolean(), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
@@ -171,3 +182,4 @@ def downgrade() -> None:
     op.drop_table('api_keys')
     op.drop_table('tenants')
     op.drop_table('id_counters')
+    op.drop_table('delegations')
