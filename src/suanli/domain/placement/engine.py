@@ -1,0 +1,362 @@
+"""The placement engine: hard rules, gangs, spot preemption and deferral around a policy's ranking."""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from suanli.domain.errors import PlacementInfeasible
+from suanli.domain.placement.model import (
+    SECONDS_PER_HOUR, Allocation, JobRequest, LatencyClass, Placement,
+)
+from suanli.domain.placement.policies import Policy
+from suanli.domain.placement.scoring import CLASS_INDEX, job_devices
+from suanli.domain.placement.table import INFEASIBLE, PoolTable
+
+MAX_DEFER_H = 48
+DEFER_CANDIDATES = 32  # deferral scores hours x this many best-ranked pools
+EAST_WEST_NOTE_MIN_FEN = 1.0
+BUDGET_PROBES = 8
+
+
+class Choice(NamedTuple):
+    """A decision before its estimates and explanation are worked out."""
+
+    allocations: tuple[Allocation, ...]
+    start_s: int
+    deferred: bool
+    rank: np.ndarray | None  # the policy's ranking the choice came from, for the explanation
+    breakdown: dict[str, float] | None = None  # set where the choice priced its own terms
+    note: str = ""
+
+
+class PlacementEngine:
+    """Chooses pool(s) and a start time for a job; never reserves anything itself.
+
+    The caller (a lease service, or the simulator) reserves the devices of the returned
+    allocations on the table; a deferred placement reserves nothing and must be placed again
+    at its start time (with `allow_defer=False`).
+    """
+
+    def __init__(self, table: PoolTable, policy: Policy, *, preemption: bool = True,
+                 max_defer_h: int = 24) -> None:
+        assert 0 <= max_defer_h <= MAX_DEFER_H
+        self.table = table
+        self.policy = policy
+        self.preemption = preemption
+        self.max_defer_h = max_defer_h
+
+    def place(self, job: JobRequest, now_s: int, *, allow_defer: bool = True) -> Placement:
+        """The decision for `job` at `now_s`, with its estimates and score breakdown.
+
+        Raises PlacementInfeasible, with the reason, when no pool can take the job now.
+        """
+        choice = self.choose(job, now_s, allow_defer=allow_defer)
+        return self._assemble(job, choice, now_s)
+
+    def choose(self, job: JobRequest, now_s: int, *, allow_defer: bool = True) -> Choice:
+        """The decision alone (the fast path): pools, devices and start, no breakdown."""
+        t = self.table
+        devices = job_devices(job, t)
+        if allow_defer and self._may_defer(job):
+            choice = self._deferred(job, devices, now_s)
+            if choice is not None:
+                return choice
+        rank = self.policy.rank(job, devices, now_s)
+        # Infeasible pools get a penalty rather than a mask: adding is the cheapest NumPy way
+        # to take them out of an argmin over ten thousand pools.
+        score = rank + t.static_penalty(job)
+        score += t.capacity_penalty(devices) if np.isscalar(devices) \
+            else (t.free < devices) * INFEASIBLE
+        pool = self._best(job, devices, score, now_s)
+        if pool is not None:
+            return self._one(job, devices, pool, now_s, rank, preempt=False)
+        if job.multi_pool or not job.gang:
+            choice = self._split(job, t.static_mask(job), rank, now_s)
+            if choice is not None:
+                return choice
+        if self.preemption and not job.spot_allowed and t.spot_used.any():
+            score = rank + t.static_penalty(job)
+            score += (t.free + t.spot_used < devices) * INFEASIBLE
+            pool = self._best(job, devices, score, now_s)
+            if pool is not None:
+                return self._one(job, devices, pool, now_s, rank, preempt=True)
+        raise PlacementInfeasible(self._reason(job, devices, t.static_mask(job)), field="job")
+
+    # --- one pool --------------------------------------------------------------------------
+
+    def _timing(self, job: JobRequest, devices: np.ndarray | int,
+                index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(staging seconds, run seconds) at pools `index`."""
+        t = self.table
+        d = devices if np.isscalar(devices) else np.asarray(devices)[index]
+        _, s_per_gb = t.transfer_rows(job.data_region)
+        staging = np.ceil(t.queue_wait_s[index] + job.data_gb * s_per_gb[index])
+        run = np.ceil(job.work_units * t.inv_units[index] / d * SECONDS_PER_HOUR)
+        return staging.astype(np.int64), np.maximum(run, 1).astype(np.int64)
+
+    def _cost(self, job: JobRequest, devices: np.ndarray | int, index: np.ndarray,
+              start_s: np.ndarray | int, end_s: np.ndarray | int) -> np.ndarray:
+        """Fen for the lease at the pools' hourly prices, plus moving the data in."""
+        t = self.table
+        d = devices if np.isscalar(devices) else np.asarray(devices)[index]
+        series = t.spot_price if job.spot_allowed else t.price
+        fen_s = series.integral(index, start_s, end_s) * d
+        fen, _ = t.transfer_rows(job.data_region)
+        transfer = np.ceil(job.data_gb * fen[index]).astype(np.int64)
+        return -(-fen_s // SECONDS_PER_HOUR) + transfer
+
+    def _best(self, job: JobRequest, devices: np.ndarray | int, score: np.ndarray,
+              now_s: int) -> int | None:
+        """The best-scored pool that keeps the budget and, if any pool can, the deadline."""
+        pool = int(score.argmin())
+        if score[pool] >= INFEASIBLE:
+            return None
+        # Usually the best pool keeps both: then checking it alone is enough.
+        d = int(devices if np.isscalar(devices) else devices[pool])
+        staging, run = self._timing_one(job, d, pool)
+        if job.deadline_s is None or now_s + staging + run <= job.deadline_s:
+            if job.budget_fen is None or \
+                    self._cost_one(job, d, pool, now_s, now_s + staging + run) <= job.budget_fen:
+                return pool
+        if job.deadline_s is not None:
+            staging_v, run_v = self._timing(job, devices, slice(None))
+            late = (now_s + staging_v + run_v > job.deadline_s) * INFEASIBLE
+            pool = self._within_budget(job, devices, score + late, now_s)
+            if pool is not None or job.deadline_strict:
+                return pool
+        return self._within_budget(job, devices, score, now_s)
+
+    def _within_budget(self, job: JobRequest, devices: np.ndarray | int, score: np.ndarray,
+                       now_s: int) -> int | None:
+        pool = int(np.argmin(score))
+        if score[pool] >= INFEASIBLE:
+            return None
+        if job.budget_fen is None:
+            return pool
+        # The best few pools are priced exactly one by one; a tight budget prices them all.
+        score = score.copy()
+        for _ in range(BUDGET_PROBES):
+            d = int(devices if np.isscalar(devices) else devices[pool])
+            staging, run = self._timing_one(job, d, pool)
+            if self._cost_one(job, d, pool, now_s, now_s + staging + run) <= job.budget_fen:
+                return pool
+            score[pool] = INFEASIBLE
+            pool = int(np.argmin(score))
+            if score[pool] >= INFEASIBLE:
+                return None
+        index = np.flatnonzero(score < INFEASIBLE)
+        staging_v, run_v = self._timing(job, devices, index)
+        within = self._cost(job, devices, index, now_s, now_s + staging_v + run_v) \
+            <= job.budget_fen
+        if not within.any():
+            return None
+        index = index[within]
+        return int(index[np.argmin(score[index])])
+
+    def _timing_one(self, job: JobRequest, devices: int, pool: int) -> tuple[int, int]:
+        """`_timing` for one pool in plain Python (same operations, same rounding)."""
+        t = self.table
+        _, s_per_gb = t.transfer_rows(job.data_region)
+        staging = math.ceil(t.queue_wait_s[pool].item() + job.data_gb * s_per_gb[pool].item())
+        run = math.ceil(job.work_units * t.inv_units[pool].item() / devices * SECONDS_PER_HOUR)
+        return staging, max(run, 1)
+
+    def _cost_one(self, job: JobRequest, devices: int, pool: int, start_s: int,
+                  end_s: int) -> int:
+        t = self.table
+        series = t.spot_price if job.spot_allowed else t.price
+        fen_s = series.integral_one(pool, start_s, end_s) * devices
+        fen, _ = t.transfer_rows(job.data_region)
+        return -(-fen_s // SECONDS_PER_HOUR) + math.ceil(job.data_gb * fen[pool].item())
+
+    def _one(self, job: JobRequest, devices: np.ndarray | int, pool: int, now_s: int,
+             rank: np.ndarray, *, preempt: bool) -> Choice:
+        t = self.table
+        d = int(devices if np.isscalar(devices) else np.asarray(devices)[pool])
+        taken = max(0, d - int(t.free[pool])) if preempt else 0
+        allocation = Allocation(t.ids[pool], pool, d, spot=self._spot(job, pool),
+                                preempt_devices=taken)
+        return Choice((allocation,), now_s, False, rank)
+
+    # --- several pools ---------------------------------------------------------------------
+
+    def _split(self, job: JobRequest, static: np.ndarray, rank: np.ndarray,
+               now_s: int) -> Choice | None:
+        """Spreads a wide job over pools: one fabric for a gang, anywhere otherwise."""
+        t = self.table
+        need = int(job.devices or 0)
+        usable = static & (t.free > 0)
+        if job.gang:
+            usable &= t.group_idx >= 0
+        index = np.flatnonzero(usable)
+        if len(index) == 0 or need == 0:
+            return None
+        order = index[np.argsort(rank[index], kind="stable")]
+        if job.gang:
+            groups = t.group_idx[order]
+            capacity = np.bincount(groups, weights=t.free[order], minlength=len(t.group_names))
+            fitting = np.flatnonzero(capacity >= need)
+            if len(fitting) == 0:
+                return None
+            # The fabric whose free devices rank best on average hosts the gang.
+            mean_rank = np.bincount(groups, weights=rank[order] * t.free[order],
+                                    minlength=len(t.group_names)) / np.maximum(capacity, 1)
+            best = fitting[np.argmin(mean_rank[fitting])]
+            order = order[groups == best]
+        free = t.free[order]
+        before = np.concatenate(([0], np.cumsum(free)[:-1]))
+        taken = np.clip(need - before, 0, free)
+        if taken.sum() < need:
+            return None
+        keep = taken > 0
+        allocations = tuple(Allocation(t.ids[i], int(i), int(n), spot=self._spot(job, int(i)))
+                            for i, n in zip(order[keep], taken[keep]))
+        if job.deadline_s is not None and job.deadline_strict:
+            staging, run = self._timing(job, need, order[keep])
+            if now_s + staging.max() + run.max() > job.deadline_s:
+                return None
+        return Choice(allocations, now_s, False, rank)
+
+    # --- deferral --------------------------------------------------------------------------
+
+    def _may_defer(self, job: JobRequest) -> bool:
+        return (self.policy.defers and self.policy.weights is not None and job.defer_allowed
+                and job.latency_class is LatencyClass.BATCH and job.deadline_s is not None
+                and job.devices is not None and not job.multi_pool and job.gang)
+
+    def _deferred(self, job: JobRequest, devices: int, now_s: int) -> Choice | None:
+        """Best (pool, start hour) that meets the deadline, pricing each hour exactly."""
+        t, w = self.table, self.policy.weights
+        assert w is not None and job.deadline_s is not None
+        fits = t.static_mask(job) & (t.device_count >= devices)
+        index = np.flatnonzero(fits)
+        if len(index) == 0:
+            return None
+        rank = self.policy.rank(job, devices, now_s)
+        if len(index) > DEFER_CANDIDATES:
+            index = index[np.argpartition(rank[index], DEFER_CANDIDATES)[:DEFER_CANDIDATES]]
+        horizon = min(self.max_defer_h, max(0, (job.deadline_s - now_s) // SECONDS_PER_HOUR))
+        first_hour = now_s // SECONDS_PER_HOUR
+        starts = np.array([now_s] + [(first_hour + k) * SECONDS_PER_HOUR
+                                     for k in range(1, horizon + 1)], dtype=np.int64)[:, None]
+        staging, run = self._timing(job, devices, index)
+        end = starts + staging + run
+        cost = self._cost(job, devices, index, starts, end)
+        kw = devices * t.power_kw[index] * t.pue[index]
+        kg = t.carbon.integral(index, starts + staging, end) * kw / SECONDS_PER_HOUR / 1e3
+        vot = w.time_fen_per_device_hour[CLASS_INDEX[LatencyClass.BATCH]]
+        time_value = vot * devices * (end - now_s) / SECONDS_PER_HOUR
+        value = w.price * cost + w.carbon_fen_per_kg * kg + time_value
+        valid = end <= job.deadline_s
+        valid[0] &= t.free[index] >= devices  # later hours only need the pool to be big enough
+        if job.budget_fen is not None:
+            valid &= cost <= job.budget_fen
+        if not valid.any():
+            return None
+        value = np.where(valid, value, np.inf)
+        k, m = np.unravel_index(np.argmin(value), value.shape)
+        pool = int(index[m])
+        breakdown = {"price": float(w.price * cost[k, m]),
+                     "carbon": float(w.carbon_fen_per_kg * kg[k, m]),
+                     "time": float(time_value[k, m])}
+        if k == 0:
+            note = f"{self.policy.name}: {t.ids[pool]} now; no later hour is cheaper or greener"
+        else:
+            now_best = value[0].min()
+            gain = "" if math.isinf(now_best) else \
+                f", saving {now_best - value[k, m]:,.0f} fen-eq over starting now"
+            note = f"{self.policy.name}: {t.ids[pool]} deferred {k} h to a cheaper/greener hour{gain}"
+        allocation = Allocation(t.ids[pool], pool, devices, spot=self._spot(job, pool))
+        return Choice((allocation,), int(starts[k, 0]), bool(k > 0), None, breakdown, note)
+
+    # --- result ----------------------------------------------------------------------------
+
+    def _spot(self, job: JobRequest, pool: int) -> bool:
+        return bool(job.spot_allowed and self.table.spot_offered[pool])
+
+    def _assemble(self, job: JobRequest, choice: Choice, now_s: int) -> Placement:
+        t = self.table
+        index = np.array([a.pool_index for a in choice.allocations])
+        counts = np.array([a.devices for a in choice.allocations])
+        total = int(counts.sum())
+        staging, run = self._timing(job, total, index)
+        staging_s, run_s = int(staging.max()), int(run.max())  # a gang runs at its slowest pace
+        start = choice.start_s
+        end = start + staging_s + run_s
+        series = t.spot_price if job.spot_allowed else t.price
+        fen_s = int((series.integral(index, start, end) * counts).sum())
+        fen, _ = t.transfer_rows(job.data_region)
+        transfer_fen = int(math.ceil(job.data_gb * int(fen[index].max())))
+        kw = counts * t.power_kw[index] * t.pue[index]
+        carbon_g_s = float((t.carbon.integral(index, start + staging_s, end) * kw).sum())
+        breakdown = choice.breakdown
+        if breakdown is None:
+            terms = self.policy.explain(job, total, index, now_s)
+            share = counts / total
+            breakdown = {k: float((v * share).sum()) for k, v in terms.items()}
+        reason = choice.note or self._note(job, choice, breakdown)
+        return Placement(
+            job_id=job.id, policy=self.policy.name, allocations=choice.allocations,
+            start_s=start, staging_s=staging_s, runtime_s=run_s,
+            cost_fen=-(-fen_s // SECONDS_PER_HOUR) + transfer_fen, transfer_fen=transfer_fen,
+            energy_kwh=float(kw.sum()) * run_s / SECONDS_PER_HOUR,
+            carbon_kg=carbon_g_s / SECONDS_PER_HOUR / 1e3,
+            score=float(sum(breakdown.values())), breakdown=breakdown,
+            candidates=int((t.static_mask(job) & (t.free >= 1)).sum()), reason=reason,
+            deferred=choice.deferred,
+        )
+
+    def _note(self, job: JobRequest, choice: Choice, breakdown: dict[str, float]) -> str:
+        t = self.table
+        pool = choice.allocations[0].pool_index
+        top = sorted(breakdown.items(), key=lambda kv: -abs(kv[1]))[:3]
+        pools = ", ".join(f"{a.pool_id} x{a.devices}" for a in choice.allocations)
+        text = f"{self.policy.name}: {pools} (" + ", ".join(f"{k} {v:,.0f}" for k, v in top) + ")"
+        if any(a.preempt_devices for a in choice.allocations):
+            text += f"; preempts {sum(a.preempt_devices for a in choice.allocations)} spot devices"
+        rank = choice.rank
+        if rank is None or job.data_region is None or not t.western[pool] or job.data_gb == 0:
+            return text
+        devices = choice.allocations[0].devices
+        fen, _ = t.transfer_rows(job.data_region)
+        east = t.static_mask(job) & ~t.western & (t.free >= devices)
+        if east.any() and fen[pool] > 0:
+            saving = float(rank[east].min() - rank[pool])
+            if saving >= EAST_WEST_NOTE_MIN_FEN:
+                text += (f"; east-to-west: {saving:,.0f} fen-eq better than the best eastern "
+                         f"pool, after {job.data_gb * int(fen[pool]):,.0f} fen of data transfer")
+        return text
+
+    def _reason(self, job: JobRequest, devices: np.ndarray | int, static: np.ndarray) -> str:
+        """Why nothing fits: the first rule that leaves no pool."""
+        t = self.table
+        stages = (
+            (t.active, "no active pool"),
+            (t.accelerator_mask(job), f"no pool has accelerators matching {job.accelerator}"),
+            (t.residency_mask(job), "no pool inside the residency "
+             f"{sorted(job.residency_provinces | job.residency_countries)}"),
+            (t.latency_mask(job), f"no pool within the {job.latency_class} round-trip budget "
+             f"of {job.user_city!r}"),
+        )
+        mask = np.ones(t.n, dtype=bool)
+        for stage, text in stages:
+            mask &= stage
+            if not mask.any():
+                return text
+        need = int(np.min(devices))
+        single = job.gang and not job.multi_pool
+        if single and not (static & (t.device_count >= devices)).any():
+            return (f"needs {need} devices at once; the largest suitable pool has "
+                    f"{int(t.device_count[static].max())}")
+        if not (t.free[static] >= need).any():
+            return (f"no capacity now: {need} devices needed, at most "
+                    f"{int(t.free[static].max())} free in one of {int(static.sum())} "
+                    "suitable pools")
+        if job.budget_fen is not None:
+            return f"no suitable pool runs the job within its budget of {job.budget_fen} fen"
+        if job.deadline_s is not None and job.deadline_strict:
+            return "no suitable pool can finish the job before its deadline"
+        return "no interconnected set of suitable pools has enough free devices"

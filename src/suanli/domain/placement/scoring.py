@@ -1,0 +1,231 @@
+"""Vectorised scoring: every pool's score for one job as a few fused NumPy operations.
+
+Every score term is linear in the job's size: work W (compute units), devices D, data G (GB).
+So a policy's weights fold into a handful of per-pool coefficient vectors, recomputed once per
+clock hour, and a decision costs O(pools) multiply-adds:
+
+    score = W * a[class, spot] + D * d[class] + G * (t_fen + D * t_time[class]) + l[class] * rtt
+
+Terms, each in fen-equivalents (lower is better):
+    price     what the pool charges for the run (or for one hour, SkyPilot-style `hourly`)
+    carbon    kg CO2 of the run at `carbon_fen_per_kg`
+    time      hours until the job is done (wait, data transfer, run) at the value of time
+    transfer  money to move the job's data to the pool
+    latency   round-trip time to the user's city
+    load      how full the pool is (spreading, as Kubernetes' LeastAllocated)
+    provider  how much busier the pool's owner is than the federation (balances owners)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from suanli.domain.placement.model import SECONDS_PER_HOUR, JobRequest, LatencyClass
+from suanli.domain.placement.table import PoolTable
+
+CLASS_ORDER = (LatencyClass.REALTIME, LatencyClass.INTERACTIVE, LatencyClass.BATCH)
+CLASS_INDEX = {c: i for i, c in enumerate(CLASS_ORDER)}
+TERMS = ("price", "carbon", "time", "transfer", "latency", "load", "provider")
+
+# US EPA (2023) social cost of carbon, 190 USD/t at a 2% discount rate, at 7.2 CNY/USD.
+SOCIAL_COST_OF_CARBON_FEN_PER_KG = 137.0
+
+
+@dataclass(frozen=True, slots=True)
+class Weights:
+    """How much each term counts; per-class values are (realtime, interactive, batch)."""
+
+    price: float = 1.0
+    carbon_fen_per_kg: float = 0.0
+    time_fen_per_device_hour: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    latency_fen_per_ms: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    transfer: float = 1.0
+    load_fen_per_device: float = 0.0
+    provider_fen_per_device: float = 0.0
+    hourly: bool = False  # price one hour of the devices, not the run (SkyPilot's default)
+    west_discount: float = 0.0  # share of the price term a western hub waives for batch work
+
+
+def job_devices(job: JobRequest, table: PoolTable) -> np.ndarray | int:
+    """Devices the job takes on each pool: its fixed width, or enough for its units per hour."""
+    if job.devices is not None:
+        return job.devices
+    return np.maximum(1, np.ceil(job.units_per_hour * table.inv_units - 1e-9)).astype(np.int64)
+
+
+MAX_CACHED_VECTORS = 1024
+INCREMENTAL_LIMIT = 64  # more changed pools than this: recompute the whole vector
+
+
+class LinearScorer:
+    """Scores all pools of a table for a job under one set of weights.
+
+    Coefficient vectors are cached per clock hour; the load term follows the table's change
+    log, so a reservation costs one scalar update rather than a pass over every pool.
+    """
+
+    def __init__(self, table: PoolTable, weights: Weights) -> None:
+        self.table = table
+        self.weights = weights
+        self._key: tuple[int, int] | None = None
+        self._a: dict[tuple[int, bool], np.ndarray] = {}
+        self._d: list[np.ndarray] = []
+        self._dvec: dict[tuple[int, bool], tuple[int, np.ndarray]] = {}
+        self._vectors: dict[tuple, np.ndarray] = {}
+
+    def refresh(self, now_s: int) -> None:
+        """Recomputes the per-pool coefficients when the clock enters a new hour."""
+        hour = now_s // SECONDS_PER_HOUR
+        key = (hour, self.table.coefficient_version)
+        if key == self._key:
+            return
+        t, w = self.table, self.weights
+        kg_per_unit = t.power_kw * t.pue * t.carbon.at(hour) * t.inv_units / 1000.0
+        self._a.clear()
+        self._dvec.clear()
+        self._vectors.clear()
+        self._d = []
+        for ci, _cls in enumerate(CLASS_ORDER):
+            vot = w.time_fen_per_device_hour[ci]
+            base = w.carbon_fen_per_kg * kg_per_unit + vot * t.inv_units
+            for spot in (False, True):
+                price = self._price_now(hour, spot) * w.price
+                if ci == CLASS_INDEX[LatencyClass.BATCH] and w.west_discount:
+                    price = price * np.where(t.western, 1.0 - w.west_discount, 1.0)
+                self._a[(ci, spot)] = base if w.hourly else base + price * t.inv_units
+            self._d.append(vot * t.queue_wait_s / SECONDS_PER_HOUR)
+        self._hour = hour
+        self._key = key
+
+    def _price_now(self, hour: int, spot: bool) -> np.ndarray:
+        t = self.table
+        now = t.price.at(hour).astype(np.float64)
+        if spot:
+            now = np.where(t.spot_offered, t.spot_price.at(hour), now)
+        return now
+
+    def _per_device(self, ci: int, spot: bool) -> np.ndarray | None:
+        """The per-device coefficient: queue wait, hourly price, load and provider terms."""
+        w, t = self.weights, self.table
+        cached = self._dvec.get((ci, spot))
+        if cached is not None:
+            position, vec = cached
+            changed = t.changed_since(position)
+            if changed is not None and not changed:
+                return vec
+            if changed is not None and len(changed) <= INCREMENTAL_LIMIT \
+                    and not w.provider_fen_per_device:
+                for i in set(changed):
+                    used = 1.0 - t.free[i].item() / t.device_count[i].item()
+                    vec[i] = self._static_d(ci, spot)[i] + w.load_fen_per_device * used
+                self._dvec[(ci, spot)] = (t.log_position, vec)
+                return vec
+        static = self._static_d(ci, spot)
+        if not (w.load_fen_per_device or w.provider_fen_per_device):
+            return static if self._vectors[("dz", ci, spot)] else None
+        vec = static.copy()
+        if w.load_fen_per_device:
+            vec += w.load_fen_per_device * t.used_fraction()
+        if w.provider_fen_per_device:
+            vec += w.provider_fen_per_device * t.provider_excess()
+        self._dvec[(ci, spot)] = (t.log_position, vec)
+        return vec
+
+    def _static_d(self, ci: int, spot: bool) -> np.ndarray:
+        key = ("d", ci, spot)
+        vec = self._vectors.get(key)
+        if vec is None:
+            vec = self._d[ci]
+            if self.weights.hourly:
+                vec = vec + self.weights.price * self._price_now(self._hour, spot)
+            self._vectors[key] = vec
+            self._vectors[("dz", ci, spot)] = bool(vec.any())
+        return vec
+
+    def _transfer(self, job: JobRequest, ci: int, devices: np.ndarray | int) -> np.ndarray:
+        """Per-GB transfer money and staging time for the job's data region."""
+        scalar = np.isscalar(devices)
+        key = ("t", job.data_region, ci, devices if scalar else None)
+        vec = self._vectors.get(key) if scalar else None
+        if vec is None:
+            fen, s_per_gb = self.table.transfer_rows(job.data_region)
+            vec = self.weights.transfer * fen
+            vot = self.weights.time_fen_per_device_hour[ci]
+            if vot:
+                vec = vec + (vot / SECONDS_PER_HOUR) * (devices * s_per_gb)
+            if scalar:
+                self._remember(key, vec)
+        return vec
+
+    def _latency(self, job: JobRequest, ci: int) -> np.ndarray | None:
+        lat = self.weights.latency_fen_per_ms[ci]
+        if not lat or job.user_city is None:
+            return None
+        key = ("l", job.user_city, ci)
+        vec = self._vectors.get(key)
+        if vec is None:
+            row = self.table.rtt_row(job.user_city)
+            if row is None:
+                return None
+            vec = self._remember(key, lat * row)
+        return vec
+
+    def _remember(self, key: tuple, vec: np.ndarray) -> np.ndarray:
+        if len(self._vectors) >= MAX_CACHED_VECTORS:
+            for k in [k for k in self._vectors if k[0] not in ("d", "dz")]:
+                del self._vectors[k]
+        self._vectors[key] = vec
+        return vec
+
+    def score(self, job: JobRequest, devices: np.ndarray | int, now_s: int) -> np.ndarray:
+        """Score of every pool (lower is better); feasibility is the caller's business."""
+        self.refresh(now_s)
+        ci = CLASS_INDEX[job.latency_class]
+        s = job.work_units * self._a[(ci, job.spot_allowed)]
+        d = self._per_device(ci, job.spot_allowed)
+        if d is not None:
+            s += devices * d
+        if job.data_gb:
+            s += job.data_gb * self._transfer(job, ci, devices)
+        lat = self._latency(job, ci)
+        if lat is not None:
+            s += lat
+        return s
+
+    def terms(self, job: JobRequest, devices: np.ndarray | int, index: np.ndarray,
+              now_s: int) -> dict[str, np.ndarray]:
+        """Each term's contribution at pools `index`; they add up to `score` there."""
+        self.refresh(now_s)
+        t, w = self.table, self.weights
+        hour = now_s // SECONDS_PER_HOUR
+        ci = CLASS_INDEX[job.latency_class]
+        d = devices if np.isscalar(devices) else np.asarray(devices)[index]
+        price_now = self._price_now(hour, job.spot_allowed)[index] * w.price
+        if ci == CLASS_INDEX[LatencyClass.BATCH] and w.west_discount:
+            price_now = price_now * np.where(t.western[index], 1.0 - w.west_discount, 1.0)
+        inv_u = t.inv_units[index]
+        run_h = job.work_units * inv_u / d
+        price = price_now * d if w.hourly else job.work_units * price_now * inv_u
+        kg = job.work_units * inv_u * t.power_kw[index] * t.pue[index] \
+            * t.carbon.at(hour)[index] / 1000.0
+        fen, s_per_gb = t.transfer_rows(job.data_region)
+        stage_h = (t.queue_wait_s[index] + job.data_gb * s_per_gb[index]) / SECONDS_PER_HOUR
+        vot = w.time_fen_per_device_hour[ci]
+        row = t.rtt_row(job.user_city)
+        lat = w.latency_fen_per_ms[ci]
+        zero = np.zeros(len(index))
+        load = w.load_fen_per_device * d * t.used_fraction()[index] \
+            if w.load_fen_per_device else zero
+        provider = w.provider_fen_per_device * d * t.provider_excess()[index] \
+            if w.provider_fen_per_device else zero
+        return {
+            "price": price,
+            "carbon": w.carbon_fen_per_kg * kg,
+            "time": vot * d * (run_h + stage_h),
+            "transfer": w.transfer * job.data_gb * fen[index].astype(np.float64),
+            "latency": lat * row[index] if (lat and row is not None) else zero,
+            "load": load,
+            "provider": provider,
+        }

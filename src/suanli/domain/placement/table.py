@@ -1,0 +1,340 @@
+"""The federation's pools as a structure of arrays, so one decision scores every pool at once."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from suanli.domain.errors import ValidationFailed
+from suanli.domain.placement.model import (
+    MAX_RTT_MS, SECONDS_PER_HOUR, JobRequest, LatencyClass, PoolSnapshot,
+)
+
+MAX_POOLS = 1_000_000
+MAX_SOFTWARE_STACKS = 62  # one bit each in an int64 mask
+MAX_CACHED_MASKS = 4096
+MAX_CACHED_CAPACITIES = 64
+MAX_CHANGE_LOG = 4096
+# Added to the score of a pool that cannot take the job; real scores stay far below it.
+INFEASIBLE = 1e30
+
+
+class Network(Protocol):
+    """What moving a job's data from one region (province code) to another costs and takes."""
+
+    def fen_per_gb(self, source: str, target: str) -> int: ...
+
+    def gbps(self, source: str, target: str) -> float: ...
+
+
+@dataclass(frozen=True, slots=True)
+class UniformNetwork:
+    """One rate for every cross-region hop; moving data inside a region is free and fast.
+
+    Defaults: 14 fen/GB is the median AWS inter-region egress (0.02 USD/GB, shared/data/network/
+    aws_transmission_cost_matrix.csv) at 7 CNY/USD; 1 Gbit/s is what one job's bulk copy gets
+    on a shared backbone, 10 Gbit/s inside a region.
+    """
+
+    cross_region_fen_per_gb: int = 14
+    cross_region_gbps: float = 1.0
+    same_region_gbps: float = 10.0
+
+    def fen_per_gb(self, source: str, target: str) -> int:
+        return 0 if source == target else self.cross_region_fen_per_gb
+
+    def gbps(self, source: str, target: str) -> float:
+        return self.same_region_gbps if source == target else self.cross_region_gbps
+
+
+class HourlySeries:
+    """Per-pool hourly values with exact integrals over any interval (value x seconds)."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        assert values.ndim == 2 and values.shape[1] >= 1
+        self.values = values
+        self.period_h = values.shape[1]
+        cum = np.zeros((values.shape[0], self.period_h + 1), dtype=values.dtype)
+        np.cumsum(values, axis=1, out=cum[:, 1:])
+        self.cum = cum
+
+    def at(self, hour: int) -> np.ndarray:
+        return self.values[:, hour % self.period_h]
+
+    def integral(self, index: np.ndarray | int, t0_s: np.ndarray | int,
+                 t1_s: np.ndarray | int) -> np.ndarray:
+        """Sum over [t0, t1) of value(hour(t)) dt, in value-seconds; broadcasts its arguments."""
+        return self._antiderivative(index, t1_s) - self._antiderivative(index, t0_s)
+
+    def integral_one(self, index: int, t0_s: int, t1_s: int) -> int | float:
+        """`integral` for one pool and interval, in plain Python numbers (the fast path)."""
+        return self._antiderivative_one(index, t1_s) - self._antiderivative_one(index, t0_s)
+
+    def _antiderivative_one(self, index: int, t_s: int) -> int | float:
+        hour = t_s // SECONDS_PER_HOUR
+        periods, h = divmod(hour, self.period_h)
+        full = self.cum[index, self.period_h].item() * periods + self.cum[index, h].item()
+        return full * SECONDS_PER_HOUR + self.values[index, h].item() * (t_s - hour * 3600)
+
+    def _antiderivative(self, index: np.ndarray | int, t_s: np.ndarray | int) -> np.ndarray:
+        t = np.asarray(t_s, dtype=np.int64)
+        hour = t // SECONDS_PER_HOUR
+        periods, h = np.divmod(hour, self.period_h)
+        into_hour = t - hour * SECONDS_PER_HOUR
+        full = self.cum[index, self.period_h] * periods + self.cum[index, h]
+        return full * SECONDS_PER_HOUR + self.values[index, h] * into_hour
+
+
+def _series(pools: Sequence[PoolSnapshot], name: str, period_h: int, dtype: type) -> np.ndarray:
+    out = np.empty((len(pools), period_h), dtype=dtype)
+    for i, pool in enumerate(pools):
+        values = getattr(pool, name)
+        if values is None:
+            values = pool.price_fen_per_device_hour
+        out[i] = values if len(values) == period_h else values[0]
+    return out
+
+
+class PoolTable:
+    """Pools as parallel NumPy arrays, plus the counters placement changes as it reserves devices.
+
+    Not thread-safe: one engine (or the simulator) owns a table and mutates it in turn.
+    """
+
+    def __init__(self, pools: Sequence[PoolSnapshot], network: Network | None = None) -> None:
+        if not 1 <= len(pools) <= MAX_POOLS:
+            raise ValidationFailed(f"a pool table holds 1..{MAX_POOLS} pools", field="pools")
+        self.network: Network = network or UniformNetwork()
+        self.pools = tuple(pools)
+        self.ids = tuple(p.id for p in pools)
+        self.index = {pool_id: i for i, pool_id in enumerate(self.ids)}
+        if len(self.index) != len(self.ids):
+            raise ValidationFailed("pool ids must be unique", field="pools")
+        self.n = len(pools)
+        self._init_static(pools)
+        self._init_series(pools)
+        self._init_latency(pools)
+        self.version = 0  # bumped by every reserve/release, so callers can cache per state
+        self._log_start = 0
+        self.coefficient_version = 0  # bumped when a pool's fixed figures (queue wait) change
+        self._mask_cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+        self._transfer_cache: dict[str | None, tuple[np.ndarray, np.ndarray]] = {}
+        self._capacity_cache: dict[int, np.ndarray] = {}
+        self.changes: list[int] = []  # pools whose counters changed, in order (see `changed_since`)
+
+    # --- construction ----------------------------------------------------------------------
+
+    def _init_static(self, pools: Sequence[PoolSnapshot]) -> None:
+        def encode(values: list[str]) -> tuple[list[str], np.ndarray]:
+            names = sorted(set(values))
+            lookup = {v: i for i, v in enumerate(names)}
+            return names, np.array([lookup[v] for v in values], dtype=np.int64)
+
+        self.provider_names, self.provider_idx = encode([p.provider_id for p in pools])
+        self.region_names, self.region_idx = encode([p.province for p in pools])
+        self.country_names, self.country_idx = encode([p.country for p in pools])
+        self.accel_names, self.accel_idx = encode([p.accelerator for p in pools])
+        groups = [p.interconnect or "" for p in pools]
+        self.group_names, self.group_idx = encode(groups)
+        self.group_idx = np.where(np.array(groups) == "", -1, self.group_idx)
+        self.vendor = np.array([p.vendor for p in pools])
+        self.architecture = np.array([p.architecture for p in pools])
+        self.hub = [p.hub for p in pools]
+        self.western = np.array([p.western for p in pools], dtype=bool)
+        self.active = np.array([p.active for p in pools], dtype=bool)
+        self.memory_gb = np.array([p.memory_gb for p in pools], dtype=np.float64)
+        stacks = sorted({s for p in pools for s in p.software_stacks})
+        if len(stacks) > MAX_SOFTWARE_STACKS:
+            raise ValidationFailed(f"at most {MAX_SOFTWARE_STACKS} software stacks",
+                                   field="software_stacks")
+        self.stack_bit = {s: 1 << i for i, s in enumerate(stacks)}
+        self.stack_mask = np.array(
+            [sum(self.stack_bit[s] for s in p.software_stacks) for p in pools], dtype=np.int64)
+        self.device_count = np.array([p.device_count for p in pools], dtype=np.int64)
+        self.free = np.array([p.free_devices for p in pools], dtype=np.int64)
+        self.spot_used = np.array([p.spot_devices_in_use for p in pools], dtype=np.int64)
+        self.units = np.array([p.units_per_device_hour for p in pools], dtype=np.float64)
+        self.inv_units = 1.0 / self.units
+        self.power_kw = np.array([p.device_power_kw for p in pools], dtype=np.float64)
+        self.pue = np.array([p.pue for p in pools], dtype=np.float64)
+        self.queue_wait_s = np.array([p.queue_wait_s for p in pools], dtype=np.float64)
+        self.spot_offered = np.array(
+            [p.spot_price_fen_per_device_hour is not None for p in pools], dtype=bool)
+        n_providers = len(self.provider_names)
+        self.provider_total = np.bincount(self.provider_idx, weights=self.device_count,
+                                          minlength=n_providers)
+        self.provider_busy = np.bincount(self.provider_idx, weights=self.device_count - self.free,
+                                         minlength=n_providers)
+
+    def _init_series(self, pools: Sequence[PoolSnapshot]) -> None:
+        lengths = {len(p.price_fen_per_device_hour) for p in pools}
+        lengths |= {len(p.electricity_fen_per_kwh) for p in pools}
+        lengths |= {len(p.carbon_g_per_kwh) for p in pools}
+        period = max(lengths)
+        if lengths - {1, period}:
+            raise ValidationFailed("hourly series must all have one length (or a single value)",
+                                   field="price_fen_per_device_hour")
+        self.period_h = period
+        self.price = HourlySeries(_series(pools, "price_fen_per_device_hour", period, np.int64))
+        self.spot_price = HourlySeries(
+            _series(pools, "spot_price_fen_per_device_hour", period, np.int64))
+        self.electricity = HourlySeries(_series(pools, "electricity_fen_per_kwh", period, np.int64))
+        self.carbon = HourlySeries(_series(pools, "carbon_g_per_kwh", period, np.float64))
+
+    def _init_latency(self, pools: Sequence[PoolSnapshot]) -> None:
+        cities = sorted({c for p in pools for c in p.rtt_ms})
+        self.city_index = {c: i for i, c in enumerate(cities)}
+        rtt = np.full((len(cities), self.n), math.inf)
+        for j, pool in enumerate(pools):
+            for c, ms in pool.rtt_ms.items():
+                rtt[self.city_index[c], j] = ms
+        self.rtt_ms = rtt
+
+    # --- derived views ---------------------------------------------------------------------
+
+    def rtt_row(self, city: str | None) -> np.ndarray | None:
+        """RTT from `city` to every pool, or None when the table does not know the city."""
+        i = self.city_index.get(city) if city is not None else None
+        return None if i is None else self.rtt_ms[i]
+
+    def transfer_rows(self, region: str | None) -> tuple[np.ndarray, np.ndarray]:
+        """(fen per GB, seconds per GB) to move data from `region` to each pool."""
+        rows = self._transfer_cache.get(region)
+        if rows is None:
+            fen = np.zeros(len(self.region_names), dtype=np.int64)
+            s_per_gb = np.zeros(len(self.region_names))
+            if region is not None:
+                for k, target in enumerate(self.region_names):
+                    fen[k] = self.network.fen_per_gb(region, target)
+                    s_per_gb[k] = 8.0 / self.network.gbps(region, target)
+            rows = (fen[self.region_idx], s_per_gb[self.region_idx])
+            self._transfer_cache[region] = rows
+        return rows
+
+    def static_mask(self, job: JobRequest) -> np.ndarray:
+        """Pools whose kind, place and distance suit the job, whatever their load."""
+        return self._static(job)[0]
+
+    def static_penalty(self, job: JobRequest) -> np.ndarray:
+        """0 where `static_mask` holds, INFEASIBLE elsewhere (to add to scores)."""
+        return self._static(job)[1]
+
+    def _static(self, job: JobRequest) -> tuple[np.ndarray, np.ndarray]:
+        latency_city = job.user_city if job.latency_class is not LatencyClass.BATCH else None
+        key = (job.accelerator, job.residency_provinces, job.residency_countries,
+               job.latency_class, latency_city)
+        entry = self._mask_cache.get(key)
+        if entry is None:
+            mask = self.active & self.accelerator_mask(job) & self.residency_mask(job)
+            mask &= self.latency_mask(job)
+            penalty = np.where(mask, 0.0, INFEASIBLE)
+            mask.setflags(write=False)
+            penalty.setflags(write=False)
+            if len(self._mask_cache) >= MAX_CACHED_MASKS:
+                self._mask_cache.clear()
+            entry = self._mask_cache[key] = (mask, penalty)
+        return entry
+
+    def accelerator_mask(self, job: JobRequest) -> np.ndarray:
+        c = job.accelerator
+        mask = self.memory_gb >= c.min_memory_gb
+        if c.vendors:
+            mask &= np.isin(self.vendor, list(c.vendors))
+        if c.architectures:
+            mask &= np.isin(self.architecture, list(c.architectures))
+        if c.models:
+            wanted = [i for i, name in enumerate(self.accel_names) if name in c.models]
+            mask &= np.isin(self.accel_idx, wanted)
+        if c.software_stacks:
+            if any(s not in self.stack_bit for s in c.software_stacks):
+                return np.zeros(self.n, dtype=bool)
+            need = sum(self.stack_bit[s] for s in c.software_stacks)
+            mask &= (self.stack_mask & need) == need
+        return mask
+
+    def residency_mask(self, job: JobRequest) -> np.ndarray:
+        mask = np.ones(self.n, dtype=bool)
+        if job.residency_provinces:
+            ok = [i for i, r in enumerate(self.region_names) if r in job.residency_provinces]
+            mask &= np.isin(self.region_idx, ok)
+        if job.residency_countries:
+            ok = [i for i, r in enumerate(self.country_names) if r in job.residency_countries]
+            mask &= np.isin(self.country_idx, ok)
+        return mask
+
+    def latency_mask(self, job: JobRequest) -> np.ndarray:
+        bound = MAX_RTT_MS[job.latency_class]
+        if math.isinf(bound):
+            return np.ones(self.n, dtype=bool)
+        row = self.rtt_row(job.user_city)
+        if row is None:
+            return np.zeros(self.n, dtype=bool)
+        return row <= bound
+
+    def capacity_penalty(self, devices: int) -> np.ndarray:
+        """INFEASIBLE where fewer than `devices` are free, else 0; kept up to date on reserve."""
+        penalty = self._capacity_cache.get(devices)
+        if penalty is None:
+            if len(self._capacity_cache) >= MAX_CACHED_CAPACITIES:
+                self._capacity_cache.clear()
+            penalty = self._capacity_cache[devices] = (self.free < devices) * INFEASIBLE
+        return penalty
+
+    def changed_since(self, position: int) -> list[int] | None:
+        """Pools changed since `position` in the change log, or None if the log was trimmed."""
+        if position < self._log_start:
+            return None
+        return self.changes[position - self._log_start:]
+
+    @property
+    def log_position(self) -> int:
+        return self._log_start + len(self.changes)
+
+    def _changed(self, index: int) -> None:
+        free = self.free[index]
+        for devices, penalty in self._capacity_cache.items():
+            penalty[index] = INFEASIBLE if free < devices else 0.0
+        if len(self.changes) >= MAX_CHANGE_LOG:
+            self._log_start += len(self.changes)
+            self.changes.clear()
+        self.changes.append(index)
+        self.version += 1
+
+    def used_fraction(self) -> np.ndarray:
+        return 1.0 - self.free / self.device_count
+
+    def provider_excess(self) -> np.ndarray:
+        """Each pool's provider busy share minus the federation's, so busy owners score worse."""
+        overall = self.provider_busy.sum() / self.provider_total.sum()
+        return (self.provider_busy / self.provider_total - overall)[self.provider_idx]
+
+    # --- capacity --------------------------------------------------------------------------
+
+    def reserve(self, index: int, devices: int, *, spot: bool = False) -> None:
+        """Holds `devices` free devices of pool `index` (spot leases are counted apart)."""
+        assert 0 < devices <= self.free[index], (self.ids[index], devices, int(self.free[index]))
+        self.free[index] -= devices
+        if spot:
+            self.spot_used[index] += devices
+        self.provider_busy[self.provider_idx[index]] += devices
+        self._changed(index)
+
+    def release(self, index: int, devices: int, *, spot: bool = False) -> None:
+        """Gives back devices a lease held."""
+        assert 0 < devices <= self.device_count[index] - self.free[index]
+        self.free[index] += devices
+        if spot:
+            assert devices <= self.spot_used[index]
+            self.spot_used[index] -= devices
+        self.provider_busy[self.provider_idx[index]] -= devices
+        self._changed(index)
+
+    def set_queue_wait(self, index: int, wait_s: float) -> None:
+        assert wait_s >= 0
+        self.queue_wait_s[index] = wait_s
+        self.coefficient_version += 1
+        self._changed(index)
