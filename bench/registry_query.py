@@ -30,7 +30,7 @@ from sqlalchemy import insert, text
 from suanli.adapters.clock import SystemClock
 from suanli.adapters.store import create_database
 from suanli.adapters.store.tables import PoolRow, SiteRow
-from suanli.catalog import load_catalog, units_per_device_hour
+from suanli.catalog import load_catalog, load_ratings, units_per_device_hour
 from suanli.domain.geo import cities as load_cities
 from suanli.domain.ids import ComputeId, IdKind
 from suanli.domain.resources import Engine, Hub, Pool, SiteKind
@@ -51,7 +51,7 @@ def build(db, pools: int, sites: int, seed: int) -> None:  # type: ignore[no-unt
     clock = SystemClock()
     now = clock.now()
     authority = ComputeId.platform("CN")
-    catalog = load_catalog().all()
+    catalog = [a for a in load_catalog().all() if a.key in load_ratings().ratings]
     cities = load_cities()
     with db.unit_of_work() as session:
         owner = tenants.create_tenant(session, authority, "bench", Role.PROVIDER,
