@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[2]
 SLURM_SCRIPT = REPO / "scripts" / "slurm-localhost.sh"
 SLURM_START_TIMEOUT_S = 900  # a fresh machine installs the packages first
 RAY_START_TIMEOUT_S = 120
-RAY_STOP_GRACE_S = 10
+RAY_STOP_GRACE_S = 3  # `ray start --block` takes long to act on SIGTERM; nothing to save
 
 WaitFor = Callable[[Engine, EngineJobRef, Collection[EngineState], float], EngineStatus]
 
@@ -144,6 +144,7 @@ def ray_head() -> Iterator[str]:
     # Ray replaces 127.0.0.1 by the host's routable address unless it believes it runs a
     # single-machine cluster, which this variable (meant for macOS and Windows) declares.
     env = dict(os.environ, RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", RAY_USAGE_STATS_ENABLED="0")
+    env["AUTOSCALER_UPDATE_INTERVAL_S"] = "1"  # the resource report capacity() reads: 5 s lag
     log_path = Path(temp_dir) / "ray-start.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
