@@ -71,11 +71,14 @@ def slurm_cluster() -> None:
     if shutil.which("slurmctld") is None and not os.environ.get("CI"):
         engine_missing(f"Slurm is not installed; run `sudo {SLURM_SCRIPT.relative_to(REPO)}`")
     if os.geteuid() != 0:
-        if subprocess.run(["scontrol", "ping"], capture_output=True, timeout=30).returncode:
+        if subprocess.run(
+            ["scontrol", "ping"], check=False, capture_output=True, timeout=30
+        ).returncode:
             engine_missing("Slurm is not running and starting it needs root")
         return
     proc = subprocess.run(
         ["bash", str(SLURM_SCRIPT), "start"],
+        check=False,
         capture_output=True,
         text=True,
         timeout=SLURM_START_TIMEOUT_S,
@@ -148,7 +151,11 @@ def ray_head() -> Iterator[str]:
     log_path = Path(temp_dir) / "ray-start.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
             stdin=subprocess.DEVNULL,
         )
     url = f"http://127.0.0.1:{dashboard_port}"

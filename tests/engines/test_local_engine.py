@@ -15,7 +15,6 @@ from suanli.adapters.engines.base import Engine, EngineJobRef, EngineState, Engi
 from suanli.adapters.engines.local import LocalEngine
 from suanli.domain.errors import NotFound, ValidationFailed
 
-
 WaitFor = Callable[..., EngineStatus]  # the wait_for fixture
 PY = sys.executable
 BUSY_1S = "import time\nt = time.process_time()\nwhile time.process_time() - t < 1.0: pass\n"

@@ -67,9 +67,7 @@ def test_cancel_stops_a_sleeping_job(ray_engine: RayJobsEngine, wait_for: WaitFo
     ray_engine.cancel(ref)  # a finished job: no-op
 
 
-def test_the_wall_time_limit_stops_a_sleeper(
-    ray_engine: RayJobsEngine, wait_for: WaitFor
-) -> None:
+def test_the_wall_time_limit_stops_a_sleeper(ray_engine: RayJobsEngine, wait_for: WaitFor) -> None:
     ref = ray_engine.submit(EngineJobSpec(command=("sleep", "60"), time_limit_s=1))
     status = wait_for(ray_engine, ref, DONE, 30)
     assert status.state is EngineState.FAILED and status.message == "wall time limit exceeded"

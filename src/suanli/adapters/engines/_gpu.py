@@ -24,9 +24,10 @@ def _nvml() -> ModuleType | None:
         return None
     try:
         pynvml.nvmlInit()
-    except Exception:  # NVMLError_LibraryNotFound, DriverNotLoaded, ...: no usable GPU
+    except pynvml.NVMLError:  # library not found, driver not loaded, ...: no usable GPU
         return None
-    return pynvml
+    nvml: ModuleType = pynvml
+    return nvml
 
 
 def gpu_count() -> int:
@@ -35,7 +36,7 @@ def gpu_count() -> int:
         return 0
     try:
         return int(nvml.nvmlDeviceGetCount())
-    except Exception:
+    except nvml.NVMLError:
         return 0
 
 
@@ -78,10 +79,7 @@ class GpuMeter:
             return
         nvml = self._nvml
         self._handles = [nvml.nvmlDeviceGetHandleByIndex(i) for i in self._indices]
-        try:
-            self._start_mj = [int(nvml.nvmlDeviceGetTotalEnergyConsumption(h)) for h in self._handles]
-        except Exception:  # older boards have no counter: fall back to sampling power
-            self._start_mj = None
+        self._start_mj = _energy_mj(nvml, self._handles)  # None on boards without the counter
         self._thread = threading.Thread(target=self._sample_loop, name="gpu-meter", daemon=True)
         self._thread.start()
 
@@ -94,11 +92,8 @@ class GpuMeter:
             for handle in self._handles:
                 try:
                     util += float(nvml.nvmlDeviceGetUtilizationRates(handle).gpu) / 100.0
-                except Exception:
-                    pass
-                try:
                     power_w += float(nvml.nvmlDeviceGetPowerUsage(handle)) / 1000.0
-                except Exception:
+                except nvml.NVMLError:  # a board without the sensor: fall back to TDP
                     self._power_ok = False
             self._util_sum += util / max(1, len(self._handles))
             self._samples += 1
@@ -113,25 +108,28 @@ class GpuMeter:
         if self._thread is not None:
             self._thread.join(timeout=5 * self._period_s)
         mean_util = self._util_sum / self._samples if self._samples else 0.0
-        if self._start_mj is not None:
-            try:
-                end_mj = [
-                    int(self._nvml.nvmlDeviceGetTotalEnergyConsumption(h)) for h in self._handles
-                ]
-                joules = sum(e - s for e, s in zip(end_mj, self._start_mj, strict=True)) / 1000.0
-                return GpuEnergy(joules / 3600.0, estimated=False, mean_utilisation=mean_util)
-            except Exception:
-                pass
+        end_mj = _energy_mj(self._nvml, self._handles) if self._start_mj is not None else None
+        if end_mj is not None and self._start_mj is not None:
+            joules = sum(e - s for e, s in zip(end_mj, self._start_mj, strict=True)) / 1000.0
+            return GpuEnergy(joules / 3600.0, estimated=False, mean_utilisation=mean_util)
         if self._power_ok and self._samples:
             return GpuEnergy(self._power_j / 3600.0, estimated=False, mean_utilisation=mean_util)
         tdp_w = sum(_tdp_w(self._nvml, h) for h in self._handles)
         return GpuEnergy(tdp_w * mean_util * elapsed_s / 3600.0, True, mean_util)
 
 
+def _energy_mj(nvml: ModuleType, handles: list[Any]) -> list[int] | None:
+    """Cumulative board energy in millijoules (Volta and later), None where unsupported."""
+    try:
+        return [int(nvml.nvmlDeviceGetTotalEnergyConsumption(h)) for h in handles]
+    except nvml.NVMLError:
+        return None
+
+
 def _tdp_w(nvml: ModuleType, handle: Any) -> float:
     try:
         return float(nvml.nvmlDeviceGetPowerManagementDefaultLimit(handle)) / 1000.0
-    except Exception:
+    except nvml.NVMLError:
         return DEFAULT_GPU_TDP_W
 
 

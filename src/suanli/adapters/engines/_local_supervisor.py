@@ -34,7 +34,8 @@ class CappedSink:
 
     def __init__(self, path: Path, cap_bytes: int, tail_bytes: int) -> None:
         assert cap_bytes > 0 and 0 <= tail_bytes <= cap_bytes, (cap_bytes, tail_bytes)
-        self._fh = open(path, "ab", buffering=0)  # unbuffered: logs() reads it while running
+        # unbuffered, since logs() reads it while the job runs; closed by close()
+        self._fh = open(path, "ab", buffering=0)  # noqa: SIM115
         self._cap = cap_bytes
         self._tail_cap = tail_bytes
         self._written = 0
@@ -172,7 +173,8 @@ class Supervisor:
                 cwd=self.spec["workdir"] or str(self.job_dir),
                 env=self.child_env(held),
                 start_new_session=True,  # its own process group, so one killpg reaches all
-                preexec_fn=rlimit_setter(
+                # safe: this process starts no thread before the job is spawned
+                preexec_fn=rlimit_setter(  # noqa: PLW1509
                     self.spec["cpu_time_limit_s"],
                     self.spec["memory_mb"],
                     int(limits["open_files"]),
@@ -236,7 +238,11 @@ class Supervisor:
         self, status: int, reason: str, rusage: resource.struct_rusage, wall_s: float
     ) -> dict[str, Any]:
         cpu_s = rusage.ru_utime + rusage.ru_stime
-        out: dict[str, Any] = {"wall_s": wall_s, "cpu_s": cpu_s, "max_rss_mb": rusage.ru_maxrss / 1024}
+        out: dict[str, Any] = {
+            "wall_s": wall_s,
+            "cpu_s": cpu_s,
+            "max_rss_mb": rusage.ru_maxrss / 1024,
+        }
         sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
         out["exit_code"] = os.WEXITSTATUS(status) if sig is None else 128 + sig
         cpu_limit = self.spec["cpu_time_limit_s"]

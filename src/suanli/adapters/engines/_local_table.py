@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 SPEC = "spec.json"
 STARTED = "started.json"
@@ -51,7 +51,7 @@ def read_json(path: Path) -> dict[str, Any] | None:
         raise ValueError(f"{path} is over {MAX_JSON_BYTES} bytes")
     data = json.loads(text)
     if not isinstance(data, dict):
-        raise ValueError(f"{path} does not hold a JSON object")
+        raise TypeError(f"{path} does not hold a JSON object")
     return data
 
 
@@ -87,7 +87,7 @@ class SchedulerLock:
         self._path = state_dir / SCHEDULER_LOCK
         self._fd = -1
 
-    def __enter__(self) -> SchedulerLock:
+    def __enter__(self) -> Self:
         self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         fcntl.flock(self._fd, fcntl.LOCK_EX)
         return self

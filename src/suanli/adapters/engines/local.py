@@ -213,7 +213,9 @@ class LocalEngine:
         deadline = time.monotonic() + START_TIMEOUT_S
         while not table.supervisor_alive(job_dir) and not (job_dir / table.RESULT).exists():
             if child.poll() is not None and not (job_dir / table.RESULT).exists():
-                raise EngineUnavailable(f"supervisor exited with {child.returncode}; see {log.name}")
+                raise EngineUnavailable(
+                    f"supervisor exited with {child.returncode}; see {log.name}"
+                )
             if time.monotonic() > deadline:
                 child.kill()
                 raise EngineUnavailable(f"supervisor did not start within {START_TIMEOUT_S} s")
@@ -232,8 +234,12 @@ class LocalEngine:
                 pass
         table.write_json(
             job_dir / table.RESULT,
-            {"state": "cancelled", "exit_code": None, "message": "cancelled (supervisor lost)",
-             "wall_s": max(0.0, table.now_s() - float(started.get("started_at", table.now_s())))},
+            {
+                "state": "cancelled",
+                "exit_code": None,
+                "message": "cancelled (supervisor lost)",
+                "wall_s": max(0.0, table.now_s() - float(started.get("started_at", table.now_s()))),
+            },
         )
 
     def _running_usage(self, started: dict[str, Any]) -> EngineUsage:
@@ -269,8 +275,6 @@ def _status_from_result(result: dict[str, Any]) -> EngineStatus:
         exit_code=int(exit_code) if exit_code is not None else None,
         message=str(result.get("message", "")),
     )
-
-
 
 
 def _proc_usage(pid: int) -> tuple[float | None, float | None]:

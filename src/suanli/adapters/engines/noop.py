@@ -26,8 +26,9 @@ class NoopEngine:
 
     kind = KIND
 
-    def __init__(self, *, cpus: int = 1024, memory_mb: int = 1 << 22, gpus: int = 0,
-                 max_jobs: int = 100_000) -> None:
+    def __init__(
+        self, *, cpus: int = 1024, memory_mb: int = 1 << 22, gpus: int = 0, max_jobs: int = 100_000
+    ) -> None:
         assert cpus >= 1 and memory_mb >= 1 and gpus >= 0 and 1 <= max_jobs <= 10_000_000
         self._capacity = Capacity(cpus, memory_mb, gpus, cpus, memory_mb, gpus)
         self._max_jobs = max_jobs

@@ -208,7 +208,7 @@ def _make_client(address: str, timeout_s: float) -> Any:
     """JobSubmissionClient sends requests without a timeout; this subclass adds one."""
     from ray.job_submission import JobSubmissionClient  # imported late: Ray is heavy
 
-    class TimedJobSubmissionClient(JobSubmissionClient):  # type: ignore[misc]
+    class TimedJobSubmissionClient(JobSubmissionClient):
         def _do_request(self, method: str, endpoint: str, **kwargs: Any) -> Any:
             kwargs.setdefault("timeout", timeout_s)
             return super()._do_request(method, endpoint, **kwargs)

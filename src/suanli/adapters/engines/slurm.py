@@ -255,6 +255,7 @@ class SlurmEngine:
             try:
                 proc = subprocess.run(
                     [exe, *argv[1:]],
+                    check=False,
                     capture_output=True,
                     text=True,
                     timeout=self._timeout_s,
@@ -264,7 +265,9 @@ class SlurmEngine:
                 raise EngineUnavailable(f"{argv[0]} not found: is Slurm installed?") from exc
             except subprocess.TimeoutExpired as exc:
                 if attempt + 1 == retries:
-                    raise EngineUnavailable(f"{argv[0]} timed out after {self._timeout_s} s") from exc
+                    raise EngineUnavailable(
+                        f"{argv[0]} timed out after {self._timeout_s} s"
+                    ) from exc
                 continue
             if proc.returncode == 0:
                 return proc.stdout[:MAX_OUTPUT_CHARS]
@@ -283,5 +286,3 @@ def _tres_triplet(tres: dict[str, str]) -> tuple[int, int, int]:
     mem_mb = int(parse.size_mb(tres.get("mem", "0")) or 0)
     gpus = int(tres.get("gres/gpu", "0") or 0)
     return cpus, mem_mb, gpus
-
-
