@@ -60,7 +60,7 @@ def _migrated_database(database_url: str) -> Iterator:
 @pytest.fixture
 def database(_migrated_database):  # type: ignore[no-untyped-def]
     """A migrated database, emptied before each test."""
-    from suanli.adapters.store.tables import Base
+    from suanli.adapters.store.schema import Base
 
     db = _migrated_database
     with db.engine.begin() as connection:

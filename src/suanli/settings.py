@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     demo: bool = False
     auto_migrate: bool = True
+    run_scheduler: bool = Field(default=True, description="run failover and scheduling here")
+    scheduler_interval_s: float = Field(default=1.0, ge=0.05, le=60)
 
     @classmethod
     def settings_customise_sources(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from suanli import __version__
@@ -9,7 +12,8 @@ from suanli.adapters.clock import Clock, SystemClock
 from suanli.adapters.store import Database, create_database
 from suanli.api import problems
 from suanli.api.context import AppContext
-from suanli.api.routes import platform, registry
+from suanli.api.routes import jobs, platform, registry
+from suanli.services.background import SchedulerLoop
 from suanli.services.bootstrap import parse_authority
 from suanli.settings import Settings
 
@@ -27,11 +31,23 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         database = create_database(settings.database_url, schema=settings.database_schema)
         if settings.auto_migrate:
             database.migrate()
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loop = None
+        if settings.run_scheduler:
+            loop = SchedulerLoop(app.state.ctx.db, app.state.ctx.clock,
+                                 settings.scheduler_interval_s)
+            loop.start()
+        yield
+        if loop is not None:
+            loop.stop()
+
     app = FastAPI(title="suanli", version=__version__, description=DESCRIPTION,
-                  docs_url="/docs", openapi_url="/openapi.json")
+                  docs_url="/docs", openapi_url="/openapi.json", lifespan=lifespan)
     app.state.ctx = AppContext(settings=settings, db=database, clock=clock or SystemClock(),
                                authority=parse_authority(settings.authority))
     problems.install(app)
     app.include_router(platform.router)
     app.include_router(registry.router)
+    app.include_router(jobs.router)
     return app

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from suanli.adapters.store.tables import Base
+from suanli.adapters.store.schema import Base
 
 target_metadata = Base.metadata
 

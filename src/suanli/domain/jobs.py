@@ -1,0 +1,125 @@
+"""Jobs (算力任务): what a job asks for, its states, and the transitions it may make."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from suanli.domain.errors import Conflict, ValidationFailed
+from suanli.domain.units import WORKLOAD_CLASSES
+
+MAX_DEVICES_PER_JOB = 4096
+MAX_TIME_LIMIT_S = 30 * 24 * 3600
+MAX_ATTEMPTS = 3  # placements a job gets before failover gives up on it
+MAX_COMMAND_ITEMS = 256
+MAX_COMMAND_BYTES = 64 << 10
+MAX_ENV_VARS = 128
+_IDEMPOTENCY_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+
+
+class JobState(StrEnum):
+    PENDING = "pending"  # accepted, waiting for a pool
+    PLACED = "placed"  # a lease holds devices on a pool; waiting for the provider's agent
+    DISPATCHED = "dispatched"  # the agent claimed it and handed it to its engine
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    PREEMPTED = "preempted"  # a spot job evicted by its provider; requeued unless out of tries
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATES
+
+
+TERMINAL_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED})
+_S = JobState
+TRANSITIONS: dict[JobState, frozenset[JobState]] = {
+    _S.PENDING: frozenset({_S.PLACED, _S.CANCELLED, _S.FAILED}),
+    # back to PENDING: the lease expired or its agent vanished — failover places it again
+    _S.PLACED: frozenset({_S.DISPATCHED, _S.PENDING, _S.CANCELLED, _S.FAILED}),
+    _S.DISPATCHED: frozenset({_S.RUNNING, _S.SUCCEEDED, _S.FAILED, _S.CANCELLED, _S.PENDING,
+                              _S.PREEMPTED}),
+    _S.RUNNING: frozenset({_S.SUCCEEDED, _S.FAILED, _S.CANCELLED, _S.PENDING, _S.PREEMPTED}),
+    _S.PREEMPTED: frozenset({_S.PENDING, _S.FAILED, _S.CANCELLED}),
+    _S.SUCCEEDED: frozenset(),
+    _S.FAILED: frozenset(),
+    _S.CANCELLED: frozenset(),
+}
+
+
+def check_transition(current: JobState, target: JobState) -> None:
+    if target not in TRANSITIONS[current]:
+        allowed = ", ".join(sorted(s.value for s in TRANSITIONS[current])) or "none (final)"
+        raise Conflict(f"a {current.value} job cannot become {target.value}; allowed: {allowed}",
+                       field="state")
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What a consumer submits: the work and what it needs from a pool."""
+
+    name: str
+    command: tuple[str, ...]
+    devices: int = 1
+    workload_class: str = "general"
+    accelerator: str | None = None  # a catalog key, or
+    vendor: str | None = None
+    device_kind: str | None = None  # gpu, npu, cpu, ...
+    min_memory_gb: float | None = None
+    provinces: tuple[str, ...] = ()  # residency: allowed provinces (empty: anywhere)
+    pool_id: str | None = None  # pin to one pool
+    time_limit_s: int = 3600
+    max_price_fen_per_device_hour: int | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    spot: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.command:
+            raise ValidationFailed("must not be empty", field="command")
+        if len(self.command) > MAX_COMMAND_ITEMS or \
+                sum(len(part) for part in self.command) > MAX_COMMAND_BYTES:
+            raise ValidationFailed("is too long", field="command")
+        if not 1 <= self.devices <= MAX_DEVICES_PER_JOB:
+            raise ValidationFailed(f"must be 1..{MAX_DEVICES_PER_JOB}", field="devices")
+        if not 1 <= self.time_limit_s <= MAX_TIME_LIMIT_S:
+            raise ValidationFailed(f"must be 1..{MAX_TIME_LIMIT_S}", field="time_limit_s")
+        if self.workload_class not in WORKLOAD_CLASSES:
+            raise ValidationFailed(f"one of {', '.join(WORKLOAD_CLASSES)}",
+                                   field="workload_class")
+        if len(self.env) > MAX_ENV_VARS or any(not _ENV_KEY_RE.match(k) for k in self.env):
+            raise ValidationFailed("at most 128 variables with names like NAME_1", field="env")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "command": list(self.command), "devices": self.devices,
+                "workload_class": self.workload_class, "accelerator": self.accelerator,
+                "vendor": self.vendor, "device_kind": self.device_kind,
+                "min_memory_gb": self.min_memory_gb, "provinces": list(self.provinces),
+                "pool_id": self.pool_id, "time_limit_s": self.time_limit_s,
+                "max_price_fen_per_device_hour": self.max_price_fen_per_device_hour,
+                "env": dict(self.env), "spot": self.spot}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> JobSpec:
+        return cls(**{**data, "command": tuple(data["command"]),
+                      "provinces": tuple(data.get("provinces") or ())})
+
+
+def check_idempotency_key(key: str) -> str:
+    if not _IDEMPOTENCY_RE.match(key):
+        raise ValidationFailed("1-128 characters of letters, digits and ._:-",
+                               field="Idempotency-Key")
+    return key
+
+
+@dataclass(frozen=True)
+class Transition:
+    job_id: str
+    from_state: JobState | None
+    to_state: JobState
+    at: datetime
+    reason: str

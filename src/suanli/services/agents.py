@@ -1,0 +1,268 @@
+"""Provider agents: register, claim placed work, heartbeat, report; and failover on silence."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from suanli.adapters.store.job_tables import (
+    AgentRow,
+    JobLogRow,
+    JobRow,
+    LeaseRow,
+    UsageRecordRow,
+)
+from suanli.adapters.store.tables import PoolRow
+from suanli.catalog import load_catalog
+from suanli.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from suanli.domain.ids import ComputeId, IdKind
+from suanli.domain.jobs import MAX_ATTEMPTS, JobState
+from suanli.domain.tenants import Principal, Role, require_owner, require_role
+from suanli.services import jobs, scheduling
+from suanli.services.leases import ACTIVE, EXPIRED, RELEASED, release
+
+HEARTBEAT_TTL_S = 30  # a claimed lease without a heartbeat this long is presumed lost
+MAX_CLAIM = 16
+MAX_LOG_CHARS = 1 << 20
+MAX_POOLS_PER_AGENT = 256
+REPORTABLE = {JobState.RUNNING, JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED,
+              JobState.PREEMPTED}
+
+
+@dataclass(frozen=True)
+class Assignment:
+    job_id: str
+    lease_id: str
+    fence: int
+    pool_id: str
+    devices: int
+    spec: dict[str, Any]
+
+
+def register(session: Session, principal: Principal, *, name: str, pools: list[str],
+             engine: str, now: datetime) -> AgentRow:
+    require_role(principal, Role.PROVIDER)
+    if not pools or len(pools) > MAX_POOLS_PER_AGENT:
+        raise ValidationFailed(f"list 1..{MAX_POOLS_PER_AGENT} pools", field="pools")
+    canonical = []
+    for pool_id in pools:
+        pool = session.get(PoolRow, str(ComputeId.parse(pool_id, field="pools")))
+        if pool is None:
+            raise NotFound(f"pool {pool_id} does not exist", field="pools")
+        require_owner(principal, pool.tenant_id, f"pool {pool.id}")
+        canonical.append(pool.id)
+    row = AgentRow(id=f"ag_{secrets.token_hex(8)}", tenant_id=principal.tenant_id,
+                   name=name[:120], pools=canonical, engine=engine[:16], last_seen=now,
+                   created_at=now)
+    session.add(row)
+    return row
+
+
+def _agent(session: Session, principal: Principal, agent_id: str) -> AgentRow:
+    agent = session.get(AgentRow, agent_id)
+    if agent is None:
+        raise NotFound(f"agent {agent_id} is not registered", field="agent_id")
+    if agent.tenant_id != principal.tenant_id and not principal.is_operator:
+        raise Forbidden(f"agent {agent_id} belongs to another tenant")
+    return agent
+
+
+def claim(session: Session, principal: Principal, agent_id: str, now: datetime,
+          max_jobs: int = MAX_CLAIM) -> list[Assignment]:
+    """Hand the agent the placed jobs of its pools; each claim bumps the lease's fence."""
+    agent = _agent(session, principal, agent_id)
+    agent.last_seen = now
+    stmt = (select(LeaseRow, JobRow).join(JobRow, JobRow.lease_id == LeaseRow.id)
+            .where(LeaseRow.pool_id.in_(agent.pools), LeaseRow.state == ACTIVE,
+                   LeaseRow.agent_id.is_(None), JobRow.state == JobState.PLACED.value)
+            .order_by(LeaseRow.created_at).limit(min(max_jobs, MAX_CLAIM))
+            .with_for_update(skip_locked=True))
+    out = []
+    for lease, job in session.execute(stmt).all():
+        # Compare-and-set on the fence: if another claim got here first, skip this lease.
+        claimed = session.execute(
+            update(LeaseRow).where(LeaseRow.id == lease.id, LeaseRow.fence == lease.fence,
+                                   LeaseRow.agent_id.is_(None))
+            .values(fence=lease.fence + 1, agent_id=agent.id,
+                    heartbeat_deadline=now + timedelta(seconds=HEARTBEAT_TTL_S))
+            .execution_options(synchronize_session=False)).rowcount
+        if claimed != 1:
+            continue
+        session.refresh(lease)
+        jobs.transition(session, job, JobState.DISPATCHED, now, f"claimed by {agent.id}")
+        out.append(Assignment(job.id, lease.id, lease.fence, lease.pool_id, lease.devices,
+                              job.spec))
+    return out
+
+
+def _fenced_lease(session: Session, agent: AgentRow, lease_id: str, fence: int) -> LeaseRow:
+    lease = session.get(LeaseRow, str(ComputeId.parse(lease_id, field="lease_id")))
+    if lease is None:
+        raise NotFound(f"lease {lease_id} does not exist", field="lease_id")
+    if lease.agent_id != agent.id or lease.fence != fence:
+        raise Conflict(f"lease {lease.id} is fenced off: it belongs to another claim "
+                       f"(fence {lease.fence}, yours {fence})", field="fence")
+    return lease
+
+
+def heartbeat(session: Session, principal: Principal, agent_id: str,
+              leases: list[dict[str, Any]], now: datetime) -> dict[str, str]:
+    """Keep the agent's leases alive; answers per lease: ok, cancel, or lost (stop it)."""
+    agent = _agent(session, principal, agent_id)
+    agent.last_seen = now
+    answers: dict[str, str] = {}
+    for item in leases[:MAX_CLAIM * 8]:
+        lease_id, fence = str(item.get("lease_id")), int(item.get("fence", -1))
+        try:
+            lease = _fenced_lease(session, agent, lease_id, fence)
+        except (Conflict, NotFound, ValidationFailed):
+            answers[lease_id] = "lost"
+            continue
+        job = session.get(JobRow, lease.job_id)
+        assert job is not None
+        if lease.state != ACTIVE:
+            answers[lease.id] = "lost"
+        elif job.state == JobState.CANCELLED.value:
+            answers[lease.id] = "cancel"
+        else:
+            lease.heartbeat_deadline = now + timedelta(seconds=HEARTBEAT_TTL_S)
+            answers[lease.id] = "ok"
+    return answers
+
+
+def report(session: Session, principal: Principal, agent_id: str, lease_id: str, fence: int,
+           state: JobState, now: datetime, *, exit_code: int | None = None, message: str = "",
+           logs: str | None = None, engine_ref: str | None = None,
+           usage: dict[str, Any] | None = None) -> JobRow:
+    """Apply an agent's report on its lease; terminal reports end the lease and meter usage."""
+    if state not in REPORTABLE:
+        raise ValidationFailed(f"one of {', '.join(s.value for s in REPORTABLE)}", field="state")
+    agent = _agent(session, principal, agent_id)
+    agent.last_seen = now
+    lease = _fenced_lease(session, agent, lease_id, fence)
+    job = session.get(JobRow, lease.job_id)
+    assert job is not None
+    if engine_ref:
+        lease.engine_ref = engine_ref[:200]
+    if logs is not None:
+        _store_logs(session, job.id, logs, now)
+    if lease.state != ACTIVE:
+        if lease.state == RELEASED and state.is_terminal and usage is not None:
+            # The agent retrying a final report whose answer it lost: the same figures are
+            # the same record; different ones are a 409 from record_usage.
+            record_usage(session, lease, job, usage, now)
+            return job
+        raise Conflict(f"lease {lease.id} already ended ({lease.state})", field="lease_id")
+    if JobState(job.state) != state and job.state != JobState.CANCELLED.value:
+        jobs.transition(session, job, state, now, message or f"reported by {agent.id}")
+    if state.is_terminal or state is JobState.PREEMPTED:
+        job.exit_code = exit_code
+        job.message = message[:2000]
+        if usage is not None:
+            record_usage(session, lease, job, usage, now)
+        release(session, lease, now, RELEASED)
+        if state is JobState.PREEMPTED:
+            requeue(session, job, now, f"preempted on {lease.pool_id}")
+    else:
+        lease.heartbeat_deadline = now + timedelta(seconds=HEARTBEAT_TTL_S)
+    return job
+
+
+def _store_logs(session: Session, job_id: str, text: str, now: datetime) -> None:
+    truncated = len(text) > MAX_LOG_CHARS
+    text = text[-MAX_LOG_CHARS:]
+    row = session.get(JobLogRow, job_id)
+    if row is None:
+        session.add(JobLogRow(job_id=job_id, text=text, truncated=truncated, updated_at=now))
+    else:
+        row.text, row.truncated, row.updated_at = text, truncated, now
+
+
+def record_usage(session: Session, lease: LeaseRow, job: JobRow, usage: dict[str, Any],
+                 now: datetime) -> UsageRecordRow:
+    """The lease's usage record; the same report twice is one record, a different one a 409."""
+    record_id = str(ComputeId.parse(lease.id).child(IdKind.RECORD, 1))
+    pool = session.get(PoolRow, lease.pool_id)
+    assert pool is not None
+    wall_s = float(usage.get("wall_s") or 0.0)
+    if wall_s < 0 or wall_s > 366 * 86400:
+        raise ValidationFailed("must be 0..one year", field="usage.wall_s")
+    energy_wh = usage.get("energy_wh")
+    estimated = energy_wh is None or bool(usage.get("energy_estimated", True))
+    if energy_wh is None:
+        tdp_w = load_catalog().get(pool.accelerator).tdp_w or 0.0
+        utilisation = float(usage.get("utilisation", 1.0))
+        energy_wh = tdp_w * lease.devices * utilisation * wall_s / 3600
+    fields = {"wall_s": wall_s, "device_seconds": wall_s * lease.devices,
+              "cpu_s": usage.get("cpu_s"), "max_rss_mb": usage.get("max_rss_mb"),
+              "energy_wh": float(energy_wh), "energy_estimated": estimated}
+    digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+    existing = session.get(UsageRecordRow, record_id)
+    if existing is not None:
+        if existing.content_sha256 != digest:
+            raise Conflict(f"usage record {record_id} exists with different figures",
+                           field="usage")
+        return existing
+    started = lease.created_at if job.started_at is None else max(job.started_at,
+                                                                   lease.created_at)
+    row = UsageRecordRow(id=record_id, lease_id=lease.id, job_id=job.id, pool_id=pool.id,
+                         tenant_id=job.tenant_id, provider_tenant_id=pool.tenant_id,
+                         accelerator=pool.accelerator, devices=lease.devices,
+                         started_at=started, ended_at=now, content_sha256=digest,
+                         created_at=now, **fields)
+    session.add(row)
+    return row
+
+
+def requeue(session: Session, job: JobRow, now: datetime, reason: str) -> None:
+    """Send a job back to be placed elsewhere, or fail it when it is out of attempts."""
+    if job.pool_id and job.pool_id not in (job.excluded_pools or []):
+        job.excluded_pools = [*(job.excluded_pools or []), job.pool_id]
+    if job.attempts >= MAX_ATTEMPTS:
+        target = JobState.FAILED
+        job.message = f"{reason}; gave up after {job.attempts} attempts"
+    else:
+        target = JobState.PENDING
+        job.message = reason
+    jobs.transition(session, job, target, now, reason)
+    job.lease_id = None
+
+
+def expire_leases(session: Session, now: datetime) -> int:
+    """Failover: leases whose agent went silent (or never claimed) are ended and their jobs
+    placed again elsewhere. The fence makes a late report from the old agent a 409."""
+    stale = session.scalars(select(LeaseRow).where(LeaseRow.state == ACTIVE,
+                                                   LeaseRow.heartbeat_deadline < now)
+                            .limit(500).with_for_update(skip_locked=True)).all()
+    for lease in stale:
+        job = session.get(JobRow, lease.job_id)
+        assert job is not None
+        release(session, lease, now, EXPIRED)
+        if job.state == JobState.CANCELLED.value or JobState(job.state).is_terminal:
+            continue
+        silent = "never claimed" if lease.agent_id is None else f"agent {lease.agent_id} silent"
+        requeue(session, job, now, f"lease {lease.id} expired: {silent}")
+    return len(stale)
+
+
+def grace_after_restart(session: Session, now: datetime) -> int:
+    """After the platform was down, agents could not heartbeat: give every lease a fresh TTL
+    instead of failing over work that is still running (which would run it twice)."""
+    return session.execute(
+        update(LeaseRow).where(LeaseRow.state == ACTIVE,
+                               LeaseRow.heartbeat_deadline < now + timedelta(
+                                   seconds=HEARTBEAT_TTL_S))
+        .values(heartbeat_deadline=now + timedelta(seconds=HEARTBEAT_TTL_S))
+        .execution_options(synchronize_session=False)).rowcount
+
+
+def tick(session: Session, now: datetime) -> tuple[int, int]:
+    """One pass of the platform's background loop: failover, then scheduling."""
+    return expire_leases(session, now), scheduling.place_pending(session, now)

@@ -1,0 +1,97 @@
+"""Scheduling (算力调度): places pending jobs on pools and opens their leases."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, select
+from sqlalchemy.orm import Session
+
+from suanli.adapters.store.job_tables import JobRow
+from suanli.adapters.store.tables import PoolRow
+from suanli.catalog import load_catalog
+from suanli.domain.jobs import JobSpec, JobState
+from suanli.domain.resources import PoolState
+from suanli.services import jobs
+from suanli.services.leases import open_lease
+
+MAX_CANDIDATES = 50
+MAX_JOBS_PER_PASS = 500
+CLAIM_TIMEOUT_S = 120  # an agent must claim a placed job this soon, or it is placed elsewhere
+
+
+@dataclass(frozen=True)
+class Candidate:
+    pool: PoolRow
+    score: float
+    breakdown: dict[str, Any]
+
+
+def candidates(session: Session, spec: JobSpec, excluded: list[str]) -> list[Candidate]:
+    """Pools that can take the job now, best first, each with the reason for its rank."""
+    unit_price = getattr(PoolRow, f"fen_per_unit_hour_{spec.workload_class}")
+    conditions = [PoolRow.state == PoolState.ACTIVE.value, PoolRow.free_devices >= spec.devices]
+    if spec.accelerator:
+        conditions.append(PoolRow.accelerator == load_catalog().get(spec.accelerator).key)
+    if spec.vendor:
+        conditions.append(PoolRow.vendor == spec.vendor)
+    if spec.device_kind:
+        conditions.append(PoolRow.device_kind == spec.device_kind)
+    if spec.min_memory_gb is not None:
+        conditions.append(PoolRow.memory_gb >= spec.min_memory_gb)
+    if spec.provinces:
+        conditions.append(PoolRow.province.in_(spec.provinces))
+    if spec.pool_id:
+        conditions.append(PoolRow.id == spec.pool_id)
+    if spec.max_price_fen_per_device_hour is not None:
+        conditions.append(PoolRow.price_fen_per_device_hour <= spec.max_price_fen_per_device_hour)
+    if excluded:
+        conditions.append(PoolRow.id.not_in(excluded))
+    rows = session.scalars(select(PoolRow).where(and_(*conditions))
+                           .order_by(unit_price.asc().nulls_last(),
+                                     PoolRow.price_fen_per_device_hour, PoolRow.id)
+                           .limit(MAX_CANDIDATES)).all()
+    ranked = []
+    for rank, row in enumerate(rows):
+        price = getattr(row, f"fen_per_unit_hour_{spec.workload_class}")
+        ranked.append(Candidate(row, float(rank), {
+            "policy": "cheapest-effective-unit",
+            "rank": rank + 1,
+            "fen_per_unit_hour": str(price) if price is not None else None,
+            "price_fen_per_device_hour": row.price_fen_per_device_hour,
+            "free_devices": row.free_devices,
+            "candidates": len(rows),
+        }))
+    return ranked
+
+
+def place(session: Session, job: JobRow, now: datetime) -> bool:
+    """Try to place one pending job; True when a lease now holds devices for it."""
+    spec = JobSpec.from_json(job.spec)
+    excluded = list(job.excluded_pools or [])
+    # Pools that lost this job before are avoided while others can take it; when none can,
+    # they get another chance (the attempt limit still bounds the retries).
+    ranked = candidates(session, spec, excluded) or (candidates(session, spec, []) if excluded
+                                                     else [])
+    for candidate in ranked:
+        lease = open_lease(session, job, candidate.pool.id, spec.devices, now, CLAIM_TIMEOUT_S)
+        if lease is None:
+            continue  # taken by a concurrent placement since we read it: try the next
+        job.placement = {"pool_id": candidate.pool.id, **candidate.breakdown}
+        jobs.transition(session, job, JobState.PLACED, now,
+                        f"placed on {candidate.pool.id} ({candidate.pool.accelerator})")
+        job.message = ""
+        return True
+    job.message = "waiting for a pool with enough free devices that meets the constraints"
+    return False
+
+
+def place_pending(session: Session, now: datetime) -> int:
+    """One scheduling pass over pending jobs, oldest first; returns how many were placed."""
+    pending = session.scalars(select(JobRow).where(JobRow.state == JobState.PENDING.value)
+                              .order_by(JobRow.created_at, JobRow.id)
+                              .limit(MAX_JOBS_PER_PASS)
+                              .with_for_update(skip_locked=True)).all()
+    return sum(1 for job in pending if place(session, job, now))
