@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     auto_migrate: bool = True
     run_scheduler: bool = Field(default=True, description="run failover and scheduling here")
     scheduler_interval_s: float = Field(default=1.0, ge=0.05, le=60)
+    heartbeat_ttl_s: int = Field(default=30, ge=2, le=3600,
+                                 description="a claimed job whose agent is silent this long "
+                                 "fails over")
+    claim_timeout_s: int = Field(default=120, ge=2, le=86400,
+                                 description="a placed job no agent claims this soon is "
+                                 "placed elsewhere")
 
     @classmethod
     def settings_customise_sources(

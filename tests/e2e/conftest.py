@@ -28,6 +28,8 @@ def free_port() -> int:
 @dataclass
 class Node:
     url: str
+    storage: dict[str, str]
+    port: int
     process: subprocess.Popen
     output: Path
     operator_key: str | None
@@ -55,12 +57,12 @@ def cli_env(url: str | None = None, key: str | None = None) -> dict[str, str]:
     return env
 
 
-def database_env() -> dict[str, str]:
-    """Where a node keeps its data: SQLite in its working directory, or a fresh PostgreSQL
+def database_env(workdir: Path) -> dict[str, str]:
+    """Where a new node keeps its data: a SQLite file of its own, or a fresh PostgreSQL
     schema when the suite runs on PostgreSQL (SUANLI_TEST_DATABASE_URL)."""
     url = os.environ.get("SUANLI_TEST_DATABASE_URL")
     if not url:
-        return {}
+        return {"SUANLI_DATABASE_URL": f"sqlite:///{workdir / secrets.token_hex(4)}.db"}
     return {"SUANLI_DATABASE_URL": url,
             "SUANLI_DATABASE_SCHEMA": f"e2e_{os.getpid()}_{secrets.token_hex(3)}"}
 
@@ -78,8 +80,8 @@ def drop_schema(env: dict[str, str]) -> None:
 
 
 def start_node(workdir: Path, *args: str, database_url: str | None = None,
-               env: dict[str, str] | None = None) -> Node:
-    port = free_port()
+               env: dict[str, str] | None = None, port: int | None = None) -> Node:
+    port = port or free_port()
     output = workdir / f"serve-{port}.log"
     command = [sys.executable, "-m", "suanli.cli.main", "serve", "--port", str(port), *args]
     if database_url:
@@ -103,7 +105,7 @@ def start_node(workdir: Path, *args: str, database_url: str | None = None,
     text = output.read_text()
     operator = re.search(r"operator API key \(shown once\):\s*(\S+)", text)
     demo = re.search(r"demo consumer API key:\s*(\S+)", text)
-    return Node(url, process, output, operator.group(1) if operator else None,
+    return Node(url, env or {}, port, process, output, operator.group(1) if operator else None,
                 demo.group(1) if demo else None)
 
 
@@ -112,16 +114,65 @@ def node_factory(tmp_path: Path) -> Iterator:
     """Starts nodes; each keeps its data in its own SQLite file or PostgreSQL schema."""
     nodes: list[tuple[Node, dict[str, str]]] = []
 
-    def make(*args: str, env: dict[str, str] | None = None, **kwargs) -> Node:  # type: ignore[no-untyped-def]
-        storage = {} if kwargs.get("database_url") else database_env()
+    def make(*args: str, env: dict[str, str] | None = None,  # type: ignore[no-untyped-def]
+             storage: dict[str, str] | None = None, **kwargs) -> Node:
+        """A new node; pass `storage=earlier.storage` to restart on the same database."""
+        fresh = storage is None
+        if storage is None:
+            storage = {} if kwargs.get("database_url") else database_env(tmp_path)
         node = start_node(tmp_path, *args, env={**storage, **(env or {})}, **kwargs)
-        nodes.append((node, storage))
+        node.storage = storage
+        nodes.append((node, storage if fresh else {}))
         return node
 
     yield make
-    for node, storage in nodes:
+    for node, _ in nodes:
         node.stop()
+    for _, storage in nodes:
         drop_schema(storage)
+
+
+@dataclass
+class Agent:
+    process: subprocess.Popen
+    output: Path
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def agent_factory(tmp_path: Path) -> Iterator:
+    """Starts `suanli agent` processes; each has its own state directory."""
+    agents: list[Agent] = []
+
+    def make(url: str, key: str, pools: list[str], *extra: str, name: str = "agent",
+             state_dir: Path | None = None) -> Agent:
+        state = state_dir or tmp_path / f"agent-{name}"
+        output = tmp_path / f"agent-{name}-{len(agents)}.log"
+        command = [sys.executable, "-m", "suanli.cli.main", "agent", "--platform", url,
+                   "--state-dir", str(state), "--name", name, "--poll-s", "0.2", *extra]
+        for pool in pools:
+            command += ["--pool", pool]
+        process = subprocess.Popen(command, stdout=output.open("w"), stderr=subprocess.STDOUT,
+                                   env=cli_env(key=key), cwd=tmp_path)
+        agent = Agent(process, output)
+        agents.append(agent)
+        return agent
+
+    yield make
+    for agent in agents:
+        agent.stop()
 
 
 def run_cli(*args: str, url: str | None = None, key: str | None = None,

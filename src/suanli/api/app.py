@@ -36,7 +36,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         loop = None
         if settings.run_scheduler:
             loop = SchedulerLoop(app.state.ctx.db, app.state.ctx.clock,
-                                 settings.scheduler_interval_s)
+                                 settings.scheduler_interval_s,
+                                 heartbeat_ttl_s=settings.heartbeat_ttl_s,
+                                 claim_timeout_s=settings.claim_timeout_s)
             loop.start()
         yield
         if loop is not None:

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from suanli.cli.agent import agent_app
 from suanli.cli.registry import pools, providers, sites
 
 app = typer.Typer(help="suanli (算力): a compute-power internet.", no_args_is_help=True)
@@ -16,6 +17,7 @@ app.add_typer(admin, name="admin")
 app.add_typer(providers, name="providers")
 app.add_typer(sites, name="sites")
 app.add_typer(pools, name="pools")
+app.add_typer(agent_app, name="agent")
 console = Console()
 
 

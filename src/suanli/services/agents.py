@@ -75,7 +75,7 @@ def _agent(session: Session, principal: Principal, agent_id: str) -> AgentRow:
 
 
 def claim(session: Session, principal: Principal, agent_id: str, now: datetime,
-          max_jobs: int = MAX_CLAIM) -> list[Assignment]:
+          max_jobs: int = MAX_CLAIM, ttl_s: int = HEARTBEAT_TTL_S) -> list[Assignment]:
     """Hand the agent the placed jobs of its pools; each claim bumps the lease's fence."""
     agent = _agent(session, principal, agent_id)
     agent.last_seen = now
@@ -91,7 +91,7 @@ def claim(session: Session, principal: Principal, agent_id: str, now: datetime,
             update(LeaseRow).where(LeaseRow.id == lease.id, LeaseRow.fence == lease.fence,
                                    LeaseRow.agent_id.is_(None))
             .values(fence=lease.fence + 1, agent_id=agent.id,
-                    heartbeat_deadline=now + timedelta(seconds=HEARTBEAT_TTL_S))
+                    heartbeat_deadline=now + timedelta(seconds=ttl_s))
             .execution_options(synchronize_session=False)).rowcount
         if claimed != 1:
             continue
@@ -113,7 +113,8 @@ def _fenced_lease(session: Session, agent: AgentRow, lease_id: str, fence: int) 
 
 
 def heartbeat(session: Session, principal: Principal, agent_id: str,
-              leases: list[dict[str, Any]], now: datetime) -> dict[str, str]:
+              leases: list[dict[str, Any]], now: datetime,
+              ttl_s: int = HEARTBEAT_TTL_S) -> dict[str, str]:
     """Keep the agent's leases alive; answers per lease: ok, cancel, or lost (stop it)."""
     agent = _agent(session, principal, agent_id)
     agent.last_seen = now
@@ -132,7 +133,7 @@ def heartbeat(session: Session, principal: Principal, agent_id: str,
         elif job.state == JobState.CANCELLED.value:
             answers[lease.id] = "cancel"
         else:
-            lease.heartbeat_deadline = now + timedelta(seconds=HEARTBEAT_TTL_S)
+            lease.heartbeat_deadline = now + timedelta(seconds=ttl_s)
             answers[lease.id] = "ok"
     return answers
 
@@ -140,7 +141,7 @@ def heartbeat(session: Session, principal: Principal, agent_id: str,
 def report(session: Session, principal: Principal, agent_id: str, lease_id: str, fence: int,
            state: JobState, now: datetime, *, exit_code: int | None = None, message: str = "",
            logs: str | None = None, engine_ref: str | None = None,
-           usage: dict[str, Any] | None = None) -> JobRow:
+           usage: dict[str, Any] | None = None, ttl_s: int = HEARTBEAT_TTL_S) -> JobRow:
     """Apply an agent's report on its lease; terminal reports end the lease and meter usage."""
     if state not in REPORTABLE:
         raise ValidationFailed(f"one of {', '.join(s.value for s in REPORTABLE)}", field="state")
@@ -171,7 +172,7 @@ def report(session: Session, principal: Principal, agent_id: str, lease_id: str,
         if state is JobState.PREEMPTED:
             requeue(session, job, now, f"preempted on {lease.pool_id}")
     else:
-        lease.heartbeat_deadline = now + timedelta(seconds=HEARTBEAT_TTL_S)
+        lease.heartbeat_deadline = now + timedelta(seconds=ttl_s)
     return job
 
 
@@ -252,17 +253,18 @@ def expire_leases(session: Session, now: datetime) -> int:
     return len(stale)
 
 
-def grace_after_restart(session: Session, now: datetime) -> int:
+def grace_after_restart(session: Session, now: datetime, ttl_s: int = HEARTBEAT_TTL_S) -> int:
     """After the platform was down, agents could not heartbeat: give every lease a fresh TTL
     instead of failing over work that is still running (which would run it twice)."""
     return session.execute(
         update(LeaseRow).where(LeaseRow.state == ACTIVE,
-                               LeaseRow.heartbeat_deadline < now + timedelta(
-                                   seconds=HEARTBEAT_TTL_S))
-        .values(heartbeat_deadline=now + timedelta(seconds=HEARTBEAT_TTL_S))
+                               LeaseRow.heartbeat_deadline < now + timedelta(seconds=ttl_s))
+        .values(heartbeat_deadline=now + timedelta(seconds=ttl_s))
         .execution_options(synchronize_session=False)).rowcount
 
 
-def tick(session: Session, now: datetime) -> tuple[int, int]:
+def tick(session: Session, now: datetime,
+         claim_timeout_s: int = scheduling.CLAIM_TIMEOUT_S) -> tuple[int, int]:
     """One pass of the platform's background loop: failover, then scheduling."""
-    return expire_leases(session, now), scheduling.place_pending(session, now)
+    return (expire_leases(session, now),
+            scheduling.place_pending(session, now, claim_timeout_s))

@@ -67,7 +67,8 @@ def candidates(session: Session, spec: JobSpec, excluded: list[str]) -> list[Can
     return ranked
 
 
-def place(session: Session, job: JobRow, now: datetime) -> bool:
+def place(session: Session, job: JobRow, now: datetime,
+          claim_timeout_s: int = CLAIM_TIMEOUT_S) -> bool:
     """Try to place one pending job; True when a lease now holds devices for it."""
     spec = JobSpec.from_json(job.spec)
     excluded = list(job.excluded_pools or [])
@@ -76,7 +77,7 @@ def place(session: Session, job: JobRow, now: datetime) -> bool:
     ranked = candidates(session, spec, excluded) or (candidates(session, spec, []) if excluded
                                                      else [])
     for candidate in ranked:
-        lease = open_lease(session, job, candidate.pool.id, spec.devices, now, CLAIM_TIMEOUT_S)
+        lease = open_lease(session, job, candidate.pool.id, spec.devices, now, claim_timeout_s)
         if lease is None:
             continue  # taken by a concurrent placement since we read it: try the next
         job.placement = {"pool_id": candidate.pool.id, **candidate.breakdown}
@@ -88,10 +89,11 @@ def place(session: Session, job: JobRow, now: datetime) -> bool:
     return False
 
 
-def place_pending(session: Session, now: datetime) -> int:
+def place_pending(session: Session, now: datetime,
+                  claim_timeout_s: int = CLAIM_TIMEOUT_S) -> int:
     """One scheduling pass over pending jobs, oldest first; returns how many were placed."""
     pending = session.scalars(select(JobRow).where(JobRow.state == JobState.PENDING.value)
                               .order_by(JobRow.created_at, JobRow.id)
                               .limit(MAX_JOBS_PER_PASS)
                               .with_for_update(skip_locked=True)).all()
-    return sum(1 for job in pending if place(session, job, now))
+    return sum(1 for job in pending if place(session, job, now, claim_timeout_s))

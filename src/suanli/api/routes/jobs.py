@@ -56,7 +56,7 @@ def submit_job(body: JobIn, response: Response, ctx: Ctx, caller: Caller,
     with ctx.db.unit_of_work() as session:
         job, created = jobs.submit(session, caller, ctx.authority, spec, idempotency_key, now)
         if created:
-            scheduling.place(session, job, now)
+            scheduling.place(session, job, now, ctx.settings.claim_timeout_s)
         else:
             response.status_code = 200
         return _job_out(session, job, with_events=True)
@@ -116,7 +116,8 @@ def register_agent(body: AgentIn, ctx: Ctx, caller: Caller) -> dict[str, Any]:
 @router.post("/agents/{agent_id}/claim", tags=["agents"])
 def claim(agent_id: str, body: ClaimIn, ctx: Ctx, caller: Caller) -> dict[str, Any]:
     with ctx.db.unit_of_work() as session:
-        found = agents.claim(session, caller, agent_id, ctx.clock.now(), body.max_jobs)
+        found = agents.claim(session, caller, agent_id, ctx.clock.now(), body.max_jobs,
+                             ctx.settings.heartbeat_ttl_s)
         return {"assignments": [a.__dict__ for a in found]}
 
 
@@ -124,7 +125,8 @@ def claim(agent_id: str, body: ClaimIn, ctx: Ctx, caller: Caller) -> dict[str, A
 def heartbeat(agent_id: str, body: HeartbeatIn, ctx: Ctx, caller: Caller) -> dict[str, Any]:
     with ctx.db.unit_of_work() as session:
         answers = agents.heartbeat(session, caller, agent_id,
-                                   [lease.model_dump() for lease in body.leases], ctx.clock.now())
+                                   [lease.model_dump() for lease in body.leases], ctx.clock.now(),
+                                   ctx.settings.heartbeat_ttl_s)
         return {"leases": answers}
 
 
@@ -136,5 +138,6 @@ def report(agent_id: str, lease_id: str, body: ReportIn, ctx: Ctx,
         job = agents.report(session, caller, agent_id, lease_id, body.fence, state,
                             ctx.clock.now(), exit_code=body.exit_code, message=body.message,
                             logs=body.logs, engine_ref=body.engine_ref,
-                            usage=body.usage.model_dump() if body.usage else None)
+                            usage=body.usage.model_dump() if body.usage else None,
+                            ttl_s=ctx.settings.heartbeat_ttl_s)
         return {"job_id": job.id, "state": job.state}

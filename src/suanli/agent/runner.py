@@ -1,0 +1,204 @@
+"""The agent loop: register, heartbeat, watch the engine, report, claim more work."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from suanli.adapters.engines import (
+    Engine,
+    EngineError,
+    EngineJobRef,
+    EngineJobSpec,
+    EngineState,
+)
+from suanli.agent.state import AgentState, LeaseState, StateFile
+
+log = logging.getLogger("suanli.agent")
+REQUEST_TIMEOUT_S = 15.0
+MAX_LOG_BYTES = 256 << 10
+_NAME_SAFE = re.compile(r"[^A-Za-z0-9._-]")
+TERMINAL = {EngineState.SUCCEEDED: "succeeded", EngineState.FAILED: "failed",
+            EngineState.CANCELLED: "cancelled"}
+
+
+class PlatformError(Exception):
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(f"{status}: {detail}")
+        self.status = status
+
+
+class PlatformClient:
+    """Outbound-only HTTP to the platform: works from behind NAT and firewalls."""
+
+    def __init__(self, url: str, api_key: str, transport: httpx.BaseTransport | None = None):
+        self._http = httpx.Client(base_url=url.rstrip("/"), timeout=REQUEST_TIMEOUT_S,
+                                  headers={"Authorization": f"Bearer {api_key}"},
+                                  transport=transport)
+
+    def call(self, method: str, path: str, json: Any = None) -> Any:
+        response = self._http.request(method, path, json=json)
+        if response.status_code >= 400:
+            try:
+                detail = response.json().get("detail", response.text)
+            except ValueError:
+                detail = response.text
+            raise PlatformError(response.status_code, str(detail))
+        return response.json()
+
+    def close(self) -> None:
+        self._http.close()
+
+
+class ProviderAgent:
+    """Runs the jobs the platform places on this provider's pools, on one engine."""
+
+    def __init__(self, client: PlatformClient, engine: Engine, pools: list[str],
+                 state_dir: Path, *, name: str = "agent", max_running: int = 4,
+                 platform_url: str = "") -> None:
+        assert 1 <= max_running <= 64
+        self._client, self._engine, self._pools = client, engine, pools
+        self._store = StateFile(state_dir)
+        self._state = self._store.load()
+        self._name, self._max_running, self._platform_url = name, max_running, platform_url
+        self._device_kind: dict[str, str] = {}
+
+    @property
+    def state(self) -> AgentState:
+        return self._state
+
+    def register(self) -> str:
+        if self._state.agent_id and self._state.platform_url == self._platform_url:
+            return self._state.agent_id
+        answer = self._client.call("POST", "/v1/agents", {"name": self._name,
+                                                          "pools": self._pools,
+                                                          "engine": self._engine.kind})
+        self._state.agent_id, self._state.platform_url = answer["id"], self._platform_url
+        self._state.leases.clear()
+        self._store.save(self._state)
+        return answer["id"]
+
+    def step(self) -> None:
+        """One round: heartbeat, follow the engine, report, claim. Bounded work per call."""
+        self._heartbeat()
+        for lease in list(self._state.leases.values()):
+            self._follow(lease)
+        free = self._max_running - len(self._state.leases)
+        if free > 0:
+            self._claim(free)
+
+    def run(self, stop: threading.Event, poll_s: float = 1.0,
+            on_error: Callable[[Exception], None] | None = None) -> None:
+        while not stop.is_set():
+            try:
+                self.register()
+                self.step()
+            except (httpx.HTTPError, PlatformError, EngineError) as exc:
+                # The platform may be restarting or unreachable: keep the engine jobs
+                # running and try again; the platform grants a grace period after a restart.
+                log.warning("agent round failed: %s", exc)
+                if on_error:
+                    on_error(exc)
+            stop.wait(poll_s)
+
+    # -- the parts of a round -----------------------------------------------------------
+
+    def _agent_path(self) -> str:
+        assert self._state.agent_id
+        return f"/v1/agents/{self._state.agent_id}"
+
+    def _heartbeat(self) -> None:
+        if not self._state.leases:
+            return
+        beats = [{"lease_id": l.lease_id, "fence": l.fence} for l in self._state.leases.values()]
+        answers = self._client.call("POST", self._agent_path() + "/heartbeat",
+                                    {"leases": beats})["leases"]
+        for lease_id, answer in answers.items():
+            lease = self._state.leases.get(lease_id)
+            if lease is None:
+                continue
+            if answer == "lost":
+                # Another agent holds this job now (failover): stop our copy at once.
+                self._cancel_engine(lease)
+                del self._state.leases[lease_id]
+            elif answer == "cancel" and not lease.cancel_requested:
+                lease.cancel_requested = True
+                self._cancel_engine(lease)
+        self._store.save(self._state)
+
+    def _follow(self, lease: LeaseState) -> None:
+        if lease.engine_ref is None:
+            return
+        ref = EngineJobRef.parse(lease.engine_ref)
+        status = self._engine.status(ref)
+        if status.state is EngineState.RUNNING and not lease.reported_running:
+            self._report(lease, "running")
+            lease.reported_running = True
+            self._store.save(self._state)
+        elif status.state in TERMINAL:
+            usage = self._engine.usage(ref)
+            body_usage = {"wall_s": usage.wall_s, "cpu_s": usage.cpu_s,
+                          "max_rss_mb": usage.max_rss_mb, "energy_wh": usage.energy_wh,
+                          "energy_estimated": usage.energy_estimated}
+            state = "cancelled" if lease.cancel_requested else TERMINAL[status.state]
+            self._report(lease, state, exit_code=status.exit_code, message=status.message,
+                         logs=self._engine.logs(ref, max_bytes=MAX_LOG_BYTES), usage=body_usage)
+            del self._state.leases[lease.lease_id]
+            self._store.save(self._state)
+
+    def _report(self, lease: LeaseState, state: str, **body: Any) -> None:
+        path = f"{self._agent_path()}/leases/{lease.lease_id}/report"
+        try:
+            self._client.call("POST", path, {"fence": lease.fence, "state": state,
+                                             "engine_ref": lease.engine_ref, **body})
+        except PlatformError as exc:
+            if exc.status != 409:
+                raise
+            log.info("report on %s refused (%s); the lease is no longer ours", lease.lease_id,
+                     exc)
+
+    def _claim(self, free: int) -> None:
+        answer = self._client.call("POST", self._agent_path() + "/claim",
+                                   {"max_jobs": min(free, 16)})
+        for assignment in answer["assignments"]:
+            lease = LeaseState(lease_id=assignment["lease_id"], job_id=assignment["job_id"],
+                               fence=assignment["fence"], pool_id=assignment["pool_id"])
+            self._state.leases[lease.lease_id] = lease
+            self._store.save(self._state)  # remembered before the engine starts anything
+            spec = self._engine_spec(assignment)
+            try:
+                ref = self._engine.submit(spec)
+            except EngineError as exc:
+                self._report(lease, "failed", message=f"engine refused the job: {exc}",
+                             usage={"wall_s": 0.0})
+                del self._state.leases[lease.lease_id]
+            else:
+                lease.engine_ref = str(ref)
+            self._store.save(self._state)
+
+    def _engine_spec(self, assignment: dict[str, Any]) -> EngineJobSpec:
+        spec = assignment["spec"]
+        gpus = assignment["devices"] if self._pool_kind(assignment["pool_id"]) == "gpu" else 0
+        return EngineJobSpec(command=tuple(spec["command"]), env=dict(spec.get("env") or {}),
+                             cpus=1, gpus=gpus, time_limit_s=int(spec["time_limit_s"]),
+                             name=_NAME_SAFE.sub("-", assignment["lease_id"])[:64])
+
+    def _pool_kind(self, pool_id: str) -> str:
+        if pool_id not in self._device_kind:
+            pool = self._client.call("GET", f"/v1/pools/{pool_id}")
+            self._device_kind[pool_id] = pool["device_kind"]
+        return self._device_kind[pool_id]
+
+    def _cancel_engine(self, lease: LeaseState) -> None:
+        if lease.engine_ref is None:
+            return
+        try:
+            self._engine.cancel(EngineJobRef.parse(lease.engine_ref))
+        except EngineError as exc:
+            log.warning("could not cancel %s: %s", lease.engine_ref, exc)
