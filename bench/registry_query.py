@@ -94,9 +94,8 @@ def build(db, pools: int, sites: int, seed: int) -> None:  # type: ignore[no-unt
     if batch:
         with db.unit_of_work() as session:
             session.execute(insert(PoolRow), batch)
-    if db.dialect == "postgresql":
-        with db.engine.begin() as connection:
-            connection.execute(text("ANALYZE"))
+    with db.engine.begin() as connection:
+        connection.execute(text("ANALYZE"))
 
 
 def queries(n: int, seed: int) -> list[PoolQuery]:

@@ -118,3 +118,19 @@ def test_identifier_resolution_and_delegation(client, headers, operator) -> None
     assert twice.status_code == 409
     tampered = str(remote)[:-1] + ("0" if str(remote)[-1] != "0" else "1")
     assert client.get(f"/v1/ids/{tampered}").status_code == 422
+
+
+def test_latency_pages_match_one_long_page(client, headers) -> None:
+    """The ring search must page exactly like a full sort by distance would."""
+    whole = _search(client, headers, sort="latency", near_city="Lanzhou", province="CN-GS",
+                    limit=60)["items"]
+    whole += _search(client, headers, sort="latency", near_city="Lanzhou", province="CN-GS",
+                     limit=60, offset=60)["items"]
+    paged = []
+    for offset in range(0, len(whole), 7):
+        paged += _search(client, headers, sort="latency", near_city="Lanzhou",
+                         province="CN-GS", limit=7, offset=offset)["items"]
+    assert [hit["id"] for hit in paged] == [hit["id"] for hit in whole]
+    everywhere = _search(client, headers, sort="latency", near_city="Lanzhou", limit=200)
+    distances = [hit["latency_ms"] for hit in everywhere["items"]]
+    assert distances == sorted(distances) and len(distances) > 16

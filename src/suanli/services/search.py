@@ -8,7 +8,7 @@ from decimal import Decimal
 from sqlalchemy import ColumnElement, Select, and_, func, select
 from sqlalchemy.orm import Session
 
-from suanli.adapters.store.tables import PoolRow
+from suanli.adapters.store.tables import PoolRow, SiteRow
 from suanli.domain.geo import rtt_ms, unit_vector
 from suanli.domain.resources import PoolState
 from suanli.domain.search import PoolQuery, SortKey
@@ -57,15 +57,41 @@ def _filters(query: PoolQuery) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def _order(query: PoolQuery) -> list[ColumnElement]:
+# When the equality filters leave at most this many pools, reading them through their own
+# index and sorting them beats walking the sort index past rows that fail the filters.
+SELECTIVE_MATCHES = 4_000
+
+
+def _equality(query: PoolQuery) -> list[ColumnElement[bool]]:
+    pairs = {PoolRow.vendor: query.vendor, PoolRow.accelerator: query.accelerator,
+             PoolRow.province: query.province, PoolRow.hub: query.hub,
+             PoolRow.provider_id: query.provider_id}
+    return [column == value for column, value in pairs.items() if value is not None]
+
+
+def _selective(session: Session, query: PoolQuery) -> bool:
+    equality = _equality(query)
+    if not equality:
+        return False
+    matches = session.scalar(select(func.count()).select_from(
+        select(PoolRow.id).where(*equality).limit(SELECTIVE_MATCHES + 1).subquery()))
+    return (matches or 0) <= SELECTIVE_MATCHES
+
+
+def _order(query: PoolQuery, *, unindexed: bool = False) -> list[ColumnElement]:
+    def key(column: ColumnElement) -> ColumnElement:
+        # "+ 0" keeps the value and the order but hides the column from the planner's choice
+        # of a sort index (SQLite and PostgreSQL alike), so it reads the filter index instead.
+        return column + 0 if unindexed else column
+
     if query.sort is SortKey.PRICE_PER_UNIT:
-        primary = _unit_price(query).asc().nulls_last()
+        primary = key(_unit_price(query)).asc().nulls_last()
     elif query.sort is SortKey.PRICE:
-        primary = PoolRow.price_fen_per_device_hour.asc()
+        primary = key(PoolRow.price_fen_per_device_hour).asc()
     elif query.sort is SortKey.GREEN:
-        primary = PoolRow.green_share.desc()
+        primary = key(PoolRow.green_share).desc()
     elif query.sort is SortKey.FREE:
-        primary = PoolRow.free_devices.desc()
+        primary = key(PoolRow.free_devices).desc()
     else:
         assert query.near is not None
         x, y, z = unit_vector(*query.near)
@@ -74,10 +100,56 @@ def _order(query: PoolQuery) -> list[ColumnElement]:
     return [primary, PoolRow.id.asc()]
 
 
+# Nearest sites tried per round of a latency search: small first, then wider.
+SITE_ROUNDS = (16, 128, 1024)
+
+
+def _rows_by_latency(session: Session, query: PoolQuery) -> list[PoolRow]:
+    """Pools in order of distance, found by widening rings of nearest sites.
+
+    Sorting every matching pool by distance costs a full scan; instead the sites (far fewer
+    than pools) are ranked in Python and pools are fetched, by the site index, from the
+    nearest sites first. A round is complete when it holds a whole page, because every pool
+    of a farther site is at least as far as the farthest site already searched.
+    """
+    assert query.near is not None
+    x, y, z = unit_vector(*query.near)
+    site_filters = [SiteRow.retired.is_(False)]
+    # Filters that are facts of the site narrow the rings before any pool is read.
+    if query.province is not None:
+        site_filters.append(SiteRow.province == query.province)
+    if query.hub is not None:
+        site_filters.append(SiteRow.hub == query.hub)
+    if query.provider_id is not None:
+        site_filters.append(SiteRow.provider_id == query.provider_id)
+    if query.min_green_share is not None:
+        site_filters.append(SiteRow.green_share >= query.min_green_share)
+    sites = session.execute(select(SiteRow.id, SiteRow.latitude, SiteRow.longitude)
+                            .where(*site_filters)).all()
+    ranked = sorted(sites, key=lambda s: _chord2(unit_vector(s.latitude, s.longitude), x, y, z))
+    wanted = query.offset + query.limit + 1
+    for size in (*SITE_ROUNDS, len(ranked)):
+        chosen = [site.id for site in ranked[:size]]
+        stmt = (select(PoolRow).where(and_(*_filters(query)), PoolRow.site_id.in_(chosen))
+                .order_by(*_order(query)).limit(wanted))
+        rows = list(session.scalars(stmt))
+        if len(rows) >= wanted or size >= len(ranked):
+            return rows[query.offset:]
+    return []
+
+
+def _chord2(point: tuple[float, float, float], x: float, y: float, z: float) -> float:
+    return (point[0] - x) ** 2 + (point[1] - y) ** 2 + (point[2] - z) ** 2
+
+
 def search_pools(session: Session, query: PoolQuery) -> PoolPage:
-    stmt: Select = (select(PoolRow).where(and_(*_filters(query))).order_by(*_order(query))
-                    .limit(query.limit + 1).offset(query.offset))
-    rows = list(session.scalars(stmt))
+    if query.sort is SortKey.LATENCY:
+        rows = _rows_by_latency(session, query)
+    else:
+        order = _order(query, unindexed=_selective(session, query))
+        stmt: Select = (select(PoolRow).where(and_(*_filters(query))).order_by(*order)
+                        .limit(query.limit + 1).offset(query.offset))
+        rows = list(session.scalars(stmt))
     more = len(rows) > query.limit
     rows = rows[: query.limit]
     hits = [PoolHit(row, getattr(row, f"fen_per_unit_hour_{query.workload_class}"),

@@ -49,6 +49,9 @@ class Database:
             config = alembic_config()
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
+            # Fresh planner statistics: SQLite's planner picks indexes badly without them.
+            connection.execute(text("ANALYZE" if self.dialect == "postgresql"
+                                    else "PRAGMA optimize"))
 
     def dispose(self) -> None:
         self.engine.dispose()

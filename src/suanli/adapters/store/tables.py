@@ -150,6 +150,8 @@ class PoolRow(Base):
         Index("ix_pools_state_price_training", "state", "fen_per_unit_hour_training"),
         Index("ix_pools_state_price_inference", "state", "fen_per_unit_hour_inference"),
         Index("ix_pools_state_device_price", "state", "price_fen_per_device_hour"),
+        Index("ix_pools_state_green", "state", "green_share"),
+        Index("ix_pools_state_free", "state", "free_devices"),
         Index("ix_pools_vendor", "vendor"),
         Index("ix_pools_accelerator", "accelerator"),
         Index("ix_pools_province", "province"),

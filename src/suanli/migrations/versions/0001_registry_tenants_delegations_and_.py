@@ -147,6 +147,8 @@ def upgrade() -> None:
         batch_op.create_index('ix_pools_state_price_general', ['state', 'fen_per_unit_hour_general'], unique=False)
         batch_op.create_index('ix_pools_state_price_inference', ['state', 'fen_per_unit_hour_inference'], unique=False)
         batch_op.create_index('ix_pools_state_price_training', ['state', 'fen_per_unit_hour_training'], unique=False)
+        batch_op.create_index('ix_pools_state_green', ['state', 'green_share'], unique=False)
+        batch_op.create_index('ix_pools_state_free', ['state', 'free_devices'], unique=False)
         batch_op.create_index(batch_op.f('ix_pools_tenant_id'), ['tenant_id'], unique=False)
         batch_op.create_index('ix_pools_vendor', ['vendor'], unique=False)
 
@@ -157,6 +159,8 @@ def downgrade() -> None:
         batch_op.drop_index('ix_pools_vendor')
         batch_op.drop_index(batch_op.f('ix_pools_tenant_id'))
         batch_op.drop_index('ix_pools_state_price_training')
+        batch_op.drop_index('ix_pools_state_green')
+        batch_op.drop_index('ix_pools_state_free')
         batch_op.drop_index('ix_pools_state_price_inference')
         batch_op.drop_index('ix_pools_state_price_general')
         batch_op.drop_index('ix_pools_state_device_price')
