@@ -141,3 +141,32 @@ def test_agent_on_a_noop_engine(node_factory, agent_factory, engine) -> None:
     agent_factory(node.url, platform.provider_key, [pool], "--engine", engine, name="noop")
     job = platform.submit(["true"], "noop")
     assert platform.wait(job["id"], {"succeeded", "failed"})["state"] == "succeeded"
+
+
+def test_jobs_from_the_cli(node_factory, agent_factory) -> None:
+    from tests.e2e.conftest import run_cli
+
+    node = node_factory(env=FAST)
+    platform = Platform(node.url, node.operator_key)
+    [pool] = platform.pools([60])
+    agent_factory(node.url, platform.provider_key, [pool], name="cli")
+    key = platform.consumer_key
+    done = run_cli("jobs", "submit", "--name", "cli-hello", "--wait", "--poll-s", "0.3", "--",
+                   *_python("print('cli says hi')"), url=node.url, key=key, timeout_s=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    job_id = done.stdout.split("submitted ")[1].split()[0]
+    logs = run_cli("jobs", "logs", job_id, url=node.url, key=key)
+    assert "cli says hi" in logs.stdout
+    listed = run_cli("jobs", "list", url=node.url, key=key)
+    assert "cli-hello" in listed.stdout and "succeeded" in listed.stdout
+    sleeper = run_cli("jobs", "submit", "--", *_python("import time; time.sleep(60)"),
+                      url=node.url, key=key)
+    sleeper_id = sleeper.stdout.split("submitted ")[1].split()[0]
+    platform.wait(sleeper_id, {"running"})
+    cancelled = run_cli("jobs", "cancel", sleeper_id, url=node.url, key=key)
+    assert "cancelled" in cancelled.stdout
+    shown = run_cli("jobs", "get", sleeper_id, url=node.url, key=key)
+    assert "running" in shown.stdout and "cancelled" in shown.stdout
+    bad = run_cli("jobs", "submit", "--devices", "2", "--workload-class", "mining", "--",
+                  "true", url=node.url, key=key)
+    assert bad.returncode == 1 and "workload_class" in bad.stderr

@@ -20,10 +20,12 @@ class ClientSettings(BaseSettings):
 
 
 def request(method: str, path: str, *, json: Any = None,
-            params: dict[str, Any] | None = None) -> Any:
+            params: dict[str, Any] | None = None, headers: dict[str, str] | None = None,
+            text: bool = False) -> Any:
     """Call the platform; print a problem+json error readably and exit non-zero on failure."""
     settings = ClientSettings()
-    headers = {"Authorization": f"Bearer {settings.api_key}"} if settings.api_key else {}
+    headers = {**({"Authorization": f"Bearer {settings.api_key}"} if settings.api_key else {}),
+               **(headers or {})}
     clean = {k: v for k, v in (params or {}).items() if v is not None}
     try:
         response = httpx.request(method, settings.url.rstrip("/") + path, json=json,
@@ -39,4 +41,6 @@ def request(method: str, path: str, *, json: Any = None,
             message = response.text
         err.print(f"[red]{response.status_code}: {message}[/red]")
         raise typer.Exit(1)
+    if text:
+        return response.text
     return response.json() if response.content else None

@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 from suanli.cli.agent import agent_app
+from suanli.cli.jobs import jobs_app
 from suanli.cli.registry import pools, providers, sites
 
 app = typer.Typer(help="suanli (算力): a compute-power internet.", no_args_is_help=True)
@@ -18,6 +19,7 @@ app.add_typer(providers, name="providers")
 app.add_typer(sites, name="sites")
 app.add_typer(pools, name="pools")
 app.add_typer(agent_app, name="agent")
+app.add_typer(jobs_app, name="jobs")
 console = Console()
 
 
