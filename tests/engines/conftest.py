@@ -20,8 +20,16 @@ from typing import NoReturn
 import httpx
 import pytest
 
-from suanli.adapters.engines.base import Engine, EngineJobRef, EngineState, EngineStatus
+from suanli.adapters.engines.base import (
+    Engine,
+    EngineError,
+    EngineJobRef,
+    EngineJobSpec,
+    EngineState,
+    EngineStatus,
+)
 from suanli.adapters.engines.local import LocalEngine
+from suanli.domain.errors import NotFound
 
 REPO = Path(__file__).resolve().parents[2]
 SLURM_SCRIPT = REPO / "scripts" / "slurm-localhost.sh"
@@ -60,6 +68,30 @@ def wait_for() -> WaitFor:
 @pytest.fixture
 def local_engine(tmp_path: Path) -> LocalEngine:
     return LocalEngine(tmp_path / "local-jobs", cpus=2, memory_mb=4096, kill_grace_s=1.0)
+
+
+@pytest.fixture
+def cancel_leftovers() -> Iterator[Callable[[Engine], None]]:
+    """Records the jobs submitted through the engines it is given and cancels them after the
+    test, so one failing test cannot hold a cluster's CPUs and starve the tests after it."""
+    submitted: list[tuple[Engine, EngineJobRef]] = []
+
+    def track(engine: Engine) -> None:
+        submit = engine.submit
+
+        def recording_submit(spec: EngineJobSpec) -> EngineJobRef:
+            ref = submit(spec)
+            submitted.append((engine, ref))
+            return ref
+
+        engine.submit = recording_submit  # type: ignore[method-assign]
+
+    yield track
+    for engine, ref in submitted:
+        try:
+            engine.cancel(ref)
+        except (EngineError, NotFound):
+            pass  # best effort: the job's own test has already reported what went wrong
 
 
 # -- Slurm --------------------------------------------------------------------------------

@@ -21,9 +21,10 @@ BUSY_1S = "import time\nt = time.process_time()\nwhile time.process_time() - t <
 
 
 @pytest.fixture
-def ray_engine(ray_head: str) -> RayJobsEngine:
+def ray_engine(ray_head: str, cancel_leftovers: Callable[[Engine], None]) -> RayJobsEngine:
     engine = get_engine("ray", address=ray_head)
     assert isinstance(engine, RayJobsEngine) and isinstance(engine, Engine)
+    cancel_leftovers(engine)
     return engine
 
 

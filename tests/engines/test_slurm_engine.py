@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,9 +24,12 @@ BUSY_2S = "import time\nt = time.process_time()\nwhile time.process_time() - t <
 
 
 @pytest.fixture
-def slurm_engine(slurm_cluster: None, tmp_path: Path) -> SlurmEngine:
+def slurm_engine(
+    slurm_cluster: None, tmp_path: Path, cancel_leftovers: Callable[[Engine], None]
+) -> SlurmEngine:
     engine = get_engine("slurm", output_dir=tmp_path / "slurm-out", partition="debug")
     assert isinstance(engine, SlurmEngine) and isinstance(engine, Engine)
+    cancel_leftovers(engine)
     return engine
 
 
@@ -73,7 +77,8 @@ def test_cpu_time_limit_kills_a_busy_loop(slurm_engine: SlurmEngine, wait_for: W
     spec = EngineJobSpec(command=("python3", "-c", "while True: pass"), cpu_time_limit_s=1)
     status = wait_for(slurm_engine, slurm_engine.submit(spec), DONE, 30)
     assert status.state is EngineState.FAILED
-    assert status.exit_code is not None and status.exit_code > 128  # killed by SIGXCPU
+    assert status.exit_code == 128 + signal.SIGXCPU
+    assert status.message == f"killed by signal {int(signal.SIGXCPU)}"
 
 
 def test_capacity_reports_the_node_and_what_a_job_holds(

@@ -226,7 +226,8 @@ def wrapper_env(spec: EngineJobSpec) -> dict[str, str]:
     if spec.workdir:
         limits.append(f"cd {shlex.quote(spec.workdir)} || exit 126")
     if spec.cpu_time_limit_s is not None:
-        limits.append(f"ulimit -t {spec.cpu_time_limit_s}")
+        limit = spec.cpu_time_limit_s  # SIGXCPU at the soft limit, SIGKILL 2 s later
+        limits.append(f"ulimit -S -t {limit} && ulimit -H -t {limit + 2} || exit 126")
     timeout = ""
     if spec.time_limit_s is not None:
         timeout = f"timeout --kill-after={KILL_AFTER_S} {spec.time_limit_s} "

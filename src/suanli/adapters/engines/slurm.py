@@ -170,7 +170,9 @@ class SlurmEngine:
             lines.append(f"#SBATCH --chdir={spec.workdir}")
         lines += [f"export {key}={shlex.quote(value)}" for key, value in spec.env.items()]
         if spec.cpu_time_limit_s is not None:
-            lines.append(f"ulimit -t {spec.cpu_time_limit_s}")
+            # SIGXCPU at the soft limit; SIGKILL at the hard one, 2 s later, as on the local engine
+            limit = spec.cpu_time_limit_s
+            lines.append(f"ulimit -S -t {limit} && ulimit -H -t {limit + 2} || exit 126")
         if spec.command is not None:
             lines.append(f"exec {shlex.join(spec.command)}")
         else:
@@ -186,7 +188,7 @@ class SlurmEngine:
         if state is EngineState.PENDING and reason and reason != "None":
             message = reason
         elif state is EngineState.FAILED and not message and code is not None:
-            message = f"exit code {code}"
+            message = f"killed by signal {code - 128}" if code > 128 else f"exit code {code}"
         return EngineStatus(state, exit_code=code if state.is_terminal else None, message=message)
 
     def _scontrol_job(self, job_id: str) -> dict[str, str] | None:
