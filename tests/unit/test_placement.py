@@ -57,7 +57,8 @@ def test_breakdown_terms_add_up_to_the_score_and_the_reason_names_the_pool():
     assert placement.pool_ids == ("b",)
     assert set(placement.breakdown) >= {"price", "time", "carbon", "transfer"}
     assert placement.score == pytest.approx(sum(placement.breakdown.values()))
-    assert placement.breakdown["price"] == pytest.approx(9000.0)
+    # ten device-hours, plus the device held while 100 GB cross at 1 Gbit/s (800 s)
+    assert placement.breakdown["price"] == pytest.approx(9000.0 + 900 * 800 / 3600)
     assert placement.breakdown["transfer"] == pytest.approx(1400.0)  # 100 GB at 14 fen
     assert placement.transfer_fen == 1400
     assert "b" in placement.reason

@@ -132,7 +132,7 @@ def test_placement_never_picks_an_unsuitable_pool_nor_more_than_is_free(table, j
         fabrics = {table.pools[a.pool_index].interconnect for a in placement.allocations}
         assert len(fabrics) == 1 and None not in fabrics
     if job.budget_fen is not None and not placement.deferred:
-        assert placement.cost_fen <= job.budget_fen or len(placement.allocations) > 1
+        assert placement.cost_fen <= job.budget_fen
 
 
 def with_tight_deadline(job: JobRequest, factor: float) -> JobRequest:

@@ -8,6 +8,9 @@ from typing import NamedTuple
 import numpy as np
 
 from suanli.domain.errors import PlacementInfeasible
+from suanli.domain.placement.estimates import (
+    lease_cost, lease_cost_one, lease_timing, lease_timing_one,
+)
 from suanli.domain.placement.model import (
     SECONDS_PER_HOUR, Allocation, JobRequest, LatencyClass, Placement,
 )
@@ -56,8 +59,13 @@ class PlacementEngine:
         choice = self.choose(job, now_s, allow_defer=allow_defer)
         return self._assemble(job, choice, now_s)
 
-    def choose(self, job: JobRequest, now_s: int, *, allow_defer: bool = True) -> Choice:
-        """The decision alone (the fast path): pools, devices and start, no breakdown."""
+    def choose(self, job: JobRequest, now_s: int, *, allow_defer: bool = True,
+               explain_failure: bool = True) -> Choice:
+        """The decision alone (the fast path): pools, devices and start, no breakdown.
+
+        With `explain_failure` off a refusal skips working out its reason (a simulator
+        retrying its queue only needs to know that the job does not fit yet).
+        """
         t = self.table
         devices = job_devices(job, t)
         if allow_defer and self._may_defer(job):
@@ -83,30 +91,11 @@ class PlacementEngine:
             pool = self._best(job, devices, score, now_s)
             if pool is not None:
                 return self._one(job, devices, pool, now_s, rank, preempt=True)
+        if not explain_failure:
+            raise PlacementInfeasible("no pool can take the job now", field="job")
         raise PlacementInfeasible(self._reason(job, devices, t.static_mask(job)), field="job")
 
     # --- one pool --------------------------------------------------------------------------
-
-    def _timing(self, job: JobRequest, devices: np.ndarray | int,
-                index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(staging seconds, run seconds) at pools `index`."""
-        t = self.table
-        d = devices if np.isscalar(devices) else np.asarray(devices)[index]
-        _, s_per_gb = t.transfer_rows(job.data_region)
-        staging = np.ceil(t.queue_wait_s[index] + job.data_gb * s_per_gb[index])
-        run = np.ceil(job.work_units * t.inv_units[index] / d * SECONDS_PER_HOUR)
-        return staging.astype(np.int64), np.maximum(run, 1).astype(np.int64)
-
-    def _cost(self, job: JobRequest, devices: np.ndarray | int, index: np.ndarray,
-              start_s: np.ndarray | int, end_s: np.ndarray | int) -> np.ndarray:
-        """Fen for the lease at the pools' hourly prices, plus moving the data in."""
-        t = self.table
-        d = devices if np.isscalar(devices) else np.asarray(devices)[index]
-        series = t.spot_price if job.spot_allowed else t.price
-        fen_s = series.integral(index, start_s, end_s) * d
-        fen, _ = t.transfer_rows(job.data_region)
-        transfer = np.ceil(job.data_gb * fen[index]).astype(np.int64)
-        return -(-fen_s // SECONDS_PER_HOUR) + transfer
 
     def _best(self, job: JobRequest, devices: np.ndarray | int, score: np.ndarray,
               now_s: int) -> int | None:
@@ -115,14 +104,11 @@ class PlacementEngine:
         if score[pool] >= INFEASIBLE:
             return None
         # Usually the best pool keeps both: then checking it alone is enough.
-        d = int(devices if np.isscalar(devices) else devices[pool])
-        staging, run = self._timing_one(job, d, pool)
-        if job.deadline_s is None or now_s + staging + run <= job.deadline_s:
-            if job.budget_fen is None or \
-                    self._cost_one(job, d, pool, now_s, now_s + staging + run) <= job.budget_fen:
-                return pool
+        if self._keeps_deadline(job, devices, pool, now_s) \
+                and self._keeps_budget(job, devices, pool, now_s):
+            return pool
         if job.deadline_s is not None:
-            staging_v, run_v = self._timing(job, devices, slice(None))
+            staging_v, run_v = lease_timing(self.table, job, devices, slice(None))
             late = (now_s + staging_v + run_v > job.deadline_s) * INFEASIBLE
             pool = self._within_budget(job, devices, score + late, now_s)
             if pool is not None or job.deadline_strict:
@@ -139,38 +125,37 @@ class PlacementEngine:
         # The best few pools are priced exactly one by one; a tight budget prices them all.
         score = score.copy()
         for _ in range(BUDGET_PROBES):
-            d = int(devices if np.isscalar(devices) else devices[pool])
-            staging, run = self._timing_one(job, d, pool)
-            if self._cost_one(job, d, pool, now_s, now_s + staging + run) <= job.budget_fen:
+            if self._keeps_budget(job, devices, pool, now_s):
                 return pool
             score[pool] = INFEASIBLE
             pool = int(np.argmin(score))
             if score[pool] >= INFEASIBLE:
                 return None
         index = np.flatnonzero(score < INFEASIBLE)
-        staging_v, run_v = self._timing(job, devices, index)
-        within = self._cost(job, devices, index, now_s, now_s + staging_v + run_v) \
-            <= job.budget_fen
+        staging_v, run_v = lease_timing(self.table, job, devices, index)
+        cost = lease_cost(self.table, job, devices, index, now_s, now_s + staging_v + run_v)
+        within = cost <= job.budget_fen
         if not within.any():
             return None
         index = index[within]
         return int(index[np.argmin(score[index])])
 
-    def _timing_one(self, job: JobRequest, devices: int, pool: int) -> tuple[int, int]:
-        """`_timing` for one pool in plain Python (same operations, same rounding)."""
-        t = self.table
-        _, s_per_gb = t.transfer_rows(job.data_region)
-        staging = math.ceil(t.queue_wait_s[pool].item() + job.data_gb * s_per_gb[pool].item())
-        run = math.ceil(job.work_units * t.inv_units[pool].item() / devices * SECONDS_PER_HOUR)
-        return staging, max(run, 1)
+    def _keeps_deadline(self, job: JobRequest, devices: np.ndarray | int, pool: int,
+                        now_s: int) -> bool:
+        if job.deadline_s is None:
+            return True
+        d = int(devices if np.isscalar(devices) else devices[pool])
+        staging, run = lease_timing_one(self.table, job, d, pool)
+        return now_s + staging + run <= job.deadline_s
 
-    def _cost_one(self, job: JobRequest, devices: int, pool: int, start_s: int,
-                  end_s: int) -> int:
-        t = self.table
-        series = t.spot_price if job.spot_allowed else t.price
-        fen_s = series.integral_one(pool, start_s, end_s) * devices
-        fen, _ = t.transfer_rows(job.data_region)
-        return -(-fen_s // SECONDS_PER_HOUR) + math.ceil(job.data_gb * fen[pool].item())
+    def _keeps_budget(self, job: JobRequest, devices: np.ndarray | int, pool: int,
+                      now_s: int) -> bool:
+        if job.budget_fen is None:
+            return True
+        d = int(devices if np.isscalar(devices) else devices[pool])
+        staging, run = lease_timing_one(self.table, job, d, pool)
+        return lease_cost_one(self.table, job, d, pool, now_s, now_s + staging + run) \
+            <= job.budget_fen
 
     def _one(self, job: JobRequest, devices: np.ndarray | int, pool: int, now_s: int,
              rank: np.ndarray, *, preempt: bool) -> Choice:
@@ -214,10 +199,19 @@ class PlacementEngine:
         keep = taken > 0
         allocations = tuple(Allocation(t.ids[i], int(i), int(n), spot=self._spot(job, int(i)))
                             for i, n in zip(order[keep], taken[keep]))
-        if job.deadline_s is not None and job.deadline_strict:
-            staging, run = self._timing(job, need, order[keep])
-            if now_s + staging.max() + run.max() > job.deadline_s:
+        if (job.deadline_s is not None and job.deadline_strict) or job.budget_fen is not None:
+            index = order[keep]
+            staging, run = lease_timing(self.table, job, need, index)
+            end = now_s + int(staging.max()) + int(run.max())
+            if job.deadline_strict and job.deadline_s is not None and end > job.deadline_s:
                 return None
+            if job.budget_fen is not None:
+                series = t.spot_price if job.spot_allowed else t.price
+                fen_s = int((series.integral(index, now_s, end) * taken[keep]).sum())
+                fen, _ = t.transfer_rows(job.data_region)
+                transfer = math.ceil(job.data_gb * int(fen[index].max()))
+                if -(-fen_s // SECONDS_PER_HOUR) + transfer > job.budget_fen:
+                    return None
         return Choice(allocations, now_s, False, rank)
 
     # --- deferral --------------------------------------------------------------------------
@@ -242,9 +236,9 @@ class PlacementEngine:
         first_hour = now_s // SECONDS_PER_HOUR
         starts = np.array([now_s] + [(first_hour + k) * SECONDS_PER_HOUR
                                      for k in range(1, horizon + 1)], dtype=np.int64)[:, None]
-        staging, run = self._timing(job, devices, index)
+        staging, run = lease_timing(self.table, job, devices, index)
         end = starts + staging + run
-        cost = self._cost(job, devices, index, starts, end)
+        cost = lease_cost(self.table, job, devices, index, starts, end)
         kw = devices * t.power_kw[index] * t.pue[index]
         kg = t.carbon.integral(index, starts + staging, end) * kw / SECONDS_PER_HOUR / 1e3
         vot = w.time_fen_per_device_hour[CLASS_INDEX[LatencyClass.BATCH]]
@@ -282,7 +276,7 @@ class PlacementEngine:
         index = np.array([a.pool_index for a in choice.allocations])
         counts = np.array([a.devices for a in choice.allocations])
         total = int(counts.sum())
-        staging, run = self._timing(job, total, index)
+        staging, run = lease_timing(self.table, job, total, index)
         staging_s, run_s = int(staging.max()), int(run.max())  # a gang runs at its slowest pace
         start = choice.start_s
         end = start + staging_s + run_s

@@ -7,7 +7,9 @@ clock hour, and a decision costs O(pools) multiply-adds:
     score = W * a[class, spot] + D * d[class] + G * (t_fen + D * t_time[class]) + l[class] * rtt
 
 Terms, each in fen-equivalents (lower is better):
-    price     what the pool charges for the run (or for one hour, SkyPilot-style `hourly`)
+    price     what the pool charges for the lease: the run, and the devices held while the
+              data moves in and the provider's queue clears (or, SkyPilot-style `hourly`,
+              for one hour of the devices)
     carbon    kg CO2 of the run at `carbon_fen_per_kg`
     time      hours until the job is done (wait, data transfer, run) at the value of time
     transfer  money to move the job's data to the pool
@@ -71,6 +73,7 @@ class LinearScorer:
         self.weights = weights
         self._key: tuple[int, int] | None = None
         self._a: dict[tuple[int, bool], np.ndarray] = {}
+        self._p: dict[tuple[int, bool], np.ndarray] = {}  # weighted price, fen/device-hour
         self._d: list[np.ndarray] = []
         self._dvec: dict[tuple[int, bool], tuple[int, np.ndarray]] = {}
         self._vectors: dict[tuple, np.ndarray] = {}
@@ -84,6 +87,7 @@ class LinearScorer:
         t, w = self.table, self.weights
         kg_per_unit = t.power_kw * t.pue * t.carbon.at(hour) * t.inv_units / 1000.0
         self._a.clear()
+        self._p.clear()
         self._dvec.clear()
         self._vectors.clear()
         self._d = []
@@ -94,6 +98,7 @@ class LinearScorer:
                 price = self._price_now(hour, spot) * w.price
                 if ci == CLASS_INDEX[LatencyClass.BATCH] and w.west_discount:
                     price = price * np.where(t.western, 1.0 - w.west_discount, 1.0)
+                self._p[(ci, spot)] = price
                 self._a[(ci, spot)] = base if w.hourly else base + price * t.inv_units
             self._d.append(vot * t.queue_wait_s / SECONDS_PER_HOUR)
         self._hour = hour
@@ -139,7 +144,9 @@ class LinearScorer:
         if vec is None:
             vec = self._d[ci]
             if self.weights.hourly:
-                vec = vec + self.weights.price * self._price_now(self._hour, spot)
+                vec = vec + self._p[(ci, spot)]
+            else:  # devices held (and billed) while the provider's queue clears
+                vec = vec + self._p[(ci, spot)] * self.table.queue_wait_s / SECONDS_PER_HOUR
             self._vectors[key] = vec
             self._vectors[("dz", ci, spot)] = bool(vec.any())
         return vec
@@ -147,14 +154,17 @@ class LinearScorer:
     def _transfer(self, job: JobRequest, ci: int, devices: np.ndarray | int) -> np.ndarray:
         """Per-GB transfer money and staging time for the job's data region."""
         scalar = np.isscalar(devices)
-        key = ("t", job.data_region, ci, devices if scalar else None)
+        key = ("t", job.data_region, ci, job.spot_allowed, devices if scalar else None)
         vec = self._vectors.get(key) if scalar else None
         if vec is None:
             fen, s_per_gb = self.table.transfer_rows(job.data_region)
             vec = self.weights.transfer * fen
-            vot = self.weights.time_fen_per_device_hour[ci]
-            if vot:
-                vec = vec + (vot / SECONDS_PER_HOUR) * (devices * s_per_gb)
+            # Each device-hour of staging is worth its value of time and, unless pricing one
+            # hour only, is billed: the devices are held while the data moves in.
+            per_device_hour = self.weights.time_fen_per_device_hour[ci]
+            if not self.weights.hourly:
+                per_device_hour = per_device_hour + self._p[(ci, job.spot_allowed)]
+            vec = vec + (devices * s_per_gb / SECONDS_PER_HOUR) * per_device_hour
             if scalar:
                 self._remember(key, vec)
         return vec
@@ -202,17 +212,15 @@ class LinearScorer:
         hour = now_s // SECONDS_PER_HOUR
         ci = CLASS_INDEX[job.latency_class]
         d = devices if np.isscalar(devices) else np.asarray(devices)[index]
-        price_now = self._price_now(hour, job.spot_allowed)[index] * w.price
-        if ci == CLASS_INDEX[LatencyClass.BATCH] and w.west_discount:
-            price_now = price_now * np.where(t.western[index], 1.0 - w.west_discount, 1.0)
+        price_now = self._p[(ci, job.spot_allowed)][index]
         inv_u = t.inv_units[index]
         run_h = job.work_units * inv_u / d
-        price = price_now * d if w.hourly else job.work_units * price_now * inv_u
         kg = job.work_units * inv_u * t.power_kw[index] * t.pue[index] \
             * t.carbon.at(hour)[index] / 1000.0
         fen, s_per_gb = t.transfer_rows(job.data_region)
         stage_h = (t.queue_wait_s[index] + job.data_gb * s_per_gb[index]) / SECONDS_PER_HOUR
         vot = w.time_fen_per_device_hour[ci]
+        price = price_now * d if w.hourly else price_now * (job.work_units * inv_u + d * stage_h)
         row = t.rtt_row(job.user_city)
         lat = w.latency_fen_per_ms[ci]
         zero = np.zeros(len(index))
