@@ -13,6 +13,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,7 @@ class LocalEngine:
         self._max_retained_jobs = max_retained_jobs
         self._python = python
         self._children: list[subprocess.Popen[bytes]] = []
+        self._children_lock = threading.Lock()  # the API may submit from several threads
 
     # -- the Engine interface -------------------------------------------------------------
 
@@ -199,7 +201,8 @@ class LocalEngine:
             )
 
     def _spawn_supervisor(self, job_dir: Path) -> None:
-        self._children = [c for c in self._children if c.poll() is None]  # reaps finished ones
+        with self._children_lock:  # poll() reaps supervisors that have exited
+            self._children = [c for c in self._children if c.poll() is None]
         with open(job_dir / table.SUPERVISOR_LOG, "ab") as log:
             child = subprocess.Popen(
                 [self._python, "-m", SUPERVISOR_MODULE, str(job_dir)],
@@ -209,7 +212,8 @@ class LocalEngine:
                 cwd=str(job_dir),
                 start_new_session=True,  # a Ctrl-C aimed at the caller does not kill jobs
             )
-        self._children.append(child)
+        with self._children_lock:
+            self._children.append(child)
         deadline = time.monotonic() + START_TIMEOUT_S
         while not table.supervisor_alive(job_dir) and not (job_dir / table.RESULT).exists():
             if child.poll() is not None and not (job_dir / table.RESULT).exists():
