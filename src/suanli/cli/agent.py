@@ -57,6 +57,8 @@ def run(
     options = _engine_options(engine_option or [])
     if engine == "local":
         options.setdefault("state_dir", str(state_dir / "engine"))
+    elif engine == "slurm":
+        options.setdefault("output_dir", str((state_dir / "slurm-output").resolve()))
     runner = ProviderAgent(PlatformClient(platform, api_key), get_engine(engine, **options),
                            list(pool), state_dir, name=name, max_running=max_running,
                            platform_url=platform)
@@ -66,3 +68,117 @@ def run(
     console.print(f"agent {name}: {engine} engine, pools {', '.join(pool)} -> {platform}")
     runner.run(stop, poll_s=poll_s)
     console.print("agent stopped; engine jobs keep running and are picked up on restart")
+
+
+@agent_app.command()
+def calibrate(
+    platform: Annotated[str | None, typer.Option(help="platform URL to upload the result to")]
+    = None,
+    pool: Annotated[str | None, typer.Option(help="the pool whose devices this machine holds")]
+    = None,
+    devices: Annotated[int | None, typer.Option(
+        min=1, max=1024, help="GPUs to probe (default: all visible); on a CPU, the sockets "
+                              "the figures cover (default: from /proc/cpuinfo)")] = None,
+    size: Annotated[int | None, typer.Option(
+        min=64, max=16384, help="largest matmul order n (default 2048 on a CPU, 8192 on a GPU)")]
+    = None,
+    copy_mib: Annotated[int | None, typer.Option(
+        min=1, max=4096, help="buffer copied to measure bandwidth (default 256 CPU, 1024 GPU)")]
+    = None,
+    repeats: Annotated[int | None, typer.Option(min=1, max=50, help="timed repeats")] = None,
+    accelerator: Annotated[str | None, typer.Option(
+        help="catalog key to compare with on a dry run (default: the pool's)")] = None,
+    cpu_only: Annotated[bool, typer.Option("--cpu", help="probe the CPUs even beside a GPU")]
+    = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
+    = False,
+    dry_run: Annotated[bool, typer.Option(help="measure and print; upload nothing")] = False,
+    api_key: Annotated[str | None, typer.Option(envvar="SUANLI_API_KEY",
+                                                help="the provider's API key")] = None,
+) -> None:
+    """Measure this machine's matmul FLOPS and memory bandwidth; upload them for POOL."""
+    import json
+    from dataclasses import asdict
+
+    import httpx
+
+    from suanli.agent.calibrate import ProbeError, probe
+    from suanli.agent.runner import PlatformClient, PlatformError
+    from suanli.services.calibration import compare
+
+    if not dry_run and not (platform and pool and api_key):
+        raise typer.BadParameter("--platform, --pool and an API key (SUANLI_API_KEY) are "
+                                 "required to upload; use --dry-run to only measure")
+    device = _catalog_entry(accelerator) if accelerator else None
+    client = PlatformClient(platform, api_key) if platform and pool and api_key else None
+    errors = Console(stderr=True)
+    errors.print("measuring (a few seconds)...")
+    try:
+        result = probe(devices=devices, size=size, copy_mib=copy_mib, repeats=repeats,
+                       use_gpu=not cpu_only)
+        if dry_run:
+            if device is None and client is not None:
+                device = _catalog_entry(client.call("GET", f"/v1/pools/{pool}")["accelerator"])
+            view = asdict(compare(result.figures, result.devices, result.device_kind, device)) \
+                if device is not None else None
+            output = {"probe": result.to_json(), "comparison": view}
+        else:
+            assert client is not None
+            view = client.call("POST", f"/v1/pools/{pool}/calibrations", json=result.to_json())
+            output = {"probe": result.to_json(), "calibration": view}
+    except (ProbeError, PlatformError, httpx.HTTPError) as exc:
+        errors.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    finally:
+        if client:
+            client.close()
+    if as_json:
+        print(json.dumps(output, indent=2))
+    else:
+        _print_calibration(result, view)
+
+
+def _catalog_entry(key: str):  # type: ignore[no-untyped-def]
+    from suanli.catalog import load_catalog
+    from suanli.domain.errors import NotFound
+
+    try:
+        return load_catalog().get(key)
+    except NotFound as exc:
+        raise typer.BadParameter(exc.detail, param_hint="--accelerator") from None
+
+
+def _print_calibration(result, view) -> None:  # type: ignore[no-untyped-def]
+    from rich.table import Table
+
+    from suanli.services.calibration import FIGURES
+
+    cores = f", {result.cores} cores" if result.cores else ""
+    table = Table(title=f"{result.device_name} x{result.devices}{cores} ({result.backend}, "
+                        f"{result.duration_s:.1f} s)")
+    for column in ("figure", "measured", "per device", "datasheet", "ratio"):
+        table.add_column(column, justify="left" if column == "figure" else "right")
+    datasheet = (view or {}).get("datasheet", {})
+    ratios = (view or {}).get("ratios", {})
+    for name in FIGURES:
+        if name in result.figures:
+            value = result.figures[name]
+            cells = [f"{value:,.3f}", f"{value / result.devices:,.3f}"]
+        else:
+            cells = ["not measured", ""]
+        sheet = f"{datasheet[name]:,.3f}" if name in datasheet else "-"
+        ratio = f"{ratios[name] * 100:.3g}%" if name in ratios else "-"
+        table.add_row(name, *cells, sheet, ratio)
+    console.print(table)
+    for name, why in result.not_measured.items():
+        console.print(f"  {name} not measured: {why}", style="dim")
+    if view is None:
+        console.print("no comparison: pass --accelerator KEY, or --platform and --pool")
+        return
+    colour = "red" if view["over_declared"] else "green"
+    console.print(f"[{colour}]{view['verdict']}[/{colour}]"
+                  + (" (over_declared)" if view["over_declared"] else ""))
+    for note in view.get("notes", []):
+        console.print(f"  note: {note}")
+    if "id" in view:
+        console.print(f"stored as calibration {view['id']} of pool {view['pool_id']}")
