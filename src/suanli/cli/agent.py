@@ -154,8 +154,8 @@ def _print_calibration(result, view) -> None:  # type: ignore[no-untyped-def]
     from suanli.services.calibration import FIGURES
 
     cores = f", {result.cores} cores" if result.cores else ""
-    table = Table(title=f"{result.device_name} x{result.devices}{cores} ({result.backend}, "
-                        f"{result.duration_s:.1f} s)")
+    table = Table(title=f"{result.device_name}: {result.devices} device(s){cores} "
+                        f"({result.backend}, {result.duration_s:.1f} s)")
     for column in ("figure", "measured", "per device", "datasheet", "ratio"):
         table.add_column(column, justify="left" if column == "figure" else "right")
     datasheet = (view or {}).get("datasheet", {})
@@ -163,10 +163,10 @@ def _print_calibration(result, view) -> None:  # type: ignore[no-untyped-def]
     for name in FIGURES:
         if name in result.figures:
             value = result.figures[name]
-            cells = [f"{value:,.3f}", f"{value / result.devices:,.3f}"]
+            cells = [f"{value:,.4g}", f"{value / result.devices:,.4g}"]
         else:
             cells = ["not measured", ""]
-        sheet = f"{datasheet[name]:,.3f}" if name in datasheet else "-"
+        sheet = f"{datasheet[name]:,.4g}" if name in datasheet else "-"
         ratio = f"{ratios[name] * 100:.3g}%" if name in ratios else "-"
         table.add_row(name, *cells, sheet, ratio)
     console.print(table)

@@ -1,6 +1,6 @@
 """Every table module, imported once so that Base.metadata knows the whole schema."""
 
-from suanli.adapters.store import job_tables, tables
+from suanli.adapters.store import calibration_tables, job_tables, tables
 from suanli.adapters.store.tables import Base
 
-__all__ = ["Base", "job_tables", "tables"]
+__all__ = ["Base", "calibration_tables", "job_tables", "tables"]
