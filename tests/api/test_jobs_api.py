@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import pytest
 
+from suanli.domain.tenants import Principal, Role
 from suanli.services import agents as agent_service
+from suanli.services import billing
 
 SITE = {"name": "Zhongwei DC", "province": "CN-NX", "city": "Zhongwei", "latitude": 37.5,
         "longitude": 105.2, "pue": "1.15", "electricity_fen_per_kwh": 32, "green_share": "0.7",
         "kind": "hub", "hub": "ningxia"}
 JOB = {"name": "hello", "command": ["echo", "hello"], "devices": 2,
        "accelerator": "nvidia-a800"}
+
+
+@pytest.fixture
+def consumer(make_tenant, operator, database, clock):  # type: ignore[no-untyped-def]
+    """A consumer with a prepaid wallet: placing its jobs takes a money hold (docs/billing.md)."""
+    tenant = make_tenant("consumer", "consumer one")
+    with database.unit_of_work() as session:
+        billing.deposit(session, Principal(operator.id, Role.OPERATOR), tenant.id, 1_000_000,
+                        "initial-funds", clock.now())
+    return tenant
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from suanli.adapters.clock import Clock, SystemClock
 from suanli.adapters.store import Database, create_database
 from suanli.api import problems
 from suanli.api.context import AppContext
-from suanli.api.routes import calibration, jobs, platform, registry
+from suanli.api.routes import billing, calibration, jobs, platform, registry
 from suanli.services.background import SchedulerLoop
 from suanli.services.bootstrap import parse_authority
 from suanli.settings import Settings
@@ -52,5 +52,6 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.include_router(platform.router)
     app.include_router(registry.router)
     app.include_router(jobs.router)
+    app.include_router(billing.router)
     app.include_router(calibration.router)
     return app

@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 from suanli.cli.agent import agent_app
+from suanli.cli.billing import bills_app, ledger_app, programmes_app, tariffs_app, wallet_app
 from suanli.cli.jobs import jobs_app
 from suanli.cli.registry import pools, providers, sites
 
@@ -20,6 +21,11 @@ app.add_typer(sites, name="sites")
 app.add_typer(pools, name="pools")
 app.add_typer(agent_app, name="agent")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(wallet_app, name="wallet")
+app.add_typer(bills_app, name="bills")
+app.add_typer(tariffs_app, name="tariffs")
+app.add_typer(programmes_app, name="programmes")
+app.add_typer(ledger_app, name="ledger")
 console = Console()
 
 

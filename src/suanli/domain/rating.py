@@ -166,7 +166,7 @@ def _segments(tariff: Tariff, mtd_micro: int, quantity_micro: int,
     if reserved:
         segments.append((LineKind.RESERVED, None, reserved))
     floor = max(mtd_micro, committed_micro)
-    starts = [int(start) * MICRO_PER_UNIT for start in tariff.tier_starts()]
+    starts = [int(start.scaleb(QUANTITY_DECIMALS)) for start in tariff.tier_starts()]
     if tariff.tier_mode == TierMode.GRADUATED:
         for tier, tier_start in enumerate(starts):
             tier_end = starts[tier + 1] if tier + 1 < len(starts) else reach
@@ -227,7 +227,7 @@ def _compile(tariff: Tariff) -> _Compiled:
     return _Compiled(
         band_count=len(bands),
         graduated=tariff.tier_mode == TierMode.GRADUATED,
-        starts_micro=np.array([int(s) * MICRO_PER_UNIT for s in tariff.tier_starts()],
+        starts_micro=np.array([int(s.scaleb(QUANTITY_DECIMALS)) for s in tariff.tier_starts()],
                               dtype=np.int64),
         prices_scaled=prices,
         reserved_scaled=-1 if reserved is None else int(reserved.scaleb(4)),

@@ -25,7 +25,7 @@ from suanli.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from suanli.domain.ids import ComputeId, IdKind
 from suanli.domain.jobs import MAX_ATTEMPTS, JobState
 from suanli.domain.tenants import Principal, Role, require_owner, require_role
-from suanli.services import jobs, scheduling
+from suanli.services import billing, jobs, scheduling
 from suanli.services.leases import ACTIVE, EXPIRED, RELEASED, release
 
 HEARTBEAT_TTL_S = 30  # a claimed lease without a heartbeat this long is presumed lost
@@ -158,7 +158,8 @@ def report(session: Session, principal: Principal, agent_id: str, lease_id: str,
         if lease.state == RELEASED and state.is_terminal and usage is not None:
             # The agent retrying a final report whose answer it lost: the same figures are
             # the same record; different ones are a 409 from record_usage.
-            record_usage(session, lease, job, usage, now)
+            billing.on_usage_recorded(session, record_usage(session, lease, job, usage, now),
+                                      now)
             return job
         raise Conflict(f"lease {lease.id} already ended ({lease.state})", field="lease_id")
     if JobState(job.state) != state and job.state != JobState.CANCELLED.value:
@@ -166,9 +167,12 @@ def report(session: Session, principal: Principal, agent_id: str, lease_id: str,
     if state.is_terminal or state is JobState.PREEMPTED:
         job.exit_code = exit_code
         job.message = message[:2000]
-        if usage is not None:
-            record_usage(session, lease, job, usage, now)
+        recorded = record_usage(session, lease, job, usage, now) if usage is not None else None
         release(session, lease, now, RELEASED)
+        if recorded is not None:
+            billing.on_usage_recorded(session, recorded, now)
+        else:
+            billing.on_lease_ended_without_usage(session, lease, now)
         if state is JobState.PREEMPTED:
             requeue(session, job, now, f"preempted on {lease.pool_id}")
     else:
@@ -246,6 +250,7 @@ def expire_leases(session: Session, now: datetime) -> int:
         job = session.get(JobRow, lease.job_id)
         assert job is not None
         release(session, lease, now, EXPIRED)
+        billing.on_lease_ended_without_usage(session, lease, now)
         if job.state == JobState.CANCELLED.value or JobState(job.state).is_terminal:
             continue
         silent = "never claimed" if lease.agent_id is None else f"agent {lease.agent_id} silent"
@@ -265,6 +270,7 @@ def grace_after_restart(session: Session, now: datetime, ttl_s: int = HEARTBEAT_
 
 def tick(session: Session, now: datetime,
          claim_timeout_s: int = scheduling.CLAIM_TIMEOUT_S) -> tuple[int, int]:
-    """One pass of the platform's background loop: failover, then scheduling."""
-    return (expire_leases(session, now),
-            scheduling.place_pending(session, now, claim_timeout_s))
+    """One pass of the platform's background loop: failover, scheduling, then billing's sweep."""
+    counts = (expire_leases(session, now), scheduling.place_pending(session, now, claim_timeout_s))
+    billing.sweep(session, now)
+    return counts

@@ -12,9 +12,10 @@ from sqlalchemy.orm import Session
 from suanli.adapters.store.job_tables import JobRow
 from suanli.adapters.store.tables import PoolRow
 from suanli.catalog import load_catalog
+from suanli.domain.errors import InsufficientFunds
 from suanli.domain.jobs import JobSpec, JobState
 from suanli.domain.resources import PoolState
-from suanli.services import jobs
+from suanli.services import billing, jobs
 from suanli.services.leases import open_lease
 
 MAX_CANDIDATES = 50
@@ -76,8 +77,21 @@ def place(session: Session, job: JobRow, now: datetime,
     # they get another chance (the attempt limit still bounds the retries).
     ranked = candidates(session, spec, excluded) or (candidates(session, spec, []) if excluded
                                                      else [])
+    unfunded = None
     for candidate in ranked:
-        lease = open_lease(session, job, candidate.pool.id, spec.devices, now, claim_timeout_s)
+        shortfall = billing.hold_shortfall(session, job, candidate.pool)
+        if shortfall is not None:  # money before devices: the wallet cannot cover this pool
+            unfunded = unfunded or shortfall
+            continue
+        try:
+            with session.begin_nested():  # the lease and its money hold, or neither
+                lease = open_lease(session, job, candidate.pool.id, spec.devices, now,
+                                   claim_timeout_s)
+                if lease is not None:
+                    billing.on_lease_opened(session, job, lease, candidate.pool, now)
+        except InsufficientFunds as exc:  # the wallet was spent since the check
+            unfunded = unfunded or f"insufficient funds: {exc.detail}"
+            continue
         if lease is None:
             continue  # taken by a concurrent placement since we read it: try the next
         job.placement = {"pool_id": candidate.pool.id, **candidate.breakdown}
@@ -85,7 +99,8 @@ def place(session: Session, job: JobRow, now: datetime,
                         f"placed on {candidate.pool.id} ({candidate.pool.accelerator})")
         job.message = ""
         return True
-    job.message = "waiting for a pool with enough free devices that meets the constraints"
+    job.message = unfunded or \
+        "waiting for a pool with enough free devices that meets the constraints"
     return False
 
 

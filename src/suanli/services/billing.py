@@ -1,0 +1,318 @@
+"""Billing (计费): wallets, deposits, the money held for a lease, and the job lifecycle's hooks.
+
+The hooks the scheduler and the agents call:
+
+- `hold_shortfall` / `on_lease_opened`: before a lease holds devices, a two-phase hold takes
+  the job's worst-case price from the tenant's wallet (see `hold_estimate_fen`);
+- `on_usage_recorded`: meter, rate, discount and post the usage record (services.charging);
+- `on_lease_ended_without_usage` and `sweep`: the hold goes back to the wallet.
+
+Account ids: `wallet:<tenant>`, `receivable:<provider tenant>`, `programme:<programme>`,
+`platform:fees`, `external:cash`. See docs/billing.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from suanli.adapters.store.billing_tables import BillingProfileRow, LeaseHoldRow
+from suanli.adapters.store.job_tables import JobRow, LeaseRow, UsageRecordRow
+from suanli.adapters.store.tables import PoolRow, TenantRow
+from suanli.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from suanli.domain.ids import ComputeId
+from suanli.domain.jobs import JobSpec, check_idempotency_key
+from suanli.domain.ledger import (
+    MAX_TRANSFER_FEN,
+    Account,
+    AccountKind,
+    Transfer,
+    TransferKind,
+    TransferRecord,
+    TransferState,
+    void_pending,
+)
+from suanli.domain.tariffs import MICRO_PER_UNIT, Basis, Tariff
+from suanli.domain.tenants import Principal, Role
+from suanli.services import ledger_store, tariff_store
+
+EXTERNAL_ACCOUNT = "external:cash"  # money paid in from outside (bank, payment provider)
+FEES_ACCOUNT = "platform:fees"
+HOLD_GRACE_S = 6 * 3600  # a hold outlives the job's time limit by this, for late final reports
+MAX_DEPOSIT_FEN = 10**12  # ten billion CNY in one deposit: a sanity bound
+MAX_SWEEP = 500
+_REFERENCE_CHARS = 128
+
+OPEN, POSTED, VOIDED, EXPIRED, FREE = "open", "posted", "voided", "expired", "free"
+PREPAID, POSTPAID = "prepaid", "postpaid"
+BILLING_MODES = (PREPAID, POSTPAID)
+
+
+def wallet_account_id(tenant_id: str) -> str:
+    return f"wallet:{tenant_id}"
+
+
+def receivable_account_id(provider_tenant_id: str) -> str:
+    return f"receivable:{provider_tenant_id}"
+
+
+def fund_account_id(programme_id: str) -> str:
+    return f"programme:{programme_id}"
+
+
+def ensure_platform_accounts(session: Session, now: datetime) -> None:
+    ledger_store.open_account(session, Account.open(EXTERNAL_ACCOUNT, AccountKind.EXTERNAL), now)
+    ledger_store.open_account(session, Account.open(FEES_ACCOUNT, AccountKind.PLATFORM_FEES), now)
+
+
+def ensure_wallet(session: Session, tenant_id: str, now: datetime) -> Account:
+    return ledger_store.open_account(
+        session, Account.open(wallet_account_id(tenant_id), AccountKind.TENANT_WALLET), now,
+        owner_tenant_id=tenant_id)
+
+
+def ensure_receivable(session: Session, provider_tenant_id: str, now: datetime) -> Account:
+    return ledger_store.open_account(
+        session, Account.open(receivable_account_id(provider_tenant_id),
+                              AccountKind.PROVIDER_RECEIVABLE), now,
+        owner_tenant_id=provider_tenant_id)
+
+
+def check_reference(value: str, field: str = "reference") -> str:
+    if len(value) > _REFERENCE_CHARS or any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise ValidationFailed(f"at most {_REFERENCE_CHARS} printable characters", field=field)
+    return value
+
+
+def get_tenant(session: Session, tenant_id: str) -> TenantRow:
+    row = session.get(TenantRow, str(ComputeId.parse(tenant_id, field="tenant_id")))
+    if row is None:
+        raise NotFound(f"tenant {tenant_id} does not exist", field="tenant_id")
+    return row
+
+
+def scoped_tenant(principal: Principal, tenant_id: str | None) -> str:
+    """The tenant a request is about: the caller's own, or any for an operator."""
+    if tenant_id is None or tenant_id == principal.tenant_id:
+        return principal.tenant_id
+    if not principal.is_operator:
+        raise Forbidden("you may only see your own tenant's money")
+    return tenant_id
+
+
+# -- billing modes ---------------------------------------------------------------------------
+
+def billing_mode(session: Session, tenant_id: str) -> str:
+    """prepaid: jobs need a hold from the wallet, charges are taken from it. postpaid: no hold,
+    usage is due on the monthly bill. A tenant nobody has deposited for is postpaid; the first
+    deposit makes it prepaid (unless an operator chose a mode)."""
+    row = session.get(BillingProfileRow, tenant_id)
+    return POSTPAID if row is None else row.mode
+
+
+def set_billing_mode(session: Session, principal: Principal, tenant_id: str, mode: str,
+                     now: datetime) -> str:
+    if not principal.is_operator:
+        raise Forbidden("only an operator sets a tenant's billing mode")
+    if mode not in BILLING_MODES:
+        raise ValidationFailed(f"one of {', '.join(BILLING_MODES)}", field="mode")
+    tenant = get_tenant(session, tenant_id)
+    row = session.get(BillingProfileRow, tenant.id)
+    if row is None:
+        session.add(BillingProfileRow(tenant_id=tenant.id, mode=mode,
+                                      updated_by=principal.tenant_id, updated_at=now))
+    else:
+        row.mode, row.updated_by, row.updated_at = mode, principal.tenant_id, now
+    session.flush()
+    return mode
+
+
+# -- wallets and deposits --------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class WalletView:
+    tenant_id: str
+    mode: str
+    wallet: Account
+    receivable: Account | None  # for a provider: what the platform owes it
+
+
+def wallet(session: Session, principal: Principal, tenant_id: str | None = None) -> WalletView:
+    """A tenant's wallet as it stands (zero balances before its first deposit)."""
+    tenant = get_tenant(session, scoped_tenant(principal, tenant_id))
+    account = (ledger_store.get_account(session, wallet_account_id(tenant.id))
+               or Account.open(wallet_account_id(tenant.id), AccountKind.TENANT_WALLET))
+    receivable = None
+    if tenant.role == Role.PROVIDER.value:
+        receivable = (ledger_store.get_account(session, receivable_account_id(tenant.id))
+                      or Account.open(receivable_account_id(tenant.id),
+                                      AccountKind.PROVIDER_RECEIVABLE))
+    return WalletView(tenant.id, billing_mode(session, tenant.id), account, receivable)
+
+
+def deposit(session: Session, principal: Principal, tenant_id: str, amount_fen: int,
+            idempotency_key: str, now: datetime, reference: str = ""
+            ) -> tuple[TransferRecord, bool]:
+    """An operator records money paid in for a tenant; the same key again is the same
+    deposit (returns created=False), a different amount under it is a 409."""
+    if not principal.is_operator:
+        raise Forbidden("only an operator records deposits")
+    key = check_idempotency_key(idempotency_key)
+    if isinstance(amount_fen, bool) or not isinstance(amount_fen, int) or not (
+            1 <= amount_fen <= MAX_DEPOSIT_FEN):
+        raise ValidationFailed(f"must be an int fen between 1 and {MAX_DEPOSIT_FEN}",
+                               field="amount_fen")
+    tenant = get_tenant(session, tenant_id)
+    check_reference(reference)
+    ensure_platform_accounts(session, now)
+    ensure_wallet(session, tenant.id, now)
+    ledger_store.insert_if_absent(session, BillingProfileRow.__table__, {  # type: ignore[arg-type]
+        "tenant_id": tenant.id, "mode": PREPAID, "updated_by": principal.tenant_id,
+        "updated_at": now})
+    digest = hashlib.sha256(f"{tenant.id}\n{key}".encode()).hexdigest()[:40]
+    transfer = Transfer(f"deposit:{digest}", EXTERNAL_ACCOUNT, wallet_account_id(tenant.id),
+                        amount_fen, "deposit", reference=reference)
+    existing = ledger_store.get_transfer(session, transfer.id)
+    try:
+        record = ledger_store.apply(session, transfer, now)
+    except Conflict:
+        raise Conflict("this Idempotency-Key was used for a different deposit",
+                       field="Idempotency-Key") from None
+    return record, existing is None
+
+
+# -- the hold for a lease --------------------------------------------------------------------
+
+def _max_unit_price_fen(tariff: Tariff, spot: bool) -> Decimal:
+    """The highest effective unit price any line of this tariff can carry."""
+    prices = [tariff.unit_price_fen(tier, band, spot)
+              for tier in range(len(tariff.tier_prices())) for band in tariff.bands_in_use()]
+    if tariff.reserved_unit_price_fen is not None:
+        prices.append(tariff.reserved_unit_price_fen)
+    return max(prices)
+
+
+def hold_estimate_fen(tariff: Tariff, spec: JobSpec, units_per_device_hour: Decimal) -> int:
+    """The most the job can be charged: devices x its time limit at the tariff's highest
+    effective price (any tier, any band), plus rounding room, and at least the minimum charge.
+
+    Billing never charges more than the time limit (see charging), so the hold covers the
+    whole charge; a tariff changed meanwhile does not matter, the hold keeps its tariff.
+    """
+    device_hours = Decimal(spec.devices * spec.time_limit_s) / 3600
+    quantity = device_hours if tariff.basis == Basis.DEVICE_HOUR else (
+        device_hours * units_per_device_hour)
+    # Metering rounds the quantity to the micro-unit, each line rounds to the fen: room for both.
+    lines = len(tariff.tier_prices()) * len(tariff.bands_in_use()) + 2
+    bound = (quantity + Decimal(1) / MICRO_PER_UNIT) * _max_unit_price_fen(tariff, spec.spot)
+    estimate = math.ceil(bound) + (lines if bound > 0 else 0)
+    return min(MAX_TRANSFER_FEN, max(estimate, tariff.minimum_charge_fen_per_job))
+
+
+@dataclass(frozen=True)
+class HoldPlan:
+    tariff: Tariff
+    amount_fen: int
+    spec: JobSpec
+
+
+def plan_hold(session: Session, job: JobRow, pool: PoolRow) -> HoldPlan:
+    spec = JobSpec.from_json(job.spec)
+    tariff = tariff_store.current_tariff(session, pool).tariff
+    units = tariff_store.units_rating(pool, spec.workload_class)
+    return HoldPlan(tariff, hold_estimate_fen(tariff, spec, units), spec)
+
+
+def hold_shortfall(session: Session, job: JobRow, pool: PoolRow) -> str | None:
+    """Why the tenant's wallet cannot cover the hold for this job on this pool, or None."""
+    if billing_mode(session, job.tenant_id) == POSTPAID:
+        return None
+    account = ledger_store.get_account(session, wallet_account_id(job.tenant_id))
+    available = 0 if account is None else account.available_fen
+    plan = plan_hold(session, job, pool)
+    if plan.amount_fen <= available:
+        return None
+    return (f"insufficient funds: a hold of {plan.amount_fen} fen is needed on pool {pool.id} "
+            f"({plan.spec.devices} devices x {plan.spec.time_limit_s} s under tariff "
+            f"{plan.tariff.id}); wallet {wallet_account_id(job.tenant_id)} has {available} "
+            f"fen available")
+
+
+def on_lease_opened(session: Session, job: JobRow, lease: LeaseRow, pool: PoolRow,
+                    now: datetime) -> LeaseHoldRow:
+    """Hold the job's worst-case price for the lease (InsufficientFunds if the wallet cannot)."""
+    plan = plan_hold(session, job, pool)
+    transfer_id = None
+    if plan.amount_fen > 0 and billing_mode(session, job.tenant_id) == PREPAID:
+        ensure_wallet(session, job.tenant_id, now)
+        ensure_receivable(session, pool.tenant_id, now)
+        transfer_id = f"{lease.id}:hold"
+        ledger_store.apply(session, Transfer(
+            transfer_id, wallet_account_id(job.tenant_id), receivable_account_id(pool.tenant_id),
+            plan.amount_fen, "job-hold", TransferKind.PENDING,
+            timeout_s=plan.spec.time_limit_s + HOLD_GRACE_S, reference=job.id), now)
+    row = LeaseHoldRow(lease_id=lease.id, job_id=job.id, tenant_id=job.tenant_id,
+                       pool_id=pool.id, transfer_id=transfer_id,
+                       amount_fen=plan.amount_fen if transfer_id else 0,
+                       tariff=tariff_store.to_document(plan.tariff),
+                       state=OPEN if transfer_id else FREE, created_at=now)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def release_hold(session: Session, hold: LeaseHoldRow, now: datetime) -> None:
+    """Give an open hold back to the wallet: void it, or mark it expired if it already is."""
+    if hold.state != OPEN:
+        return
+    assert hold.transfer_id is not None
+    record = ledger_store.get_transfer(session, hold.transfer_id)
+    assert record is not None, hold.transfer_id
+    if record.state == TransferState.PENDING and record.expires_at is not None and (
+            now >= record.expires_at):
+        record = ledger_store.expire(session, hold.transfer_id, now) or record
+    if record.state == TransferState.PENDING:
+        ledger_store.apply(session, void_pending(f"{hold.lease_id}:void", hold.transfer_id,
+                                                 "job-release", reference=hold.job_id), now)
+        hold.state = VOIDED
+    else:
+        hold.state = EXPIRED if record.state == TransferState.EXPIRED else record.state.value
+    hold.settled_at = now
+
+
+def on_lease_ended_without_usage(session: Session, lease: LeaseRow, now: datetime) -> None:
+    """The lease ended and nothing was used (expired, cancelled before claim, no usage)."""
+    hold = session.get(LeaseHoldRow, lease.id)
+    if hold is not None:
+        release_hold(session, hold, now)
+
+
+def on_usage_recorded(session: Session, usage: UsageRecordRow, now: datetime):  # type: ignore[no-untyped-def]
+    """Charge a usage record (idempotent: a record is charged once). Returns its charge."""
+    from suanli.services import charging
+
+    return charging.charge(session, usage, now)
+
+
+def sweep(session: Session, now: datetime) -> int:
+    """The background loop's billing step: holds of leases that ended without usage go back
+    to the wallet (e.g. a job cancelled before an agent claimed it), and ledger holds past
+    their timeout expire. Returns how many holds were released."""
+    stale = session.scalars(
+        select(LeaseHoldRow).join(LeaseRow, LeaseRow.id == LeaseHoldRow.lease_id)
+        .where(LeaseHoldRow.state == OPEN, LeaseRow.state != "active")
+        .order_by(LeaseHoldRow.lease_id).limit(MAX_SWEEP)).all()
+    for hold in stale:
+        release_hold(session, hold, now)
+    expired = ledger_store.expire_due(session, now, MAX_SWEEP)
+    if expired:
+        for hold in session.scalars(select(LeaseHoldRow).where(
+                LeaseHoldRow.transfer_id.in_([r.id for r in expired]))):
+            hold.state, hold.settled_at = EXPIRED, now
+    return len(stale) + len(expired)
