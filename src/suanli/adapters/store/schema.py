@@ -1,13 +1,6 @@
 """Every table module, imported once so that Base.metadata knows the whole schema."""
 
-from suanli.adapters.store import (
-    billing_tables,
-    calibration_tables,
-    federation_tables,
-    job_tables,
-    tables,
-)
+from suanli.adapters.store import billing_tables, calibration_tables, job_tables, tables
 from suanli.adapters.store.tables import Base
 
-__all__ = ["Base", "billing_tables", "calibration_tables", "federation_tables", "job_tables",
-           "tables"]
+__all__ = ["Base", "billing_tables", "calibration_tables", "job_tables", "tables"]
