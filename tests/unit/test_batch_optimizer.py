@@ -108,3 +108,19 @@ def test_top_candidates_shrink_the_model():
     assert top.variables < full.variables
     assert top.assigned == full.assigned == 20
     assert abs(top.objective - full.objective) <= 1e-6 * full.objective
+
+
+@settings(max_examples=100, deadline=None)
+@given(instance=instances())
+def test_lp_rounding_is_feasible_and_its_bound_is_a_true_lower_bound(instance):
+    scores, devices, free = instance
+    rounded = solve(scores, devices, free, exact=False)
+    used = np.zeros(len(free), dtype=np.int64)
+    for j, p in enumerate(rounded.pools):
+        if p is not None:
+            assert scores[j, p] < INFEASIBLE
+            used[p] += devices[j]
+    assert (used <= free).all()
+    optimum = brute_force(scores, devices, free)
+    assert rounded.bound <= optimum + 1e-6 * max(1.0, optimum)
+    assert rounded.objective >= optimum - 1e-6 * max(1.0, optimum)

@@ -13,6 +13,12 @@ needed. Every few minutes a platform can instead assign its whole queue at once:
 UNASSIGNED_FACTOR times its worst admissible score (so the solver queues a job only when that
 makes room for enough better placements). One pool per job: a gang that needs several pools
 goes through the online engine.
+
+`exact=False` solves the LP relaxation instead and rounds it: each job, in order of its
+largest fractional share, goes to the pool the LP leans to most that still has room, else to
+its best-scored pool with room. The LP optimum is a lower bound, so the reported gap is a
+proven bound on how far the rounded answer is from the optimum; HiGHS spends most of a large
+MILP's time finding an incumbent that the rounding gets in a fraction of it.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
-from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
 from suanli.domain.errors import ValidationFailed
 from suanli.domain.placement.estimates import lease_cost, lease_timing
@@ -114,7 +120,7 @@ def unassigned_penalty(scores: np.ndarray) -> np.ndarray:
 
 def solve(scores: np.ndarray, devices: np.ndarray, free: np.ndarray, *,
           candidates_per_job: int | None = None, time_limit_s: float = 60.0,
-          mip_rel_gap: float = 1e-6) -> BatchAssignment:
+          mip_rel_gap: float = 1e-6, exact: bool = True) -> BatchAssignment:
     """The MILP on a score matrix (INFEASIBLE entries are not variables)."""
     n_jobs, n_pools = scores.shape
     feasible = scores < INFEASIBLE
@@ -138,6 +144,9 @@ def solve(scores: np.ndarray, devices: np.ndarray, free: np.ndarray, *,
     capacity = sparse.csr_array(
         (devices[job_of].astype(np.float64), (pool_of, np.arange(n_x))),
         shape=(n_pools, n_x + n_jobs))
+    if not exact:
+        return _lp_rounding(scores, devices, free, cost, once, capacity, job_of, pool_of,
+                            time_limit_s)
     constraints = [LinearConstraint(once, 1.0, 1.0),
                    LinearConstraint(capacity, -np.inf, free.astype(np.float64))]
     result = milp(cost, integrality=np.ones(n_x + n_jobs), bounds=Bounds(0, 1),
@@ -155,6 +164,37 @@ def solve(scores: np.ndarray, devices: np.ndarray, free: np.ndarray, *,
         bound=float(bound) if bound is not None and np.isfinite(bound) else float(result.fun),
         status=str(result.message), variables=n_x + n_jobs,
     )
+
+
+def _lp_rounding(scores: np.ndarray, devices: np.ndarray, free: np.ndarray, cost: np.ndarray,
+                 once: sparse.csr_array, capacity: sparse.csr_array, job_of: np.ndarray,
+                 pool_of: np.ndarray, time_limit_s: float) -> BatchAssignment:
+    n_jobs = scores.shape[0]
+    n_x = len(job_of)
+    lp = linprog(cost, A_ub=capacity, b_ub=free.astype(np.float64), A_eq=once,
+                 b_eq=np.ones(n_jobs), bounds=(0, 1), method="highs",
+                 options={"time_limit": time_limit_s})
+    if lp.x is None:
+        raise ValidationFailed(f"the LP relaxation failed: {lp.message}", field="jobs")
+    share = lp.x[:n_x]
+    lean = np.zeros(scores.shape)  # the LP's fractional assignment, job x pool
+    lean[job_of, pool_of] = share
+    room = free.astype(np.int64).copy()
+    pools: list[int | None] = [None] * n_jobs
+    for j in np.argsort(-lean.max(axis=1), kind="stable"):
+        if lean[j].max() <= 0.0:  # the LP leaves the job queued: so does the rounding
+            continue
+        order = np.lexsort((scores[j], -lean[j]))  # the LP's lean first, then the score
+        for p in order:
+            if scores[j, p] >= INFEASIBLE:  # sorted last: nothing admissible is left
+                break
+            if room[p] >= devices[j]:
+                room[p] -= devices[j]
+                pools[int(j)] = int(p)
+                break
+    return BatchAssignment(pools=tuple(pools), objective=objective_of(scores, pools),
+                           bound=float(lp.fun), status=f"LP relaxation rounded ({lp.message})",
+                           variables=n_x + n_jobs)
 
 
 def objective_of(scores: np.ndarray, pools: Sequence[int | None]) -> float:
