@@ -64,3 +64,14 @@ def test_openapi_document_is_served(node_factory) -> None:
     spec = httpx.get(node.url + "/openapi.json").json()
     assert "/v1/pools" in spec["paths"] and "/v1/providers" in spec["paths"]
     assert httpx.get(node.url + "/docs").status_code == 200
+
+
+def test_simulate_from_the_cli_writes_json_csv_and_png(tmp_path: Path) -> None:
+    out = tmp_path / "sim"
+    result = run_cli("simulate", "--trace", "alibaba", "--policy", "balanced", "--limit", "300",
+                     "--out", str(out), cwd=tmp_path, timeout_s=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    written = {path.suffix for path in out.iterdir()}
+    assert {".json", ".csv", ".png"} <= written
+    bad = run_cli("simulate", "--policy", "astrology", cwd=tmp_path)
+    assert bad.returncode != 0 and "policy" in (bad.stdout + bad.stderr)

@@ -11,6 +11,7 @@ from suanli.cli.agent import agent_app
 from suanli.cli.billing import bills_app, ledger_app, programmes_app, tariffs_app, wallet_app
 from suanli.cli.jobs import jobs_app
 from suanli.cli.registry import pools, providers, sites
+from suanli.cli.simulate import simulate
 
 app = typer.Typer(help="suanli (算力): a compute-power internet.", no_args_is_help=True)
 admin = typer.Typer(help="Administer the local platform database directly.",
@@ -21,6 +22,7 @@ app.add_typer(sites, name="sites")
 app.add_typer(pools, name="pools")
 app.add_typer(agent_app, name="agent")
 app.add_typer(jobs_app, name="jobs")
+app.command("simulate")(simulate)
 app.add_typer(wallet_app, name="wallet")
 app.add_typer(bills_app, name="bills")
 app.add_typer(tariffs_app, name="tariffs")
