@@ -32,6 +32,8 @@ PLACES: tuple[tuple[str, str, Hub | None], ...] = (
 )
 USER_CITIES = ("Beijing", "Shanghai", "Shenzhen", "Chengdu", "Wuhan", "Hangzhou")
 PROVIDERS = tuple(f"provider-{i}" for i in range(12))
+MID_RANGE_UNITS = 2.0
+MID_RANGE_FEN_PER_UNIT = 300
 
 
 def random_pools(n: int, rng: np.random.Generator, *, period_h: int = 24,
@@ -73,7 +75,13 @@ def random_pools(n: int, rng: np.random.Generator, *, period_h: int = 24,
 
 
 def random_job(i: int, rng: np.random.Generator, now_s: int = 0) -> JobRequest:
-    """A job with a random mix of the constraints a real one carries."""
+    """A job with a random mix of the constraints a real one carries.
+
+    Deadlines and budgets scale with the job's size, as a user sets them: a deadline between
+    half and three times its run time on a mid-range device (2 SCU), a budget between half
+    and twice its work at a mid-range price (300 fen per SCU), so that some pools keep them
+    and others do not.
+    """
     cls = (LatencyClass.BATCH, LatencyClass.BATCH, LatencyClass.INTERACTIVE,
            LatencyClass.REALTIME)[int(rng.integers(4))]
     vendors = frozenset() if rng.random() < 0.6 else frozenset({"nvidia"})
@@ -83,14 +91,16 @@ def random_job(i: int, rng: np.random.Generator, now_s: int = 0) -> JobRequest:
         rng.choice([p[0] for p in PLACES], size=3, replace=False).tolist())
     devices = int(rng.choice([1, 1, 1, 2, 4, 8]))
     work = float(rng.uniform(0.5, 200.0)) * devices
-    deadline = now_s + int(rng.uniform(1, 72) * 3600) if rng.random() < 0.4 else None
+    run_s = work / devices / MID_RANGE_UNITS * 3600
+    deadline = now_s + int(rng.uniform(0.5, 3.0) * run_s) + 3600 if rng.random() < 0.4 else None
+    budget = int(rng.uniform(0.5, 2.0) * work * MID_RANGE_FEN_PER_UNIT) \
+        if rng.random() < 0.2 else None
     province, _, _ = PLACES[int(rng.integers(len(PLACES)))]
     return JobRequest(
         id=f"job-{i}", tenant_id=f"tenant-{i % 7}", work_units=work, devices=devices,
         accelerator=constraint, latency_class=cls,
         user_city=USER_CITIES[int(rng.integers(len(USER_CITIES)))],
         data_province=province, data_gb=float(rng.choice([0.0, 10.0, 500.0])),
-        residency_provinces=residency, deadline_s=deadline,
-        budget_fen=int(rng.uniform(1e3, 1e6)) if rng.random() < 0.2 else None,
+        residency_provinces=residency, deadline_s=deadline, budget_fen=budget,
         spot_allowed=bool(rng.random() < 0.3),
     )

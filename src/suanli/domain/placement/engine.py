@@ -21,7 +21,7 @@ from suanli.domain.placement.table import INFEASIBLE, PoolTable
 MAX_DEFER_H = 48
 DEFER_CANDIDATES = 32  # deferral scores hours x this many best-ranked pools
 EAST_WEST_NOTE_MIN_FEN = 1.0
-BUDGET_PROBES = 8
+MAX_CACHED_STAGING = 1024
 
 
 class Choice(NamedTuple):
@@ -50,6 +50,7 @@ class PlacementEngine:
         self.policy = policy
         self.preemption = preemption
         self.max_defer_h = max_defer_h
+        self._staging_cache: dict[tuple[str | None, float], np.ndarray] = {}
 
     def place(self, job: JobRequest, now_s: int, *, allow_defer: bool = True) -> Placement:
         """The decision for `job` at `now_s`, with its estimates and score breakdown.
@@ -108,37 +109,71 @@ class PlacementEngine:
                 and self._keeps_budget(job, devices, pool, now_s):
             return pool
         if job.deadline_s is not None:
-            staging_v, run_v = lease_timing(self.table, job, devices, slice(None))
-            late = (now_s + staging_v + run_v > job.deadline_s) * INFEASIBLE
+            late = self._late(job, devices, now_s)
             pool = self._within_budget(job, devices, score + late, now_s)
             if pool is not None or job.deadline_strict:
                 return pool
+        # No pool meets the deadline: it is soft, so the best pool within budget runs late.
         return self._within_budget(job, devices, score, now_s)
 
     def _within_budget(self, job: JobRequest, devices: np.ndarray | int, score: np.ndarray,
                        now_s: int) -> int | None:
         pool = int(np.argmin(score))
-        if score[pool] >= INFEASIBLE:
-            return None
-        if job.budget_fen is None:
+        if score[pool] >= INFEASIBLE or job.budget_fen is None:
+            return None if score[pool] >= INFEASIBLE else pool
+        if self._keeps_budget(job, devices, pool, now_s):
             return pool
-        # The best few pools are priced exactly one by one; a tight budget prices them all.
-        score = score.copy()
-        for _ in range(BUDGET_PROBES):
-            if self._keeps_budget(job, devices, pool, now_s):
-                return pool
-            score[pool] = INFEASIBLE
-            pool = int(np.argmin(score))
-            if score[pool] >= INFEASIBLE:
-                return None
+        # Bound every lease between its pool's cheapest and dearest hour: pools surely within
+        # the budget need no pricing, pools surely over it are out, and only the few in
+        # between (that could beat the best sure one) are priced hour by hour.
+        t = self.table
         index = np.flatnonzero(score < INFEASIBLE)
-        staging_v, run_v = lease_timing(self.table, job, devices, index)
-        cost = lease_cost(self.table, job, devices, index, now_s, now_s + staging_v + run_v)
-        within = cost <= job.budget_fen
-        if not within.any():
-            return None
-        index = index[within]
-        return int(index[np.argmin(score[index])])
+        d = devices if np.isscalar(devices) else np.asarray(devices)[index]
+        staging, run = lease_timing(t, job, devices, index)
+        device_hours = d * (staging + run) / SECONDS_PER_HOUR
+        fen, _ = t.transfer_rows(job.data_region)
+        transfer = job.data_gb * fen[index]
+        spot = job.spot_allowed
+        low = device_hours * (t.spot_price_floor if spot else t.price_floor)[index] + transfer
+        high = device_hours * (t.spot_price_ceiling if spot else t.price_ceiling)[index] \
+            + transfer + 2.0  # two fen of rounding up, one for the devices, one for the data
+        sure = index[high <= job.budget_fen]
+        best = sure[np.argmin(score[sure])] if len(sure) else -1
+        maybe = index[(high > job.budget_fen) & (low <= job.budget_fen)]
+        if best >= 0:
+            maybe = maybe[score[maybe] < score[best]]
+        if len(maybe):
+            m_staging, m_run = lease_timing(t, job, devices, maybe)
+            cost = lease_cost(t, job, devices, maybe, now_s, now_s + m_staging + m_run)
+            maybe = maybe[cost <= job.budget_fen]
+        pick = np.concatenate([maybe, [best]] if best >= 0 else [maybe]).astype(np.int64)
+        return int(pick[np.argmin(score[pick])]) if len(pick) else None
+
+    def _late(self, job: JobRequest, devices: np.ndarray | int, now_s: int) -> np.ndarray:
+        """INFEASIBLE where the job would end after its deadline, else 0, over every pool.
+
+        The same operations as `lease_timing`, in place, so it agrees with it to the second.
+        """
+        assert job.deadline_s is not None
+        t = self.table
+        end = np.multiply(t.inv_units, job.work_units)
+        end /= devices
+        end *= SECONDS_PER_HOUR
+        np.ceil(end, out=end)
+        np.maximum(end, 1.0, out=end)
+        end += self._staging(job)
+        return (end > job.deadline_s - now_s) * INFEASIBLE
+
+    def _staging(self, job: JobRequest) -> np.ndarray:
+        key = (job.data_region, job.data_gb)
+        staging = self._staging_cache.get(key)
+        if staging is None:
+            _, s_per_gb = self.table.transfer_rows(job.data_region)
+            staging = np.ceil(self.table.queue_wait_s + job.data_gb * s_per_gb)
+            if len(self._staging_cache) >= MAX_CACHED_STAGING:
+                self._staging_cache.clear()
+            self._staging_cache[key] = staging
+        return staging
 
     def _keeps_deadline(self, job: JobRequest, devices: np.ndarray | int, pool: int,
                         now_s: int) -> bool:

@@ -77,6 +77,7 @@ class LinearScorer:
         self._d: list[np.ndarray] = []
         self._dvec: dict[tuple[int, bool], tuple[int, np.ndarray]] = {}
         self._vectors: dict[tuple, np.ndarray] = {}
+        self._scratch = np.empty(table.n)
 
     def refresh(self, now_s: int) -> None:
         """Recomputes the per-pool coefficients when the clock enters a new hour."""
@@ -122,9 +123,9 @@ class LinearScorer:
                 return vec
             if changed is not None and len(changed) <= INCREMENTAL_LIMIT \
                     and not w.provider_fen_per_device:
-                for i in set(changed):
-                    used = 1.0 - t.free[i].item() / t.device_count[i].item()
-                    vec[i] = self._static_d(ci, spot)[i] + w.load_fen_per_device * used
+                index = np.fromiter(set(changed), dtype=np.int64)
+                used = 1.0 - t.free[index] / t.device_count[index]
+                vec[index] = self._static_d(ci, spot)[index] + w.load_fen_per_device * used
                 self._dvec[(ci, spot)] = (t.log_position, vec)
                 return vec
         static = self._static_d(ci, spot)
@@ -194,11 +195,12 @@ class LinearScorer:
         self.refresh(now_s)
         ci = CLASS_INDEX[job.latency_class]
         s = job.work_units * self._a[(ci, job.spot_allowed)]
+        tmp = self._scratch  # temporaries go here: allocating 10,000 floats costs as much
         d = self._per_device(ci, job.spot_allowed)
         if d is not None:
-            s += devices * d
+            s += np.multiply(d, devices, out=tmp)
         if job.data_gb:
-            s += job.data_gb * self._transfer(job, ci, devices)
+            s += np.multiply(self._transfer(job, ci, devices), job.data_gb, out=tmp)
         lat = self._latency(job, ci)
         if lat is not None:
             s += lat

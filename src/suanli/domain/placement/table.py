@@ -122,6 +122,7 @@ class PoolTable:
         self._log_start = 0
         self.coefficient_version = 0  # bumped when a pool's fixed figures (queue wait) change
         self._mask_cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+        self._rule_cache: dict[tuple, np.ndarray] = {}
         self._transfer_cache: dict[str | None, tuple[np.ndarray, np.ndarray]] = {}
         self._capacity_cache: dict[int, np.ndarray] = {}
         self.changes: list[int] = []  # pools whose counters changed, in order (see `changed_since`)
@@ -182,6 +183,11 @@ class PoolTable:
         self.price = HourlySeries(_series(pools, "price_fen_per_device_hour", period, np.int64))
         self.spot_price = HourlySeries(
             _series(pools, "spot_price_fen_per_device_hour", period, np.int64))
+        # Each pool's cheapest and dearest hour bound any lease's price (for pruning).
+        self.price_floor = self.price.values.min(axis=1).astype(np.float64)
+        self.price_ceiling = self.price.values.max(axis=1).astype(np.float64)
+        self.spot_price_floor = self.spot_price.values.min(axis=1).astype(np.float64)
+        self.spot_price_ceiling = self.spot_price.values.max(axis=1).astype(np.float64)
         self.electricity = HourlySeries(_series(pools, "electricity_fen_per_kwh", period, np.int64))
         self.carbon = HourlySeries(_series(pools, "carbon_g_per_kwh", period, np.float64))
 
@@ -229,8 +235,12 @@ class PoolTable:
                job.latency_class, latency_city)
         entry = self._mask_cache.get(key)
         if entry is None:
-            mask = self.active & self.accelerator_mask(job) & self.residency_mask(job)
-            mask &= self.latency_mask(job)
+            # Each rule's mask is cached on its own too: jobs share them far more often than
+            # they share the whole combination.
+            mask = self.active & self._cached(("a", job.accelerator), self.accelerator_mask, job)
+            mask &= self._cached(("r", job.residency_provinces, job.residency_countries),
+                                 self.residency_mask, job)
+            mask &= self._cached(("l", job.latency_class, latency_city), self.latency_mask, job)
             penalty = np.where(mask, 0.0, INFEASIBLE)
             mask.setflags(write=False)
             penalty.setflags(write=False)
@@ -238,6 +248,14 @@ class PoolTable:
                 self._mask_cache.clear()
             entry = self._mask_cache[key] = (mask, penalty)
         return entry
+
+    def _cached(self, key: tuple, rule, job: JobRequest) -> np.ndarray:
+        mask = self._rule_cache.get(key)
+        if mask is None:
+            if len(self._rule_cache) >= MAX_CACHED_MASKS:
+                self._rule_cache.clear()
+            mask = self._rule_cache[key] = rule(job)
+        return mask
 
     def accelerator_mask(self, job: JobRequest) -> np.ndarray:
         c = job.accelerator
