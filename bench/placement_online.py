@@ -5,9 +5,9 @@ Usage: .venv/bin/python bench/placement_online.py [--pools 10000] [--jobs 20000]
 Data: synthetic pools (suanli.sim.synthetic: 7 accelerator kinds, 15 sites over the 8 hubs,
 daily price and carbon profiles, half of them busy) and a mixed job stream (batch and
 latency-bound, vendor and memory constraints, residency for a fifth, deadlines for 40% and
-budgets for 20%, both scaled to the job's size, data in a random province). Every decision reserves its devices and the
-oldest lease is released once 2,000 are held, so the table changes under every decision as
-it does in service. Timings are wall-clock on this machine, single thread; the baseline is
+budgets for 20%, both scaled to the job's size, data in a random province). Every decision
+reserves its devices and the oldest lease is released once 2,000 are held, so the table
+changes under every decision as it does in service. Timings are wall-clock on this machine, single thread; the baseline is
 a plain NumPy loop that only takes the argmin of a precomputed score vector, in the same
 process, to show what the rules and the state changes cost on top of that.
 """

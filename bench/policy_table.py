@@ -43,7 +43,8 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     for r in rows:
-        print(f"{r['policy']:<17}{r['cost_fen'] / 100:>13,.0f}{r['cost_fen'] / base['cost_fen']:>8.3f}"
+        ratio = r["cost_fen"] / base["cost_fen"]
+        print(f"{r['policy']:<17}{r['cost_fen'] / 100:>13,.0f}{ratio:>8.3f}"
               f"{r['jct_mean_h']:>11.3f}{r['jct_p95_h']:>8.2f}{r['queue_mean_h']:>8.3f}"
               f"{r['energy_kwh'] / 1000:>11.2f}{r['electricity_fen'] / 100:>10,.0f}"
               f"{r['carbon_kg'] / 1000:>8.2f}{100 * r['west_batch_share']:>7.1f}"

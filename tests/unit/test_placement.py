@@ -18,20 +18,21 @@ HOUR = 3600
 
 
 def pool(id: str, **overrides) -> PoolSnapshot:
-    fields = dict(
-        id=id, provider_id="p1", site_id=f"site-{id}", province="CN-SH", city="Shanghai",
-        accelerator="nvidia-a100-80gb", vendor="nvidia", architecture="ampere", memory_gb=80.0,
-        software_stacks=frozenset({"cuda"}), device_count=8, free_devices=8,
-        units_per_device_hour=1.0, device_power_kw=0.4, pue=1.2,
-        price_fen_per_device_hour=(1000,), electricity_fen_per_kwh=(60,),
-        carbon_g_per_kwh=(500.0,), hub=Hub.YANGTZE, rtt_ms={"Shanghai": 2.0, "Beijing": 25.0},
-    )
+    fields = {
+        "id": id, "provider_id": "p1", "site_id": f"site-{id}", "province": "CN-SH",
+        "city": "Shanghai", "accelerator": "nvidia-a100-80gb", "vendor": "nvidia",
+        "architecture": "ampere", "memory_gb": 80.0, "software_stacks": frozenset({"cuda"}),
+        "device_count": 8, "free_devices": 8, "units_per_device_hour": 1.0,
+        "device_power_kw": 0.4, "pue": 1.2, "price_fen_per_device_hour": (1000,),
+        "electricity_fen_per_kwh": (60,), "carbon_g_per_kwh": (500.0,), "hub": Hub.YANGTZE,
+        "rtt_ms": {"Shanghai": 2.0, "Beijing": 25.0},
+    }
     fields.update(overrides)
     return PoolSnapshot(**fields)
 
 
 def job(**overrides) -> JobRequest:
-    fields = dict(id="j1", tenant_id="t1", work_units=10.0, devices=1)
+    fields = {"id": "j1", "tenant_id": "t1", "work_units": 10.0, "devices": 1}
     fields.update(overrides)
     return JobRequest(**fields)
 
@@ -65,11 +66,11 @@ def test_breakdown_terms_add_up_to_the_score_and_the_reason_names_the_pool():
 
 
 @pytest.mark.parametrize(("request_", "reason"), [
-    (dict(accelerator=AcceleratorConstraint(vendors=frozenset({"huawei"}))), "accelerators"),
-    (dict(residency_provinces=frozenset({"CN-GZ"})), "residency"),
-    (dict(latency_class=LatencyClass.REALTIME, user_city="Beijing"), "round-trip"),
-    (dict(devices=16), "largest suitable pool has 8"),
-    (dict(budget_fen=100), "budget"),
+    ({"accelerator": AcceleratorConstraint(vendors=frozenset({"huawei"}))}, "accelerators"),
+    ({"residency_provinces": frozenset({"CN-GZ"})}, "residency"),
+    ({"latency_class": LatencyClass.REALTIME, "user_city": "Beijing"}, "round-trip"),
+    ({"devices": 16}, "largest suitable pool has 8"),
+    ({"budget_fen": 100}, "budget"),
 ])
 def test_infeasible_job_is_refused_with_the_rule_that_ruled_out_every_pool(request_, reason):
     with pytest.raises(PlacementInfeasible, match=reason):

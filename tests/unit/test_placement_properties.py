@@ -96,8 +96,9 @@ def single_pool_options(table: PoolTable, job: JobRequest) -> list[tuple[int, bo
         if not statically_ok(pool, job) or int(table.free[i]) < (job.devices or 0):
             continue
         staging, run = timing(pool, job, job.devices or 1)
+        end = NOW_S + staging + run
         if job.budget_fen is not None and \
-                lease_cost(pool, job, job.devices or 1, NOW_S, NOW_S + staging + run) > job.budget_fen:
+                lease_cost(pool, job, job.devices or 1, NOW_S, end) > job.budget_fen:
             continue
         meets = job.deadline_s is None or NOW_S + staging + run <= job.deadline_s
         out.append((i, meets))

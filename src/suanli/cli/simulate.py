@@ -55,10 +55,11 @@ def _table(summary: dict) -> Table:
     rows = (
         ("jobs completed / rejected", f"{summary['completed']:,} / {summary['rejected']:,}"),
         ("JCT mean / p95", f"{summary['jct_mean_h']:.2f} h / {summary['jct_p95_h']:.2f} h"),
-        ("queueing mean / p95", f"{summary['queue_mean_h']:.2f} h / {summary['queue_p95_h']:.2f} h"),
+        ("queueing mean / p95",
+         f"{summary['queue_mean_h']:.2f} h / {summary['queue_p95_h']:.2f} h"),
         ("paid", f"{summary['cost_fen'] / 100:,.2f} CNY"),
-        ("energy / its cost", f"{summary['energy_kwh']:,.0f} kWh / "
-                              f"{summary['electricity_fen'] / 100:,.2f} CNY"),
+        ("energy / its cost", (f"{summary['energy_kwh']:,.0f} kWh / "
+                               f"{summary['electricity_fen'] / 100:,.2f} CNY")),
         ("carbon", f"{summary['carbon_kg']:,.0f} kg CO2"),
         ("batch work in western hubs", f"{100 * summary['west_batch_share']:.1f} %"),
         ("fairness (Jain, tenants)", f"{summary['fairness_jain']:.3f}"),

@@ -1,1 +1,1 @@
-"""Discrete-event simulator: replays real GPU traces through the placement engine on a simulated clock."""
+"""Discrete-event simulator: real GPU traces through the placement engine on a simulated clock."""

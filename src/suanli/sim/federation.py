@@ -1,4 +1,4 @@
-"""The simulated federation: the demo federation's sites and pools, sized to a trace, with hourly energy.
+"""The simulated federation: the demo's sites and pools, sized to a trace, with hourly energy.
 
 What comes from where:
     sites, owners, accelerators, base prices   suanli.demo.demo_federation(seed) (illustrative)
@@ -147,7 +147,8 @@ def build_federation(trace: Trace, data_dir: Path, *, workload_class: str = "tra
             spot_price_fen_per_device_hour=tuple(int(v * (1 - SPOT_DISCOUNT)) for v in price)
             if spot else None,
             hub=site.hub, western=site.hub in WESTERN_HUBS,
-            interconnect=None if fabric in (None, "pcie") else f"site-{demo_pool.site_index}/{fabric}",
+            interconnect=None if fabric in (None, "pcie")
+            else f"site-{demo_pool.site_index}/{fabric}",
             rtt_ms={u: geo.rtt_ms_between(site.city, u) for u in users},
             queue_wait_s=QUEUE_WAIT_S.get(demo_pool.engine, 0.0),
         ))
@@ -159,7 +160,7 @@ def build_federation(trace: Trace, data_dir: Path, *, workload_class: str = "tra
 def _devices(demo_pool: DemoPool, scale: float) -> int:
     least = MIN_TRAINING_POOL_DEVICES if demo_pool.labels.get("class") == "train" \
         else MIN_SERVING_POOL_DEVICES
-    return max(least, int(round(demo_pool.device_count * scale)))
+    return max(least, round(demo_pool.device_count * scale))
 
 
 def _subset(candidates: list[tuple[DemoPool, float]], capacity_units: float,

@@ -254,7 +254,8 @@ class Simulator:
             outcome.device_s += device_s
             if t.western[a.pool_index]:
                 outcome.western_device_s += device_s
-        transfer = math.ceil(request.data_gb * int(fen[[a.pool_index for a in lease.allocations]].max()))
+        pools = [a.pool_index for a in lease.allocations]
+        transfer = math.ceil(request.data_gb * int(fen[pools].max()))
         outcome.cost_fen += -(-fen_s // SECONDS_PER_HOUR) + transfer
         outcome.run_s += end_s - run_from
 

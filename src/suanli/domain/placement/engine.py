@@ -1,4 +1,4 @@
-"""The placement engine: hard rules, gangs, spot preemption and deferral around a policy's ranking."""
+"""The placement engine: hard rules, gangs, spot preemption and deferral around a policy."""
 
 from __future__ import annotations
 
@@ -297,7 +297,8 @@ class PlacementEngine:
             now_best = value[0].min()
             gain = "" if math.isinf(now_best) else \
                 f", saving {now_best - value[k, m]:,.0f} fen-eq over starting now"
-            note = f"{self.policy.name}: {t.ids[pool]} deferred {k} h to a cheaper/greener hour{gain}"
+            note = (f"{self.policy.name}: {t.ids[pool]} deferred {k} h to a cheaper or "
+                    f"greener hour{gain}")
         allocation = Allocation(t.ids[pool], pool, devices, spot=self._spot(job, pool))
         return Choice((allocation,), int(starts[k, 0]), bool(k > 0), None, breakdown, note)
 
@@ -318,7 +319,7 @@ class PlacementEngine:
         series = t.spot_price if job.spot_allowed else t.price
         fen_s = int((series.integral(index, start, end) * counts).sum())
         fen, _ = t.transfer_rows(job.data_region)
-        transfer_fen = int(math.ceil(job.data_gb * int(fen[index].max())))
+        transfer_fen = math.ceil(job.data_gb * int(fen[index].max()))
         kw = counts * t.power_kw[index] * t.pue[index]
         carbon_g_s = float((t.carbon.integral(index, start + staging_s, end) * kw).sum())
         breakdown = choice.breakdown
@@ -362,13 +363,13 @@ class PlacementEngine:
     def _reason(self, job: JobRequest, devices: np.ndarray | int, static: np.ndarray) -> str:
         """Why nothing fits: the first rule that leaves no pool."""
         t = self.table
+        residency = sorted(job.residency_provinces | job.residency_countries)
         stages = (
             (t.active, "no active pool"),
             (t.accelerator_mask(job), f"no pool has accelerators matching {job.accelerator}"),
-            (t.residency_mask(job), "no pool inside the residency "
-             f"{sorted(job.residency_provinces | job.residency_countries)}"),
-            (t.latency_mask(job), f"no pool within the {job.latency_class} round-trip budget "
-             f"of {job.user_city!r}"),
+            (t.residency_mask(job), f"no pool inside the residency {residency}"),
+            (t.latency_mask(job), (f"no pool within the {job.latency_class} round-trip budget "
+                                   f"of {job.user_city!r}")),
         )
         mask = np.ones(t.n, dtype=bool)
         for stage, text in stages:

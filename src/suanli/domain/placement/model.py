@@ -1,4 +1,4 @@
-"""What a job asks of the federation, what a pool offers right now, and the decision that joins them."""
+"""What a job asks of the federation, what a pool offers now, and the decision joining them."""
 
 from __future__ import annotations
 
