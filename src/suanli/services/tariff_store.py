@@ -34,6 +34,8 @@ from suanli.domain.tenants import Principal, Role, require_owner, require_role
 from suanli.services import registry
 
 MAX_VERSIONS_LISTED = 100
+MAX_CACHED_TARIFFS = 1_000
+_CACHE_KEY = "suanli.tariffs_in_force"
 HOURS_PER_YEAR = 8_760
 
 # Illustrative defaults for the cost model where the caller gives none: the catalog has no
@@ -143,11 +145,21 @@ def list_price_tariff(pool: PoolRow) -> Tariff:
 
 
 def current_tariff(session: Session, pool: PoolRow) -> PoolTariff:
-    row = session.scalars(select(PoolTariffRow).where(PoolTariffRow.pool_id == pool.id)
-                          .order_by(PoolTariffRow.version.desc()).limit(1)).first()
-    if row is None:
-        return PoolTariff(list_price_tariff(pool), None)
-    return PoolTariff(stored_tariff(row.document), row.version, row.created_at)
+    """The tariff in force for new leases on the pool.
+
+    Remembered for the rest of the session (one unit of work): a scheduling pass asks for the same
+    pools' tariffs for every pending job, and a tariff set meanwhile by another transaction
+    applies from the next pass on."""
+    cache = session.info.setdefault(_CACHE_KEY, {})
+    key = (pool.id, pool.price_fen_per_device_hour)
+    if key not in cache:
+        if len(cache) >= MAX_CACHED_TARIFFS:
+            cache.clear()
+        row = session.scalars(select(PoolTariffRow).where(PoolTariffRow.pool_id == pool.id)
+                              .order_by(PoolTariffRow.version.desc()).limit(1)).first()
+        cache[key] = (PoolTariff(list_price_tariff(pool), None) if row is None else
+                      PoolTariff(stored_tariff(row.document), row.version, row.created_at))
+    return cache[key]
 
 
 def get_tariff(session: Session, pool_id: str) -> PoolTariff:
@@ -175,6 +187,7 @@ def set_tariff(session: Session, principal: Principal, pool_id: str,
                               document=to_document(tariff), created_by=principal.tenant_id,
                               created_at=now))
     session.flush()
+    session.info.pop(_CACHE_KEY, None)
     return PoolTariff(tariff, version, now)
 
 
