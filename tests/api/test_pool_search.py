@@ -27,8 +27,12 @@ def _search(client, headers, **params):  # type: ignore[no-untyped-def]
     return response.json()
 
 
-def test_demo_loads_once_and_is_labelled_illustrative(demo, database, clock) -> None:
+def test_demo_loads_once_and_is_labelled_illustrative(demo, database, clock, client,
+                                                     headers) -> None:
     assert demo.sites >= 40 and demo.pools >= 150 and demo.loaded_now
+    wallet = client.get("/v1/wallet", headers=headers).json()
+    assert wallet["billing_mode"] == "prepaid"
+    assert wallet["wallet"]["balance_fen"] == 1_000_000
     again = load_demo(database, parse_authority("CN"), clock)
     assert not again.loaded_now and again.pools == demo.pools
 

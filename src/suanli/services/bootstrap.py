@@ -13,7 +13,9 @@ from suanli.adapters.store.tables import ProviderRow, TenantRow
 from suanli.domain.errors import ValidationFailed
 from suanli.domain.ids import ComputeId
 from suanli.domain.tenants import Principal, Role, TenantClass
-from suanli.services import registry, tenants
+from suanli.services import billing, registry, tenants
+
+DEMO_BALANCE_FEN = 1_000_000  # 10,000 CNY
 
 
 def parse_authority(text: str) -> ComputeId:
@@ -77,6 +79,16 @@ def load_demo(db: Database, authority: ComputeId, clock: Clock, seed: int = 7) -
                                      illustrative=True)
         consumer = tenants.create_tenant(session, authority, "demo consumer", Role.CONSUMER,
                                          TenantClass.START_UP, now)
+        # An illustrative prepaid balance, so the demo consumer's jobs pass the funds check.
+        operator_id = session.scalar(select(TenantRow.id).where(
+            TenantRow.role == Role.OPERATOR.value).order_by(TenantRow.created_at).limit(1))
+        if operator_id is None:
+            operator_id = tenants.create_tenant(session, authority, "demo operator", Role.OPERATOR,
+                                                TenantClass.PUBLIC, now).tenant_id
+        billing.deposit(session, Principal(operator_id, Role.OPERATOR), consumer.tenant_id,
+                        DEMO_BALANCE_FEN,
+                        f"demo-balance-{consumer.tenant_id}", now,
+                        reference="illustrative demo balance")
         counts = [session.scalar(select(func.count()).select_from(table)
                                  .where(table.illustrative.is_(True)))
                   for table in (ProviderRow, registry.SiteRow, registry.PoolRow)]
