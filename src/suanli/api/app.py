@@ -13,6 +13,7 @@ from suanli.adapters.store import Database, create_database
 from suanli.api import problems
 from suanli.api.context import AppContext
 from suanli.api.routes import billing, calibration, jobs, platform, registry
+from suanli.api.routes import federation as federation_routes
 from suanli.services.background import SchedulerLoop
 from suanli.services.bootstrap import parse_authority
 from suanli.settings import Settings
@@ -54,4 +55,5 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.include_router(jobs.router)
     app.include_router(billing.router)
     app.include_router(calibration.router)
+    app.include_router(federation_routes.router)  # issue 6: /federation/v1, /v1/federation
     return app

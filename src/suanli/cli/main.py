@@ -9,6 +9,7 @@ from rich.console import Console
 
 from suanli.cli.agent import agent_app
 from suanli.cli.billing import bills_app, ledger_app, programmes_app, tariffs_app, wallet_app
+from suanli.cli.federation import federation_app
 from suanli.cli.jobs import jobs_app
 from suanli.cli.registry import pools, providers, sites
 from suanli.cli.simulate import simulate
@@ -22,6 +23,7 @@ app.add_typer(sites, name="sites")
 app.add_typer(pools, name="pools")
 app.add_typer(agent_app, name="agent")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(federation_app, name="federation")
 app.command("simulate")(simulate)
 app.add_typer(wallet_app, name="wallet")
 app.add_typer(bills_app, name="bills")
@@ -39,6 +41,13 @@ def serve(
     database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL")] = None,
     authority: Annotated[str | None, typer.Option(help="identifier authority, e.g. CN.GD")]
     = None,
+    parent: Annotated[str | None, typer.Option(help="federation: the parent platform's URL")]
+    = None,
+    enrolment_token: Annotated[str | None, typer.Option(
+        help="federation: the one-time token from the parent's operator")] = None,
+    key_file: Annotated[str | None, typer.Option(help="federation: Ed25519 key file")] = None,
+    public_url: Annotated[str | None, typer.Option(
+        help="federation: where peers reach this node")] = None,
 ) -> None:
     """Run a platform node (SQLite by default; PostgreSQL via --database-url)."""
     import uvicorn
@@ -54,6 +63,8 @@ def serve(
     settings = Settings(**overrides)
     api = create_app(settings)
     ctx = api.state.ctx
+    api.state.federation_settings = _federation_settings(parent, enrolment_token, key_file,
+                                                         public_url)
     key = ensure_operator(ctx.db, ctx.authority, SystemClock())
     if key:
         console.print(f"[bold]first start: operator API key (shown once):[/bold] {key}")
@@ -65,6 +76,17 @@ def serve(
     console.print(f"suanli {ctx.authority} on http://{settings.host}:{settings.port} "
                   f"(API docs at /docs, database {ctx.db.dialect})")
     uvicorn.run(api, host=settings.host, port=settings.port, log_level="info")
+
+
+def _federation_settings(parent: str | None, token: str | None, key_file: str | None,
+                         public_url: str | None):  # type: ignore[no-untyped-def]
+    """Issue 6: the federation options of `serve` over SUANLI_* settings."""
+    from suanli.federation_settings import FederationSettings
+
+    overrides = {k: v for k, v in {"parent": parent, "enrolment_token": token,
+                                   "key_file": key_file, "public_url": public_url}.items()
+                 if v is not None}
+    return FederationSettings(**overrides)
 
 
 @admin.command("create-tenant")

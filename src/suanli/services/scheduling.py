@@ -17,6 +17,7 @@ from suanli.domain.jobs import JobSpec, JobState
 from suanli.domain.resources import PoolState
 from suanli.services import billing, jobs
 from suanli.services.leases import open_lease
+from suanli.services import roaming  # issue 6: federation
 
 MAX_CANDIDATES = 50
 MAX_JOBS_PER_PASS = 500
@@ -77,6 +78,10 @@ def place(session: Session, job: JobRow, now: datetime,
     # they get another chance (the attempt limit still bounds the retries).
     ranked = candidates(session, spec, excluded) or (candidates(session, spec, []) if excluded
                                                      else [])
+    # Issue 6 (federation): a job pinned to another platform's pool, or that no local pool
+    # fits, may roam to another platform; services/roaming.py decides and records it.
+    if roaming.prefers_remote(session, job, ranked, now):
+        return True
     unfunded = None
     for candidate in ranked:
         shortfall = billing.hold_shortfall(session, job, candidate.pool)

@@ -1,6 +1,8 @@
 """Every table module, imported once so that Base.metadata knows the whole schema."""
 
 from suanli.adapters.store import billing_tables, calibration_tables, job_tables, tables
+from suanli.adapters.store import federation_tables  # issue 6: federation and clearing
 from suanli.adapters.store.tables import Base
 
 __all__ = ["Base", "billing_tables", "calibration_tables", "job_tables", "tables"]
+__all__ += ["federation_tables"]

@@ -1,0 +1,332 @@
+"""Federation over HTTP: the protocol between platforms (`/federation/v1`, signed) and the
+operators' and tenants' view of it (`/v1/federation`, API key): platforms, the aggregated
+catalog, roaming jobs and records, entitlements, clearing, reconciliation and disputes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from suanli.adapters.store.federation_tables import (
+    ClearingDisputeRow,
+    EntitlementRow,
+    RoamingJobRow,
+    RoamingRecordRow,
+)
+from suanli.api.context import principal
+from suanli.api.federation_runtime import lifespan, runtime_of
+from suanli.api.routes import federation_peer
+from suanli.domain import federation as fed
+from suanli.domain.errors import Forbidden, NotFound
+from suanli.domain.tenants import Principal, Role, require_role
+from suanli.services import (
+    clearing,
+    federated_catalog,
+    federation,
+    jobs,
+    ledger_store,
+    roaming_money,
+    roaming_records,
+)
+from suanli.services.federation import aware
+from suanli.services.federation_runtime import FederationRuntime
+
+router = APIRouter(lifespan=lifespan)
+router.include_router(federation_peer.router)
+api = APIRouter(prefix="/v1/federation", tags=["federation"])
+Caller = Annotated[Principal, Depends(principal)]
+
+
+def _runtime(request: Request) -> FederationRuntime:
+    return runtime_of(request.app)
+
+
+Runtime = Annotated[FederationRuntime, Depends(_runtime)]
+Day = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EnrolmentIn(Strict):
+    authority: str = Field(min_length=5, max_length=72, description="e.g. CN.GD under CN")
+    name: str = Field(min_length=1, max_length=120)
+    level: str = Field(default="regional", description="regional or industry")
+
+
+class EntitlementIn(Strict):
+    tenant_id: str = Field(max_length=72)
+    units: Decimal = Field(gt=0, le=10**9, description="compute-unit hours")
+    price_fen: int = Field(ge=0, le=10**12)
+    pay_from_wallet: bool = True
+    valid_until: datetime | None = None
+
+
+class CycleIn(Strict):
+    through_date: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
+
+
+class ReconcileIn(Strict):
+    peer: str = Field(min_length=2, max_length=72)
+    since: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+    through: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+    repair: bool = False
+
+
+class DisputeIn(Strict):
+    counterparty: str = Field(min_length=2, max_length=72)
+    detail: str = Field(min_length=1, max_length=1000)
+    record_id: str | None = Field(default=None, max_length=72)
+    cycle_id: str | None = Field(default=None, max_length=64)
+    amount_fen: int | None = Field(default=None, ge=0, le=10**15)
+
+
+class ResolveIn(Strict):
+    resolution: str = Field(min_length=1, max_length=1000)
+
+
+# -- platforms and keys ----------------------------------------------------------------------
+
+@api.get("/platforms")
+def list_platforms(rt: Runtime, caller: Caller) -> dict[str, Any]:
+    with rt.db.unit_of_work() as session:
+        snapshot = federation.registry_snapshot(session)
+        seen = {p.authority: p.last_seen_at for p in federation.platforms(session)}
+    for item in snapshot["platforms"]:
+        last = seen.get(item["authority"])
+        item["last_seen_at"] = aware(last).isoformat() if last else None
+        item["self"] = item["authority"] == rt.own
+    return {"platform": rt.own, "key_id": rt.me.key_id, "house": rt.house, **snapshot}
+
+
+@api.post("/enrolments", status_code=201)
+def enrol(body: EnrolmentIn, rt: Runtime, caller: Caller) -> dict[str, Any]:
+    """Admit a sub-platform: its one-time token, for `suanli serve --enrolment-token`."""
+    with rt.db.unit_of_work() as session:
+        token = federation.enrol(session, caller, rt.own, authority=body.authority,
+                                 name=body.name, level=body.level, now=rt.now())
+    return {"authority": fed.check_authority(body.authority), "enrolment_token": token,
+            "parent": rt.own, "parent_url": rt.public_url}
+
+
+@api.post("/keys/{key_id}/revoke")
+def revoke(key_id: str, rt: Runtime, caller: Caller) -> dict[str, Any]:
+    with rt.db.unit_of_work() as session:
+        row = federation.revoke_key(session, caller, key_id, rt.now())
+        return {"key_id": row.key_id, "authority": row.authority,
+                "revoked_at": aware(row.revoked_at).isoformat() if row.revoked_at else None}
+
+
+# -- the catalog -----------------------------------------------------------------------------
+
+@api.get("/catalog")
+def catalog(rt: Runtime, caller: Caller,
+            accelerator: Annotated[str | None, Query(max_length=48)] = None,
+            vendor: Annotated[str | None, Query(max_length=32)] = None,
+            device_kind: Annotated[str | None, Query(max_length=8)] = None,
+            province: Annotated[str | None, Query(max_length=8)] = None,
+            hub: Annotated[str | None, Query(max_length=24)] = None,
+            platform: Annotated[str | None, Query(max_length=72)] = None,
+            min_free_devices: Annotated[int, Query(ge=0, le=10**6)] = 0,
+            limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> dict[str, Any]:
+    """Pool summaries over the whole tree this platform holds, each with how fresh it is."""
+    now = rt.now()
+    with rt.db.unit_of_work() as session:
+        items = federated_catalog.query(session, now, accelerator=accelerator, vendor=vendor,
+                                        device_kind=device_kind, province=province, hub=hub,
+                                        platform=platform, min_free_devices=min_free_devices,
+                                        limit=limit)
+        fresh = federated_catalog.freshness(session, now)
+    return {"platform": rt.own, "items": items, "count": len(items), "platforms": fresh,
+            "totals": {"pools": sum(i["pools"] for i in items),
+                       "devices": sum(i["devices"] for i in items),
+                       "free_devices": sum(i["free_devices"] for i in items)}}
+
+
+# -- roaming jobs, records, entitlements -----------------------------------------------------
+
+@api.get("/jobs/{job_id}")
+def roaming_job(job_id: str, rt: Runtime, caller: Caller) -> dict[str, Any]:
+    """Where a job roamed: each forward attempt and its host's answer, and its records."""
+    with rt.db.unit_of_work() as session:
+        job = jobs.get(session, caller, job_id)
+        attempts = session.scalars(select(RoamingJobRow).where(RoamingJobRow.job_id == job.id)
+                                   .order_by(RoamingJobRow.attempt)).all()
+        records = session.scalars(select(RoamingRecordRow)
+                                  .where(RoamingRecordRow.home_job_id == job.id)
+                                  .order_by(RoamingRecordRow.id)).all()
+        return {"job_id": job.id, "state": job.state, "attempts": [
+            {"attempt": a.attempt, "host": a.host, "state": a.state, "reason": a.reason,
+             "host_job_id": a.host_job_id, "host_pool_id": a.host_pool_id,
+             "host_state": a.host_state, "tries": a.tries, "last_error": a.last_error}
+            for a in attempts], "records": [roaming_records.summary_of(r) for r in records]}
+
+
+@api.get("/roaming-records")
+def list_records(rt: Runtime, caller: Caller,
+                 peer: Annotated[str | None, Query(max_length=72)] = None,
+                 role: Annotated[str | None, Query(pattern="^(home|host)$")] = None,
+                 since: Day = None, through: Day = None,
+                 limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict[str, Any]:
+    """Roaming records held here; a consumer sees its own, an operator all."""
+    stmt = select(RoamingRecordRow)
+    if not caller.is_operator:
+        stmt = stmt.where(RoamingRecordRow.tenant_id == caller.tenant_id,
+                          RoamingRecordRow.role == roaming_records.HOME)
+    if peer:
+        stmt = stmt.where((RoamingRecordRow.home == peer) | (RoamingRecordRow.host == peer))
+    if role:
+        stmt = stmt.where(RoamingRecordRow.role == role)
+    if since:
+        stmt = stmt.where(RoamingRecordRow.business_date >= since)
+    if through:
+        stmt = stmt.where(RoamingRecordRow.business_date <= through)
+    with rt.db.unit_of_work() as session:
+        rows = session.scalars(stmt.order_by(RoamingRecordRow.created_at.desc(),
+                                             RoamingRecordRow.id).limit(limit)).all()
+        return {"items": [roaming_records.summary_of(r) for r in rows]}
+
+
+@api.post("/entitlements", status_code=201)
+def grant_entitlement(body: EntitlementIn, rt: Runtime, caller: Caller,
+                      idempotency_key: Annotated[str, Header(alias="Idempotency-Key",
+                                                             max_length=128)]
+                      ) -> dict[str, Any]:
+    """Prepaid compute-unit hours (算力权益), usable when the tenant's jobs roam."""
+    with rt.db.unit_of_work() as session:
+        row, created = roaming_money.grant_entitlement(
+            session, caller, tenant_id=body.tenant_id, units=body.units,
+            price_fen=body.price_fen, idempotency_key=idempotency_key,
+            pay_from_wallet=body.pay_from_wallet, valid_until=body.valid_until, now=rt.now())
+        return {**_entitlement_json(row), "created": created}
+
+
+@api.get("/entitlements")
+def list_entitlements(rt: Runtime, caller: Caller,
+                      tenant_id: Annotated[str | None, Query(max_length=72)] = None
+                      ) -> dict[str, Any]:
+    tenant = tenant_id or caller.tenant_id
+    if tenant != caller.tenant_id and not caller.is_operator:
+        raise Forbidden("you may only see your own entitlements")
+    with rt.db.unit_of_work() as session:
+        return {"tenant_id": tenant, "items": [_entitlement_json(r) for r in
+                                               roaming_money.entitlements(session, tenant)]}
+
+
+def _entitlement_json(row: EntitlementRow) -> dict[str, Any]:
+    micro = Decimal(roaming_money.MICRO)
+    return {"id": row.id, "tenant_id": row.tenant_id, "units": str(row.units_micro / micro),
+            "remaining_units": str(row.remaining_units_micro / micro),
+            "price_fen": row.price_fen, "remaining_fen": row.remaining_fen,
+            "valid_until": aware(row.valid_until).isoformat() if row.valid_until else None}
+
+
+# -- clearing, positions, reconciliation, disputes -------------------------------------------
+
+@api.post("/clearing/cycles", status_code=201)
+def run_cycle(body: CycleIn, rt: Runtime, caller: Caller) -> dict[str, Any]:
+    """Clear every unsettled record up to a business date now (the national platform)."""
+    require_role(caller, Role.OPERATOR)
+    if rt.own != rt.house:
+        raise Forbidden(f"clearing runs at the national platform {rt.house}")
+    return rt.run_clearing(body.through_date, created_by=caller.tenant_id)
+
+
+@api.get("/clearing/cycles")
+def list_cycles(rt: Runtime, caller: Caller) -> dict[str, Any]:
+    require_role(caller, Role.OPERATOR)
+    with rt.db.unit_of_work() as session:
+        return {"items": [{"cycle_id": c.id, "through_date": c.through_date, "state": c.state,
+                           "created_at": aware(c.created_at).isoformat(), **c.summary}
+                          for c in clearing.cycles(session)]}
+
+
+@api.get("/clearing/statements")
+def list_statements(rt: Runtime, caller: Caller,
+                    cycle_id: Annotated[str | None, Query(max_length=64)] = None,
+                    platform: Annotated[str | None, Query(max_length=72)] = None
+                    ) -> dict[str, Any]:
+    require_role(caller, Role.OPERATOR)
+    with rt.db.unit_of_work() as session:
+        return {"items": [{"cycle_id": s.cycle_id, "platform": s.platform, "role": s.role,
+                           "state": s.state, "net_fen": s.net_fen, "key_id": s.key_id,
+                           "signature": s.signature, "statement": s.document}
+                          for s in clearing.statements(session, cycle_id, platform)]}
+
+
+@api.get("/positions")
+def positions(rt: Runtime, caller: Caller) -> dict[str, Any]:
+    """Open (unsettled) positions per peer, and the ledger's peer and house accounts."""
+    require_role(caller, Role.OPERATOR)
+    with rt.db.unit_of_work() as session:
+        open_positions = clearing.open_positions(session, rt.own)
+        peers = sorted({p.authority for p in federation.platforms(session)
+                        if p.authority != rt.own})
+        ids = [roaming_money.peer_account_id(p) for p in peers] + [
+            roaming_money.clearing_account_id(rt.house), roaming_money.ROAMING_ACCOUNT]
+        accounts = ledger_store.get_accounts(session, ids)
+    return {"platform": rt.own, "open": open_positions,
+            "ledger": {a.id: {"debits_posted_fen": a.debits_posted_fen,
+                              "credits_posted_fen": a.credits_posted_fen,
+                              "balance_fen": a.balance_fen} for a in accounts.values()}}
+
+
+@api.post("/reconcile")
+def reconcile(body: ReconcileIn, rt: Runtime, caller: Caller) -> dict[str, Any]:
+    """Compare the records held here and at a peer; `repair` takes in or re-sends the ones
+    missing on one side (signed by their host, so nothing is taken on trust)."""
+    require_role(caller, Role.OPERATOR)
+    return rt.reconcile(body.peer, body.since, body.through, body.repair)
+
+
+@api.get("/disputes")
+def list_disputes(rt: Runtime, caller: Caller,
+                  state: Annotated[str | None, Query(pattern="^(open|resolved)$")] = None
+                  ) -> dict[str, Any]:
+    require_role(caller, Role.OPERATOR)
+    stmt = select(ClearingDisputeRow)
+    if state:
+        stmt = stmt.where(ClearingDisputeRow.state == state)
+    with rt.db.unit_of_work() as session:
+        rows = session.scalars(stmt.order_by(ClearingDisputeRow.id.desc()).limit(500)).all()
+        return {"items": [_dispute_json(r) for r in rows]}
+
+
+@api.post("/disputes", status_code=201)
+def raise_dispute(body: DisputeIn, rt: Runtime, caller: Caller) -> dict[str, Any]:
+    require_role(caller, Role.OPERATOR)
+    with rt.db.unit_of_work() as session:
+        row = roaming_records.record_dispute(
+            session, rt.own, fed.check_authority(body.counterparty, field="counterparty"),
+            "other", body.detail, rt.now(), record_id=body.record_id, cycle_id=body.cycle_id,
+            amount_fen=body.amount_fen)
+        return _dispute_json(row)
+
+
+@api.post("/disputes/{dispute_id}/resolve")
+def resolve_dispute(dispute_id: Annotated[int, Path(ge=1, le=2**62)], body: ResolveIn,
+                    rt: Runtime, caller: Caller) -> dict[str, Any]:
+    require_role(caller, Role.OPERATOR)
+    with rt.db.unit_of_work() as session:
+        row = session.get(ClearingDisputeRow, dispute_id)
+        if row is None:
+            raise NotFound(f"dispute {dispute_id} does not exist", field="dispute_id")
+        row.state, row.resolution, row.resolved_at = "resolved", body.resolution, rt.now()
+        return _dispute_json(row)
+
+
+def _dispute_json(row: ClearingDisputeRow) -> dict[str, Any]:
+    return {"id": row.id, "cycle_id": row.cycle_id, "record_id": row.record_id,
+            "raised_by": row.raised_by, "counterparty": row.counterparty, "kind": row.kind,
+            "detail": row.detail, "amount_fen": row.amount_fen, "state": row.state,
+            "resolution": row.resolution, "created_at": aware(row.created_at).isoformat(),
+            "resolved_at": aware(row.resolved_at).isoformat() if row.resolved_at else None}
+
+
+router.include_router(api)

@@ -1,0 +1,166 @@
+"""`suanli federation ...`: platforms, the tree's catalog, enrolment, clearing, reconciliation."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from suanli.cli.client import request
+
+console = Console()
+federation_app = typer.Typer(help="Federation (多级互联互通), roaming and clearing.",
+                             no_args_is_help=True)
+
+
+def _yuan(fen: int) -> str:
+    sign = "-" if fen < 0 else ""
+    return f"{sign}{abs(fen) // 100:,}.{abs(fen) % 100:02d}"
+
+
+@federation_app.command("platforms")
+def platforms() -> None:
+    """The platforms this node knows: itself, its parent, peers and sub-platforms."""
+    data = request("GET", "/v1/federation/platforms")
+    table = Table(title=f"platforms known at {data['platform']} (clearing house {data['house']})")
+    for column in ("authority", "name", "level", "parent", "endpoint", "state", "last seen"):
+        table.add_column(column)
+    for item in data["platforms"]:
+        mark = " (this)" if item.get("self") else ""
+        table.add_row(item["authority"] + mark, item["name"], item["level"],
+                      item.get("parent") or "-", item.get("endpoint") or "-", item["state"],
+                      item.get("last_seen_at") or "-")
+    console.print(table)
+    revoked = [k for k in data["keys"] if k["revoked_at"]]
+    console.print(f"{len(data['keys'])} keys, {len(revoked)} revoked; this node signs as "
+                  f"{data['key_id']}")
+
+
+@federation_app.command("enrol")
+def enrol(authority: str, name: Annotated[str, typer.Option()],
+          level: Annotated[str, typer.Option(help="regional or industry")] = "regional") -> None:
+    """Admit a sub-platform; prints the one-time token for its `serve --enrolment-token`."""
+    data = request("POST", "/v1/federation/enrolments",
+                   json={"authority": authority, "name": name, "level": level})
+    console.print(f"{data['authority']} may now register with {data['parent']}:")
+    console.print(f"  suanli serve --authority {data['authority']} --parent {data['parent_url']} "
+                  f"--enrolment-token {data['enrolment_token']}")
+
+
+@federation_app.command("catalog")
+def catalog(accelerator: str | None = None, vendor: str | None = None,
+            device_kind: str | None = None, province: str | None = None,
+            hub: str | None = None, platform: str | None = None,
+            min_free_devices: int = 0, limit: int = 100) -> None:
+    """Pool summaries over the whole tree, cheapest first, with how fresh each one is."""
+    data = request("GET", "/v1/federation/catalog", params={
+        "accelerator": accelerator, "vendor": vendor, "device_kind": device_kind,
+        "province": province, "hub": hub, "platform": platform,
+        "min_free_devices": min_free_devices, "limit": limit})
+    table = Table(title=f"catalog at {data['platform']}: {data['totals']['pools']} pools, "
+                        f"{data['totals']['free_devices']}/{data['totals']['devices']} "
+                        "devices free")
+    for column in ("platform", "accelerator", "province", "hub", "pools", "free/devices",
+                   "min fen/device-h", "age s"):
+        table.add_column(column)
+    for item in data["items"]:
+        table.add_row(item["platform"], item["accelerator"], item["province"], item["hub"] or "-",
+                      str(item["pools"]), f"{item['free_devices']}/{item['devices']}",
+                      str(item["min_price_fen_per_device_hour"]), f"{item['age_s']:.1f}")
+    console.print(table)
+
+
+@federation_app.command("job")
+def job(job_id: str) -> None:
+    """Where a job roamed: its forward attempts, their answers, its roaming records."""
+    console.print_json(json.dumps(request("GET", f"/v1/federation/jobs/{job_id}")))
+
+
+@federation_app.command("settle")
+def settle(through: Annotated[str, typer.Option(help="business date YYYY-MM-DD, Asia/Shanghai")]
+           ) -> None:
+    """Run a clearing cycle now at the national platform, and show the net positions."""
+    data = request("POST", "/v1/federation/clearing/cycles", json={"through_date": through})
+    console.print(f"cycle [bold]{data['cycle_id']}[/bold]: {data['records_cleared']} records "
+                  f"cleared, gross {_yuan(data['gross_fen'])} CNY; {data['missing']} missing, "
+                  f"{data['mismatched']} mismatched left for later")
+    if data["unreachable"]:
+        console.print(f"[yellow]unreachable: {', '.join(data['unreachable'])}[/yellow]")
+    table = Table(title="net positions (multilateral, through the house)")
+    table.add_column("platform")
+    table.add_column("net CNY", justify="right")
+    for platform, net in data["net_positions"].items():
+        table.add_row(platform, _yuan(net))
+    console.print(table)
+    for pair, net in data["bilateral"].items():
+        a, b = pair.split("|")
+        payer, payee = (a, b) if net > 0 else (b, a)
+        console.print(f"  bilateral: {payer} owes {payee} {_yuan(abs(net))} CNY net")
+
+
+@federation_app.command("statements")
+def statements(cycle: str | None = None, platform: str | None = None) -> None:
+    data = request("GET", "/v1/federation/clearing/statements",
+                   params={"cycle_id": cycle, "platform": platform})
+    table = Table(title="settlement statements")
+    for column in ("cycle", "platform", "role", "state", "net CNY", "records", "signed by"):
+        table.add_column(column)
+    for item in data["items"]:
+        table.add_row(item["cycle_id"], item["platform"], item["role"], item["state"],
+                      _yuan(item["net_fen"]), str(item["statement"]["records"]), item["key_id"])
+    console.print(table)
+
+
+@federation_app.command("positions")
+def positions() -> None:
+    """Unsettled positions per peer and the ledger's clearing accounts."""
+    console.print_json(json.dumps(request("GET", "/v1/federation/positions")))
+
+
+@federation_app.command("reconcile")
+def reconcile(peer: Annotated[str, typer.Option(help="the other platform, e.g. CN.SC")],
+              since: str | None = None, through: str | None = None,
+              repair: Annotated[bool, typer.Option(
+                  help="take in signed records missing here, re-send ours")] = False) -> None:
+    """Compare the roaming records held here and at a peer; report (and repair) differences."""
+    data = request("POST", "/v1/federation/reconcile",
+                   json={"peer": peer, "since": since, "through": through, "repair": repair})
+    console.print(f"{data['platform']} <-> {data['peer']}: {data['here']} records here, "
+                  f"{data['there']} there, {data['matched']} matched")
+    for label in ("missing_here", "missing_there", "mismatched", "repaired"):
+        if data[label]:
+            console.print(f"  {label.replace('_', ' ')}: {', '.join(data[label])}")
+    if data["redelivered"]:
+        console.print(f"  re-sent {data['redelivered']} records to {data['peer']}")
+    if data["mismatched"] or (data["missing_here"] and not repair) or data["missing_there"]:
+        raise typer.Exit(3)
+
+
+@federation_app.command("disputes")
+def disputes(state: str | None = None) -> None:
+    data = request("GET", "/v1/federation/disputes", params={"state": state})
+    table = Table(title="disputes")
+    for column in ("id", "state", "kind", "with", "record", "cycle", "detail"):
+        table.add_column(column)
+    for item in data["items"]:
+        table.add_row(str(item["id"]), item["state"], item["kind"], item["counterparty"],
+                      item["record_id"] or "-", item["cycle_id"] or "-", item["detail"])
+    console.print(table)
+
+
+@federation_app.command("entitle")
+def entitle(tenant_id: str, units: Annotated[float, typer.Option(help="compute-unit hours")],
+            price_fen: Annotated[int, typer.Option()],
+            from_wallet: Annotated[bool, typer.Option(help="pay from the tenant's wallet")]
+            = True, idempotency_key: str | None = None) -> None:
+    """Sell a tenant prepaid compute-unit hours, usable when its jobs roam (跨省通用)."""
+    data = request("POST", "/v1/federation/entitlements",
+                   json={"tenant_id": tenant_id, "units": str(units), "price_fen": price_fen,
+                         "pay_from_wallet": from_wallet},
+                   headers={"Idempotency-Key": idempotency_key or str(uuid.uuid4())})
+    console.print(f"entitlement {data['id']}: {data['units']} unit-hours for "
+                  f"{_yuan(data['price_fen'])} CNY")

@@ -1,0 +1,143 @@
+"""Compute roaming (算力漫游) rules: where a job may roam, how its home mirrors the host's job
+states, and how a roaming charge is split between entitlements, the wallet and the platform.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from suanli.domain.jobs import TRANSITIONS, JobState
+
+MAX_FORWARD_ATTEMPTS = 8  # hosts a job may be offered to before it waits for a local pool
+STALE_SUMMARY_S = 300  # a catalog summary older than this is not used to place a job
+
+
+# -- choosing a host -------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class RemoteOffer:
+    """One catalog summary row of another platform, as placement sees it."""
+
+    origin: str  # the platform's authority
+    accelerator: str
+    province: str
+    hub: str
+    free_devices: int
+    max_free_in_pool: int
+    min_price_fen_per_device_hour: int
+    unit_price_fen: Decimal | None  # cheapest fen per compute-unit hour for the job's class
+    age_s: float
+
+
+def rank_offers(offers: Iterable[RemoteOffer], *, devices: int,
+                max_price_fen_per_device_hour: int | None, excluded: frozenset[str],
+                stale_s: float = STALE_SUMMARY_S) -> list[RemoteOffer]:
+    """Offers that can take `devices` in one pool now, cheapest effective unit first."""
+    fitting = [o for o in offers
+               if o.origin not in excluded and o.max_free_in_pool >= devices
+               and o.age_s <= stale_s
+               and (max_price_fen_per_device_hour is None
+                    or o.min_price_fen_per_device_hour <= max_price_fen_per_device_hour)]
+    return sorted(fitting, key=lambda o: (o.unit_price_fen is None,
+                                          o.unit_price_fen or Decimal(0),
+                                          o.min_price_fen_per_device_hour, o.age_s, o.origin))
+
+
+# -- mirroring the host's job state at home --------------------------------------------------
+
+_NOT_MIRRORED = frozenset({JobState.PENDING, JobState.PLACED, JobState.PREEMPTED})
+
+
+def mirror_path(home: JobState, host: JobState) -> list[JobState]:
+    """The transitions that bring the home copy of a roaming job to the host's state.
+
+    The home copy never goes back to PENDING or PLACED: the host requeues its own job on
+    failover, and a home job back in PENDING would be placed a second time.
+    """
+    if home.is_terminal or host in _NOT_MIRRORED or home == host:
+        return []
+    # Shortest path through the state machine that avoids the states the home never takes.
+    queue: deque[tuple[JobState, list[JobState]]] = deque([(home, [])])
+    seen = {home}
+    while queue:
+        state, path = queue.popleft()
+        for nxt in sorted(TRANSITIONS[state], key=lambda s: s.value):
+            if nxt in seen or (nxt in _NOT_MIRRORED and nxt != host):
+                continue
+            if nxt == host:
+                return [*path, nxt]
+            seen.add(nxt)
+            queue.append((nxt, [*path, nxt]))
+    return []
+
+
+# -- splitting a roaming charge at home ------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class EntitlementBalance:
+    id: str
+    remaining_units_micro: int  # compute-unit hours x 10^6
+    remaining_fen: int  # what the tenant paid for the units that remain
+
+
+@dataclass(frozen=True, slots=True)
+class Draw:
+    entitlement_id: str
+    units_micro: int
+    value_fen: int  # the paid value of the units drawn
+
+
+@dataclass(frozen=True)
+class HomeCharge:
+    """How the home platform covers what it owes the host (`amount_fen`) for one record.
+
+    covered_fen + wallet_fen + unpaid_fen == amount_fen. `margin_fen` is entitlement value
+    beyond the host's price for the covered units (negative: the home platform makes up the
+    difference, because it sold the units cheaper than the host charges for them).
+    """
+
+    amount_fen: int
+    draws: tuple[Draw, ...]
+    covered_fen: int  # the host's price for the units entitlements covered
+    wallet_fen: int  # taken from the tenant's wallet
+    unpaid_fen: int  # due from the tenant later; the home platform pays the host meanwhile
+
+    @property
+    def entitlement_value_fen(self) -> int:
+        return sum(d.value_fen for d in self.draws)
+
+    @property
+    def margin_fen(self) -> int:
+        return self.entitlement_value_fen - self.covered_fen
+
+
+def plan_home_charge(amount_fen: int, units_micro: int,
+                     entitlements: Sequence[EntitlementBalance], wallet_available_fen: int,
+                     prepaid: bool) -> HomeCharge:
+    """Draw the home entitlements first (in the order given), then the wallet; whatever a
+    prepaid wallet cannot cover, and everything of a postpaid tenant, is unpaid (billed)."""
+    assert amount_fen >= 0 and units_micro >= 0 and wallet_available_fen >= 0
+    draws: list[Draw] = []
+    wanted = units_micro
+    for balance in entitlements:
+        if wanted == 0:
+            break
+        assert 0 <= balance.remaining_fen and 0 <= balance.remaining_units_micro
+        take = min(wanted, balance.remaining_units_micro)
+        if take == 0:
+            continue
+        # The last units of an entitlement carry exactly the fen left, so it empties cleanly.
+        value = (balance.remaining_fen if take == balance.remaining_units_micro
+                 else balance.remaining_fen * take // balance.remaining_units_micro)
+        draws.append(Draw(balance.id, take, value))
+        wanted -= take
+    drawn = units_micro - wanted
+    covered = amount_fen * drawn // units_micro if units_micro else 0
+    rest = amount_fen - covered
+    wallet = rest if prepaid and wallet_available_fen >= rest else 0
+    charge = HomeCharge(amount_fen, tuple(draws), covered, wallet, rest - wallet)
+    assert charge.covered_fen + charge.wallet_fen + charge.unpaid_fen == amount_fen
+    return charge

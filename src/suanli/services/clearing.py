@@ -1,0 +1,319 @@
+"""Clearing and settlement (清算/结算) between platforms.
+
+The national platform is the clearing house. A cycle clears every roaming record up to a
+business date that is not settled yet:
+
+1. the house asks each platform to `collect`: the platform locks its unsettled records (up to
+   the date) into the cycle and reports its side of each — id, home, host, amount, digest;
+2. the house matches the two sides of each record; only records both sides hold with the same
+   content are netted. Missing and mismatched ones are left out (listed in the statement) and
+   roll into a later cycle; mismatches open a dispute;
+3. it nets bilaterally (per pair) and multilaterally (per platform) and signs one statement
+   per platform;
+4. each platform checks its statement against its own records, marks the netted ones settled,
+   releases the left-out ones, and moves the cleared peer positions onto its position with the
+   house in the ledger.
+
+A platform cut off during collection simply has nothing in the cycle: its counterparties'
+records with it are left out and cleared, once, in the first cycle after the partition heals.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from suanli.adapters.platform_key import PlatformIdentity
+from suanli.adapters.store.federation_tables import (
+    ClearingCycleRow,
+    ClearingStatementRow,
+    FederationKeyRow,
+    RoamingRecordRow,
+)
+from suanli.domain import clearing as rules
+from suanli.domain import federation as fed
+from suanli.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from suanli.domain.ledger import Transfer
+from suanli.services import ledger_store, roaming_money
+from suanli.services.roaming_records import HOME, HOST, record_dispute
+
+ISSUED, DELIVERED, ACCEPTED, DISPUTED = "issued", "delivered", "accepted", "disputed"
+MAX_EXCLUDED_LISTED = 10_000
+MAX_ENTRIES = 2_000_000
+
+
+def cycle_id_for(session: Session, through_date: str) -> str:
+    count = session.scalar(select(ClearingCycleRow.id).where(
+        ClearingCycleRow.through_date == through_date).order_by(ClearingCycleRow.id.desc()))
+    seq = 1 if count is None else int(count.rsplit(".", 1)[1]) + 1
+    return f"{through_date}.{seq:02d}"
+
+
+# -- a participant: collecting its side ------------------------------------------------------
+
+def collect(session: Session, own: str, sender: str, house: str, cycle_id: str,
+            through_date: str) -> list[dict[str, Any]]:
+    """Lock this platform's unsettled records up to `through_date` into the cycle and report
+    them. Asked again for the same cycle, it reports the same records (and any new ones)."""
+    if sender != house:
+        raise Forbidden(f"only the clearing house {house} collects records")
+    through = rules.parse_date(through_date, "through_date").isoformat()
+    if not cycle_id.startswith(through + ".") or len(cycle_id) > 64:
+        raise ValidationFailed("must be <through_date>.<seq>", field="cycle_id")
+    session.execute(update(RoamingRecordRow)
+                    .where(RoamingRecordRow.settled_at.is_(None),
+                           RoamingRecordRow.cycle_id.is_(None),
+                           RoamingRecordRow.business_date <= through)
+                    .values(cycle_id=cycle_id).execution_options(synchronize_session=False))
+    rows = session.execute(select(RoamingRecordRow.id, RoamingRecordRow.role,
+                                  RoamingRecordRow.home, RoamingRecordRow.host,
+                                  RoamingRecordRow.amount_fen, RoamingRecordRow.digest)
+                           .where(RoamingRecordRow.cycle_id == cycle_id)
+                           .order_by(RoamingRecordRow.id)).all()
+    return [{"record_id": r.id, "side": r.role, "home": r.home, "host": r.host,
+             "amount_fen": r.amount_fen, "digest": r.digest} for r in rows]
+
+
+# -- the house: matching, netting, statements ------------------------------------------------
+
+def build_statements(house: PlatformIdentity, cycle_id: str, through_date: str,
+                     sides: dict[str, list[dict[str, Any]]], unreachable: list[str],
+                     now: datetime) -> tuple[dict[str, Any], dict[str, dict[str, Any]],
+                                             list[tuple[rules.Entry, rules.Entry]]]:
+    """Match what each platform reported, net the agreed records, and write one statement per
+    platform that reported. Returns (cycle summary, statements by platform, mismatches)."""
+    home_side: list[rules.Entry] = []
+    host_side: list[rules.Entry] = []
+    for platform, entries in sides.items():
+        for item in entries[:MAX_ENTRIES]:
+            entry = rules.Entry(str(item["record_id"]), str(item["home"]), str(item["host"]),
+                                int(item["amount_fen"]), str(item["digest"]))
+            side = item.get("side")
+            if side == HOME and entry.home == platform:
+                home_side.append(entry)
+            elif side == HOST and entry.host == platform:
+                host_side.append(entry)
+    matched = rules.match(home_side, host_side)
+    obligations = [rules.Obligation(e.home, e.host, e.amount_fen) for e in matched.agreed]
+    positions = rules.multilateral_positions(obligations)
+    bilateral = rules.bilateral_positions(obligations)
+    assert rules.positions_from_bilateral(bilateral) == positions
+    gross = rules.gross_by_pair(obligations)
+    excluded: dict[str, list[dict[str, str]]] = defaultdict(list)
+    reasons = ([(e, f"missing at home platform {e.home}") for e in matched.missing_at_home]
+               + [(e, f"missing at host platform {e.host}") for e in matched.missing_at_host]
+               + [(h, "home and host hold different content") for h, _ in matched.mismatched])
+    for entry, reason in reasons:
+        for platform in (entry.home, entry.host):
+            excluded[platform].append({"record_id": entry.record_id, "reason": reason})
+    statements = {}
+    for platform in sorted(sides):
+        mine = [e for e in matched.agreed if platform in (e.home, e.host)]
+        counterparties = sorted({e.host if e.home == platform else e.home for e in mine})
+        lines = [{"platform": peer, "receivable_fen": gross.get((peer, platform), 0),
+                  "payable_fen": gross.get((platform, peer), 0),
+                  "net_fen": gross.get((peer, platform), 0) - gross.get((platform, peer), 0)}
+                 for peer in counterparties]
+        left_out = sorted(excluded.get(platform, []), key=lambda x: x["record_id"])
+        document = {
+            "v": 1, "cycle_id": cycle_id, "house": house.authority, "platform": platform,
+            "through_date": through_date, "issued_at": now.isoformat(), "records": len(mine),
+            "records_digest": rules.records_digest((e.record_id, e.amount_fen) for e in mine),
+            "counterparties": lines, "net_fen": positions.get(platform, 0),
+            "excluded": left_out[:MAX_EXCLUDED_LISTED],
+            "excluded_truncated": len(left_out) > MAX_EXCLUDED_LISTED}
+        assert document["net_fen"] == sum(line["net_fen"] for line in lines)
+        statements[platform] = document
+    summary = {"participants": sorted(sides), "unreachable": sorted(unreachable),
+               "records_cleared": len(matched.agreed),
+               "gross_fen": sum(e.amount_fen for e in matched.agreed),
+               "net_positions": dict(sorted(positions.items())),
+               "bilateral": {f"{a}|{b}": v for (a, b), v in sorted(bilateral.items())},
+               "house_payments": rules.house_payments(positions),
+               "missing": len(matched.missing_at_home) + len(matched.missing_at_host),
+               "mismatched": len(matched.mismatched)}
+    return summary, statements, matched.mismatched
+
+
+def store_cycle(session: Session, house: PlatformIdentity, cycle_id: str, through_date: str,
+                summary: dict[str, Any], statements: dict[str, dict[str, Any]],
+                mismatches: list[tuple[rules.Entry, rules.Entry]], created_by: str | None,
+                now: datetime) -> ClearingCycleRow:
+    row = ClearingCycleRow(id=cycle_id, through_date=through_date, state="issued",
+                           summary=summary, created_by=created_by, created_at=now)
+    session.add(row)
+    for platform, document in statements.items():
+        session.add(ClearingStatementRow(
+            cycle_id=cycle_id, platform=platform, role="issued", document=document,
+            signature=fed.sign_document(house.private_key, house.key_id, document),
+            key_id=house.key_id, net_fen=document["net_fen"], state=ISSUED, tries=0,
+            next_try_at=now, created_at=now, updated_at=now))
+    for home, host in mismatches:
+        record_dispute(session, house.authority, home.host, "mismatch",
+                       f"record {home.record_id}: home {home.home} holds {home.amount_fen} fen "
+                       f"({home.digest[:12]}), host {host.host} holds {host.amount_fen} fen "
+                       f"({host.digest[:12]})", now, record_id=home.record_id,
+                       cycle_id=cycle_id, amount_fen=host.amount_fen)
+    session.flush()
+    return row
+
+
+def due_statements(session: Session, now: datetime) -> list[ClearingStatementRow]:
+    return list(session.scalars(select(ClearingStatementRow).where(
+        ClearingStatementRow.role == "issued", ClearingStatementRow.state == ISSUED,
+        ClearingStatementRow.next_try_at <= now).limit(100)))
+
+
+# -- a participant: accepting its statement --------------------------------------------------
+
+def accept_statement(session: Session, own: str, house: str, payload: dict[str, Any],
+                     now: datetime) -> dict[str, Any]:
+    """Check a signed statement against this platform's own records; if it holds, settle the
+    netted records, release the left-out ones and post the cleared positions to the ledger."""
+    document, signature, key_id = (payload.get("statement"), payload.get("signature"),
+                                   payload.get("key_id"))
+    if not isinstance(document, dict) or not isinstance(signature, str) or \
+            not isinstance(key_id, str):
+        raise ValidationFailed("must hold statement, signature and key_id", field="statement")
+    signer, _ = fed.parse_key_id(key_id)
+    key = session.get(FederationKeyRow, key_id)
+    if signer != house or key is None or key.revoked_at is not None or \
+            not fed.verify_document(fed.public_key_from_text(key.public_key), key_id,
+                                    document, signature):
+        raise fed.SignatureRejected("the statement is not signed by the clearing house",
+                                    field="signature")
+    if document.get("platform") != own:
+        raise Forbidden(f"the statement is for {document.get('platform')}, this is {own}")
+    cycle_id = str(document["cycle_id"])
+    held = session.get(ClearingStatementRow, (cycle_id, own))
+    if held is not None and held.role == "received":
+        if held.document != document:
+            raise Conflict(f"cycle {cycle_id} was already stated differently", field="statement")
+        return {"cycle_id": cycle_id, "state": held.state}
+    problem = _check_against_records(session, own, cycle_id, document)
+    state = DISPUTED if problem else ACCEPTED
+    if problem:
+        record_dispute(session, own, house, "statement", problem, now, cycle_id=cycle_id,
+                       amount_fen=int(document.get("net_fen", 0)))
+    else:
+        _settle(session, own, house, cycle_id, document, now)
+    if held is None:
+        session.add(ClearingStatementRow(cycle_id=cycle_id, platform=own, role="received",
+                                         document=document, signature=signature,
+                                         key_id=key_id, net_fen=int(document["net_fen"]),
+                                         state=state, tries=0, created_at=now, updated_at=now))
+    else:  # the house is also a participant: its own issued statement, now accepted
+        held.state, held.updated_at = state, now
+    session.flush()
+    return {"cycle_id": cycle_id, "state": state, "problem": problem}
+
+
+def _cycle_records(session: Session, own: str, cycle_id: str,
+                   document: dict[str, Any]) -> tuple[list[RoamingRecordRow], set[str]]:
+    left_out = {str(x["record_id"]) for x in document.get("excluded", [])}
+    rows = list(session.scalars(select(RoamingRecordRow).where(
+        RoamingRecordRow.cycle_id == cycle_id, RoamingRecordRow.settled_at.is_(None))))
+    return [r for r in rows if r.id not in left_out], left_out
+
+
+def _check_against_records(session: Session, own: str, cycle_id: str,
+                           document: dict[str, Any]) -> str | None:
+    if document.get("excluded_truncated"):
+        return "the statement's list of left-out records is truncated; reconcile first"
+    netted, _ = _cycle_records(session, own, cycle_id, document)
+    gross: dict[tuple[str, str], int] = defaultdict(int)
+    for row in netted:
+        gross[(row.home, row.host)] += row.amount_fen
+    digest = rules.records_digest((r.id, r.amount_fen) for r in netted)
+    if len(netted) != document.get("records") or digest != document.get("records_digest"):
+        return (f"cycle {cycle_id}: the statement nets {document.get('records')} records, "
+                f"this platform holds {len(netted)} for it (digests differ)")
+    for line in document.get("counterparties", []):
+        peer = line["platform"]
+        if (gross.get((peer, own), 0), gross.get((own, peer), 0)) != (
+                line["receivable_fen"], line["payable_fen"]):
+            return f"cycle {cycle_id}: amounts with {peer} differ from this platform's records"
+    return None
+
+
+def _settle(session: Session, own: str, house: str, cycle_id: str, document: dict[str, Any],
+            now: datetime) -> None:
+    netted, left_out = _cycle_records(session, own, cycle_id, document)
+    for row in netted:
+        row.settled_at = now
+    if left_out:
+        session.execute(update(RoamingRecordRow)
+                        .where(RoamingRecordRow.cycle_id == cycle_id,
+                               RoamingRecordRow.id.in_(sorted(left_out)))
+                        .values(cycle_id=None).execution_options(synchronize_session=False))
+    transfers = []
+    for line in document.get("counterparties", []):
+        peer, pay, receive = line["platform"], line["payable_fen"], line["receivable_fen"]
+        if not (pay or receive):
+            continue
+        peer_account = roaming_money.open_peer(session, peer, now)
+        house_account = roaming_money.open_clearing(session, house, now)
+        if pay:  # what we owed the peer, we now owe the house
+            transfers.append(Transfer(f"clr:{cycle_id}:{peer}:pay", peer_account,
+                                      house_account, pay, "clearing", reference=cycle_id))
+        if receive:  # what the peer owed us, the house now owes us
+            transfers.append(Transfer(f"clr:{cycle_id}:{peer}:receive", house_account,
+                                      peer_account, receive, "clearing", reference=cycle_id))
+    if transfers:
+        ledger_store.apply_many(session, transfers, now, linked=True)
+
+
+def statement_delivered(session: Session, cycle_id: str, platform: str, now: datetime, *,
+                        ok: bool, state: str | None = None) -> None:
+    row = session.get(ClearingStatementRow, (cycle_id, platform))
+    assert row is not None
+    row.updated_at = now
+    if ok:
+        row.state = DISPUTED if state == DISPUTED else DELIVERED
+        row.next_try_at = None
+    else:
+        row.tries += 1
+        row.next_try_at = now + timedelta(seconds=min(60, 0.5 * 2 ** min(row.tries, 8)))
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+def cycles(session: Session, limit: int = 50) -> list[ClearingCycleRow]:
+    return list(session.scalars(select(ClearingCycleRow)
+                                .order_by(ClearingCycleRow.created_at.desc()).limit(limit)))
+
+
+def statements(session: Session, cycle_id: str | None = None,
+               platform: str | None = None) -> list[ClearingStatementRow]:
+    stmt = select(ClearingStatementRow)
+    if cycle_id:
+        stmt = stmt.where(ClearingStatementRow.cycle_id == cycle_id)
+    if platform:
+        stmt = stmt.where(ClearingStatementRow.platform == platform)
+    return list(session.scalars(stmt.order_by(ClearingStatementRow.cycle_id,
+                                              ClearingStatementRow.platform).limit(1000)))
+
+
+def statement(session: Session, cycle_id: str, platform: str) -> ClearingStatementRow:
+    row = session.get(ClearingStatementRow, (cycle_id, platform))
+    if row is None:
+        raise NotFound(f"no statement of cycle {cycle_id} for {platform}", field="cycle_id")
+    return row
+
+
+def open_positions(session: Session, own: str) -> dict[str, dict[str, int]]:
+    """Per peer: what it owes us and what we owe it in records not settled yet."""
+    rows = session.execute(select(RoamingRecordRow.role, RoamingRecordRow.home,
+                                  RoamingRecordRow.host, RoamingRecordRow.amount_fen)
+                           .where(RoamingRecordRow.settled_at.is_(None))).all()
+    out: dict[str, dict[str, int]] = defaultdict(lambda: {"receivable_fen": 0,
+                                                          "payable_fen": 0, "records": 0})
+    for role, home, host, amount in rows:
+        peer = home if role == HOST else host
+        out[peer]["receivable_fen" if role == HOST else "payable_fen"] += amount
+        out[peer]["records"] += 1
+    return dict(out)

@@ -1,0 +1,408 @@
+"""One node's part in the federation at run time: its identity, its peers, and the loop that
+registers with the parent, syncs the catalog and registry, forwards jobs, pushes status,
+delivers roaming records and statements, and clears each day at the house.
+
+No transaction is held open across a call to another platform: each step reads what is due in
+one transaction, talks to peers, and writes the outcome in another.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+
+from suanli.adapters.clock import Clock
+from suanli.adapters.peers import PeerAddress, PeerClient, PeerError, PeerRejected
+from suanli.adapters.platform_key import PlatformIdentity, identity
+from suanli.adapters.store import Database
+from suanli.domain import clearing as rules
+from suanli.domain import federation as fed
+from suanli.domain.ids import ComputeId
+from suanli.federation_settings import FederationSettings
+from suanli.services import clearing, federated_catalog, federation, roaming, roaming_records
+from suanli.services.federation import aware
+
+log = logging.getLogger("suanli.federation")
+MAX_ERRORS_LOGGED = 20
+NONCE_PURGE_S = 30.0
+PUSHED, LAST_SYNC, REGISTERED = "catalog_pushed", "last_sync", "registered"
+
+
+class FederationRuntime:
+    """Owns the key, the peer client and the loop thread of one platform node."""
+
+    def __init__(self, db: Database, clock: Clock, authority: ComputeId, *, name: str,
+                 public_url: str, settings: FederationSettings, claim_timeout_s: int = 120,
+                 me: PlatformIdentity | None = None,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        self.db, self.clock, self.settings = db, clock, settings
+        self.authority_id = authority
+        self.own = authority.body
+        self.name, self.public_url = name, public_url.rstrip("/")
+        self.level = settings.level()
+        self.parent_authority = fed.parent_of(self.own)
+        self.house = self.own.split(".")[0]  # the national platform clears
+        self.claim_timeout_s = claim_timeout_s
+        self.me = me or identity(self.own, settings.key_file)
+        self.peers = PeerClient(self.me, timeout_s=settings.peer_timeout_s,
+                                retries=settings.peer_retries, transport=transport,
+                                wall_clock=lambda: clock.now().timestamp())
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._clearing_lock = threading.Lock()
+        self._errors = 0
+        self._last_purge = 0.0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Record this platform, its key and the roaming configuration (idempotent)."""
+        if self.settings.parent and not self.parent_authority:
+            raise ValueError(f"{self.own} is a root authority and cannot have a parent")
+        now = self.clock.now()
+        with self.db.unit_of_work() as session:
+            federation.ensure_self(session, self.me, name=self.name, level=self.level,
+                                   endpoint=self.public_url, parent=self.parent_authority,
+                                   now=now)
+            federation.put_state(session, roaming.CONFIG, {
+                "authority": self.own, "policy": self.settings.roaming_policy,
+                "price_margin": self.settings.roaming_price_margin,
+                "give_up_s": max(30.0, 2 * self.claim_timeout_s)}, now)
+
+    def start(self) -> None:
+        self.prepare()
+        if self.settings.run_federation:
+            self._thread = threading.Thread(target=self._run, name="suanli-federation",
+                                            daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=15)
+        self.peers.close()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.settings.federation_interval_s):
+            try:
+                self.tick()
+                self._errors = 0
+            except Exception:  # the loop must outlive one bad pass; the next retries
+                self._errors += 1
+                if self._errors <= MAX_ERRORS_LOGGED:
+                    log.exception("federation pass failed")
+
+    def tick(self) -> None:
+        """One pass; each step stands alone, so one peer being down stops nothing else."""
+        for step in (self._purge, self._register, self._sync, self._forward, self._push_status,
+                     self._records, self._statements, self._auto_clear):
+            if self._stop.is_set():
+                return
+            try:
+                step()
+            except PeerError as exc:
+                log.info("federation %s: %s", step.__name__, exc)
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def address(self, authority: str) -> PeerAddress:
+        with self.db.unit_of_work() as session:
+            return federation.peer_address(session, authority)
+
+    def parent_address(self) -> PeerAddress | None:
+        if not (self.settings.parent and self.parent_authority):
+            return None
+        with self.db.unit_of_work() as session:
+            known = session.get(federation.FederationPlatformRow, self.parent_authority)
+            if known is not None and known.endpoint:
+                return federation.peer_address(session, self.parent_authority)
+        return PeerAddress(self.parent_authority, self.settings.parent.rstrip("/"), None)
+
+    def call(self, authority: str, method: str, path: str, body: Any = None) -> Any:
+        return self.peers.call(self.address(authority), method, path, body).body
+
+    def signed_response_headers(self, request_nonce: str, status: int, audience: str,
+                                body: bytes) -> dict[str, str]:
+        import secrets
+
+        nonce, stamp = secrets.token_urlsafe(18), int(self.now().timestamp())
+        message = fed.canonical_response(request_nonce, status, audience, self.me.key_id, stamp,
+                                         nonce, fed.sha256_hex(body))
+        return fed.SignatureHeaders(self.me.key_id, stamp, nonce,
+                                    fed.sign(self.me.private_key, message),
+                                    audience).as_headers()
+
+    # -- registration and sync with the parent ------------------------------------------------
+
+    def _purge(self) -> None:
+        now = self.now()
+        if now.timestamp() - self._last_purge >= NONCE_PURGE_S:
+            with self.db.unit_of_work() as session:
+                federation.purge_nonces(session, now)
+            self._last_purge = now.timestamp()
+
+    def _register(self) -> None:
+        parent = self.parent_address()
+        if parent is None:
+            return
+        with self.db.unit_of_work() as session:
+            done = federation.get_state(session, REGISTERED)
+        if done and done.get("endpoint") == self.public_url and done.get("key_id") == \
+                self.me.key_id and parent.public_raw is not None:
+            return
+        body = {"authority": self.own, "name": self.name, "level": self.level,
+                "endpoint": self.public_url, "public_key": self.me.public_key_text,
+                "key_id": self.me.key_id,
+                "enrolment_token": self.settings.enrolment_token}
+        reply = self.peers.call(parent, "POST", "/federation/v1/platforms/register", body)
+        descriptor = reply.body["parent"]
+        raw = fed.public_key_from_text(descriptor["public_key"])
+        if descriptor["authority"] != parent.authority or \
+                not reply.verify_with(parent.authority, raw, self.own):
+            raise PeerRejected(parent.authority, 502, {"detail": "the parent's answer is not "
+                                                       "signed by the key it presents"})
+        now = self.now()
+        with self.db.unit_of_work() as session:
+            federation.upsert_platform(session, authority=parent.authority,
+                                       name=descriptor["name"], level=descriptor["level"],
+                                       parent=descriptor.get("parent"),
+                                       endpoint=parent.endpoint, now=now)
+            federation.add_key(session, descriptor["key_id"], parent.authority,
+                               descriptor["public_key"], now)
+            federation.apply_registry(session, self.own, reply.body["registry"],
+                                      trusted_for=self.house, now=now, skip_within=self.own)
+            federation.put_state(session, REGISTERED, {"endpoint": self.public_url,
+                                                       "key_id": self.me.key_id}, now)
+        log.info("registered with parent %s at %s", parent.authority, parent.endpoint)
+
+    def _sync(self) -> None:
+        now = self.now()
+        with self.db.unit_of_work() as session:
+            changed = federated_catalog.refresh_own(session, self.own, now,
+                                                    self.settings.catalog_heartbeat_s)
+            registered = federation.get_state(session, REGISTERED)
+            pushed = federation.get_state(session, PUSHED) or {}
+            last = (federation.get_state(session, LAST_SYNC) or {}).get("at", 0.0)
+            held = federated_catalog.origins(session)
+            mine = {o: row for o, row in held.items() if fed.is_within(o, self.own)}
+            dirty = changed or any(pushed.get(o) != row.digest for o, row in mine.items())
+            due = now.timestamp() - last >= self.settings.catalog_pull_s
+            if not self.settings.parent or not registered or not (dirty or due):
+                return
+            request = {
+                "platforms": federation.subtree(session, self.own),
+                "catalog": [federated_catalog.snapshot(session, o,
+                                                       with_groups=pushed.get(o) != row.digest)
+                            for o, row in sorted(mine.items())],
+                "known": {o: row.digest for o, row in held.items() if o not in mine}}
+        parent = self.parent_address()
+        assert parent is not None
+        reply = self.peers.call(parent, "POST", "/federation/v1/sync", request).body
+        self._apply_sync_reply(request, reply)
+
+    def _apply_sync_reply(self, request: dict[str, Any], reply: dict[str, Any]) -> None:
+        now = self.now()
+        with self.db.unit_of_work() as session:
+            federation.apply_registry(session, self.own, reply.get("registry", {}),
+                                      trusted_for=self.house, now=now, skip_within=self.own)
+            for item in reply.get("catalog", []):
+                origin = fed.check_authority(item["origin"])
+                if not fed.is_within(origin, self.own):
+                    federated_catalog.store(session, origin=origin,
+                                            generated_at=datetime.fromisoformat(
+                                                item["generated_at"]),
+                                            digest_hex=item["digest"],
+                                            groups=item.get("groups"),
+                                            via=self.parent_authority or self.own, now=now)
+            listed = {item["origin"] for item in reply.get("origins", [])}
+            for item in reply.get("origins", []):
+                federated_catalog.store(session, origin=item["origin"],
+                                        generated_at=datetime.fromisoformat(
+                                            item["generated_at"]),
+                                        digest_hex=item["digest"], groups=None,
+                                        via=self.parent_authority or self.own, now=now)
+            for origin in federated_catalog.origins(session):
+                if not fed.is_within(origin, self.own) and origin not in listed:
+                    federated_catalog.forget_origin(session, origin)
+            need = set(reply.get("need", []))
+            federation.put_state(session, PUSHED, {
+                item["origin"]: item["digest"] for item in request["catalog"]
+                if item["origin"] not in need}, now)
+            federation.put_state(session, LAST_SYNC, {"at": now.timestamp()}, now)
+
+    def handle_sync(self, sender: str, request: dict[str, Any]) -> dict[str, Any]:
+        """The parent's side of a sync: take the child's subtree, answer with the rest."""
+        now = self.now()
+        need = []
+        with self.db.unit_of_work() as session:
+            federation.apply_registry(session, self.own, request.get("platforms", {}),
+                                      trusted_for=sender, now=now)
+            row = session.get(federation.FederationPlatformRow, sender)
+            if row is not None:
+                row.last_seen_at = now
+            for item in request.get("catalog", [])[:federation.MAX_PLATFORMS]:
+                origin = fed.check_authority(str(item.get("origin", "")))
+                if not fed.is_within(origin, sender):
+                    continue  # a child speaks for its own subtree only
+                groups = item.get("groups")
+                federated_catalog.store(session, origin=origin,
+                                        generated_at=datetime.fromisoformat(
+                                            item["generated_at"]),
+                                        digest_hex=str(item["digest"]), groups=groups,
+                                        via=sender, now=now)
+                held = session.get(federated_catalog.CatalogOriginRow, origin)
+                if groups is None and (held is None or held.digest != item["digest"]):
+                    need.append(origin)
+            known = request.get("known", {}) or {}
+            rest = {o: r for o, r in federated_catalog.origins(session).items()
+                    if not fed.is_within(o, sender)}
+            return {
+                "registry": federation.registry_snapshot(session),
+                "catalog": [federated_catalog.snapshot(session, o, with_groups=True)
+                            for o, r in sorted(rest.items()) if known.get(o) != r.digest],
+                "origins": [{"origin": o, "generated_at": aware(r.generated_at).isoformat(),
+                             "digest": r.digest} for o, r in sorted(rest.items())],
+                "need": need}
+
+    # -- jobs --------------------------------------------------------------------------------
+
+    def _forward(self) -> None:
+        now = self.now()
+        with self.db.unit_of_work() as session:
+            config = roaming.RoamingConfig.load(session)
+            if config is None:
+                return
+            work = roaming.due_outbound(session, config, now)
+        for item in work:
+            path = "/federation/v1/jobs/forward" if item.kind == "forward" else \
+                "/federation/v1/jobs/withdraw"
+            try:
+                answer = self.call(item.host, "POST", path, item.body)
+            except PeerError as exc:
+                with self.db.unit_of_work() as session:
+                    roaming.record_unreachable(session, item, str(exc), self.now())
+                continue
+            with self.db.unit_of_work() as session:
+                roaming.apply_answer(session, item, answer, self.now())
+
+    def _push_status(self) -> None:
+        now = self.now()
+        with self.db.unit_of_work() as session:
+            roaming.mark_status_changes(session, now)
+            pushes = roaming.due_status(session, now)
+        for push in pushes:
+            ok = True
+            try:
+                self.call(push.home, "POST", "/federation/v1/jobs/status",
+                          {**push.status, "home": push.home})
+            except PeerError as exc:
+                ok = False
+                log.info("status of %s to %s: %s", push.home_job_id, push.home, exc)
+            with self.db.unit_of_work() as session:
+                roaming.status_pushed(session, push, self.now(), ok=ok)
+
+    def _records(self) -> None:
+        with self.db.unit_of_work() as session:
+            roaming_records.issue_records(session, self.me, self.now(),
+                                          self.settings.clearing_cutoff_hour)
+        with self.db.unit_of_work() as session:
+            deliveries = roaming_records.due_deliveries(session, self.now())
+        for delivery in deliveries:
+            ok = True
+            try:
+                self.call(delivery.home, "POST", "/federation/v1/roaming-records",
+                          delivery.payload)
+            except PeerError as exc:
+                ok = False
+                log.info("record %s to %s: %s", delivery.record_id, delivery.home, exc)
+            with self.db.unit_of_work() as session:
+                roaming_records.delivery_done(session, delivery.record_id, self.now(), ok=ok)
+
+    # -- clearing ----------------------------------------------------------------------------
+
+    def _statements(self) -> None:
+        if self.own != self.house:
+            return
+        with self.db.unit_of_work() as session:
+            due = [(r.cycle_id, r.platform, {"statement": r.document, "signature": r.signature,
+                                             "key_id": r.key_id})
+                   for r in clearing.due_statements(session, self.now())]
+        for cycle_id, platform, payload in due:
+            state, ok = None, True
+            try:
+                if platform == self.own:
+                    with self.db.unit_of_work() as session:
+                        state = clearing.accept_statement(session, self.own, self.house,
+                                                          payload, self.now())["state"]
+                else:
+                    state = self.call(platform, "POST", "/federation/v1/clearing/statements",
+                                      payload).get("state")
+            except PeerError as exc:
+                ok = False
+                log.info("statement %s to %s: %s", cycle_id, platform, exc)
+            with self.db.unit_of_work() as session:
+                if platform != self.own or not ok:
+                    clearing.statement_delivered(session, cycle_id, platform, self.now(),
+                                                 ok=ok, state=state)
+
+    def _auto_clear(self) -> None:
+        if self.own != self.house or not self.settings.clearing_auto:
+            return
+        now = self.now()
+        closed = rules.business_date(now - timedelta(seconds=self.settings.clearing_grace_s),
+                                     self.settings.clearing_cutoff_hour)
+        day = (rules.parse_date(closed) - timedelta(days=1)).isoformat()
+        with self.db.unit_of_work() as session:
+            done = any(c.through_date >= day for c in clearing.cycles(session, limit=5))
+        if not done:
+            self.run_clearing(day, created_by="daily cut-off")
+
+    def run_clearing(self, through_date: str, created_by: str | None) -> dict[str, Any]:
+        """Run one clearing cycle now (the house only); returns its summary."""
+        if self.own != self.house:
+            raise fed.SignatureRejected(f"only the national platform {self.house} clears")
+        through = rules.parse_date(through_date, "through_date").isoformat()
+        with self._clearing_lock:
+            with self.db.unit_of_work() as session:
+                cycle_id = clearing.cycle_id_for(session, through)
+                participants = [p.authority for p in federation.platforms(session)
+                                if p.state == "active" and (p.is_self or p.endpoint)]
+            sides: dict[str, list[dict[str, Any]]] = {}
+            unreachable = []
+            for platform in participants:
+                try:
+                    if platform == self.own:
+                        with self.db.unit_of_work() as session:
+                            sides[platform] = clearing.collect(session, self.own, self.house,
+                                                               self.house, cycle_id, through)
+                    else:
+                        sides[platform] = self.call(platform, "POST",
+                                                    "/federation/v1/clearing/collect",
+                                                    {"cycle_id": cycle_id,
+                                                     "through_date": through})["entries"]
+                except PeerError as exc:
+                    unreachable.append(platform)
+                    log.info("clearing %s: %s unreachable: %s", cycle_id, platform, exc)
+            now = self.now()
+            summary, statements, mismatches = clearing.build_statements(
+                self.me, cycle_id, through, sides, unreachable, now)
+            with self.db.unit_of_work() as session:
+                clearing.store_cycle(session, self.me, cycle_id, through, summary, statements,
+                                     mismatches, created_by, now)
+        self._statements()
+        return {"cycle_id": cycle_id, "through_date": through, **summary}
+
+    # -- reconciliation ----------------------------------------------------------------------
+
+    def reconcile(self, peer: str, since: str | None, through: str | None,
+                  repair: bool) -> dict[str, Any]:
+        from suanli.services import reconciliation
+
+        return reconciliation.reconcile(self, peer, since, through, repair)

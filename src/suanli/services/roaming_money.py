@@ -1,0 +1,219 @@
+"""The money of roaming, in the billing ledger: the host pays its provider, the home platform
+charges its tenant (entitlements first, then the wallet), and both books carry what one
+platform owes the other until clearing.
+
+Accounts (besides billing's wallets, receivables and fees):
+
+- `peer:<authority>` (peer_clearing): this platform's position with one peer. At the host a
+  debit balance (the home platform owes it), at home a credit balance (it owes the host).
+- `entitlement:<tenant>` (entitlement): the money a tenant prepaid for compute units.
+- `platform:roaming` (peer_clearing, swings both ways): what the home platform gains or
+  fronts on roaming: entitlement value beyond the host's price, or a postpaid tenant's
+  roaming usage it pays the host for before the tenant pays it.
+- `clearing:<house>` (peer_clearing): the position with the clearing house after a
+  settlement statement moved the peer positions it cleared onto it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict
+from datetime import datetime
+from decimal import ROUND_DOWN, Decimal
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from suanli.adapters.store.billing_tables import UsageChargeRow
+from suanli.adapters.store.federation_tables import EntitlementRow
+from suanli.adapters.store.job_tables import UsageRecordRow
+from suanli.adapters.store.tables import PoolRow
+from suanli.domain.errors import Conflict, Forbidden, ValidationFailed
+from suanli.domain.jobs import check_idempotency_key
+from suanli.domain.ledger import Account, AccountKind, Transfer
+from suanli.domain.roaming import EntitlementBalance, plan_home_charge
+from suanli.domain.tenants import Principal, Role
+from suanli.services import billing, ledger_store
+
+ROAMING_ACCOUNT = "platform:roaming"
+MAX_ENTITLEMENTS_DRAWN = 64
+MAX_UNITS_MICRO = 10**15
+MICRO = 10**6
+
+
+def peer_account_id(authority: str) -> str:
+    return f"peer:{authority}"
+
+
+def clearing_account_id(house: str) -> str:
+    return f"clearing:{house}"
+
+
+def entitlement_account_id(tenant_id: str) -> str:
+    return f"entitlement:{tenant_id}"
+
+
+def open_peer(session: Session, authority: str, now: datetime) -> str:
+    account_id = peer_account_id(authority)
+    ledger_store.open_account(session, Account.open(account_id, AccountKind.PEER_CLEARING), now)
+    return account_id
+
+
+def open_clearing(session: Session, house: str, now: datetime) -> str:
+    account_id = clearing_account_id(house)
+    ledger_store.open_account(session, Account.open(account_id, AccountKind.PEER_CLEARING), now)
+    return account_id
+
+
+# -- at the host -----------------------------------------------------------------------------
+
+def host_price(session: Session, usage: UsageRecordRow) -> tuple[int, int, str]:
+    """(amount_fen, compute-unit hours x 10^6, tariff) the host asks for one usage record:
+    what its billing rated (the guest tenant is postpaid, so nothing was taken), or, without a
+    charge, the pool's device-hour price."""
+    charge = session.get(UsageChargeRow, usage.id)
+    if charge is not None:
+        return charge.amount_fen, charge.compute_unit_hours_micro, charge.tariff_id
+    pool = session.get(PoolRow, usage.pool_id)
+    assert pool is not None
+    hours = Decimal(repr(usage.device_seconds)) / 3600
+    amount = int((hours * pool.price_fen_per_device_hour).to_integral_value(ROUND_DOWN))
+    units = int((hours * Decimal(pool.units_per_device_hour) * MICRO)
+                .to_integral_value(ROUND_DOWN))
+    return amount, units, "pool-price"
+
+
+def pay_host(session: Session, *, record_id: str, home: str, provider_tenant_id: str,
+             amount_fen: int, job_id: str, now: datetime) -> dict[str, Any]:
+    """The host credits its provider now; the home platform owes the host the same amount."""
+    from suanli.services.charging import PLATFORM_FEE_RATE
+
+    if amount_fen == 0:
+        return {"provider_fen": 0, "fee_fen": 0, "transfers": []}
+    peer = open_peer(session, home, now)
+    billing.ensure_platform_accounts(session, now)
+    billing.ensure_receivable(session, provider_tenant_id, now)
+    receivable = billing.receivable_account_id(provider_tenant_id)
+    fee = int((Decimal(amount_fen) * PLATFORM_FEE_RATE).to_integral_value(ROUND_DOWN))
+    transfers = [Transfer(_tid(record_id, "payout"), peer, receivable, amount_fen,
+                          "roaming-payout", reference=job_id)]
+    if fee:
+        transfers.append(Transfer(_tid(record_id, "fee"), receivable, billing.FEES_ACCOUNT, fee,
+                                  "platform-fee", reference=job_id))
+    ledger_store.apply_many(session, transfers, now, linked=True)
+    return {"provider_fen": amount_fen - fee, "fee_fen": fee,
+            "transfers": [t.id for t in transfers]}
+
+
+def _tid(record_id: str, what: str) -> str:
+    return f"roam:{record_id}:{what}"
+
+
+# -- at home ---------------------------------------------------------------------------------
+
+def charge_home(session: Session, *, tenant_id: str, host: str, record_id: str,
+                amount_fen: int, units_micro: int, job_id: str, now: datetime
+                ) -> dict[str, Any]:
+    """Charge the home tenant for a roaming record: entitlements first, then the wallet; what
+    a prepaid wallet cannot cover, and all of a postpaid tenant's, stays unpaid (billed
+    later) while this platform owes the host the whole amount at once."""
+    wallet = billing.wallet_account_id(tenant_id)
+    entitlement = entitlement_account_id(tenant_id)
+    peer = open_peer(session, host, now)
+    billing.ensure_wallet(session, tenant_id, now)
+    ledger_store.open_account(session, Account.open(entitlement, AccountKind.ENTITLEMENT), now,
+                              owner_tenant_id=tenant_id)
+    ledger_store.open_account(session, Account.open(ROAMING_ACCOUNT, AccountKind.PEER_CLEARING),
+                              now)
+    # Lock order as in billing: accounts (in id order) first, then entitlement rows.
+    accounts = ledger_store.lock_accounts(session, [wallet, entitlement, peer, ROAMING_ACCOUNT])
+    rows = list(session.scalars(
+        select(EntitlementRow)
+        .where(EntitlementRow.tenant_id == tenant_id, EntitlementRow.remaining_units_micro > 0,
+               or_(EntitlementRow.valid_until.is_(None), EntitlementRow.valid_until > now))
+        .order_by(EntitlementRow.valid_until.is_(None), EntitlementRow.valid_until,
+                  EntitlementRow.created_at, EntitlementRow.id)
+        .limit(MAX_ENTITLEMENTS_DRAWN).with_for_update()))
+    prepaid = billing.billing_mode(session, tenant_id) == billing.PREPAID
+    plan = plan_home_charge(amount_fen, units_micro,
+                            [EntitlementBalance(r.id, r.remaining_units_micro, r.remaining_fen)
+                             for r in rows], max(0, accounts[wallet].available_fen), prepaid)
+    by_id = {row.id: row for row in rows}
+    for draw in plan.draws:
+        row = by_id[draw.entitlement_id]
+        assert draw.units_micro <= row.remaining_units_micro and draw.value_fen <= row.remaining_fen
+        row.remaining_units_micro -= draw.units_micro
+        row.remaining_fen -= draw.value_fen
+    value = plan.entitlement_value_fen
+    moves = [(entitlement, peer, min(value, plan.covered_fen), "entitlement", "roaming-charge"),
+             (entitlement, ROAMING_ACCOUNT, max(0, plan.margin_fen), "margin", "roaming-margin"),
+             (ROAMING_ACCOUNT, peer, max(0, -plan.margin_fen), "shortfall", "roaming-margin"),
+             (wallet, peer, plan.wallet_fen, "wallet", "roaming-charge"),
+             (ROAMING_ACCOUNT, peer, plan.unpaid_fen, "fronted", "roaming-fronted")]
+    transfers = [Transfer(_tid(record_id, what), debit, credit, amount, code, reference=job_id)
+                 for debit, credit, amount, what, code in moves if amount > 0]
+    if transfers:
+        ledger_store.apply_many(session, transfers, now, linked=True)
+    return {"amount_fen": amount_fen, "units_micro": units_micro,
+            "entitlement_units_micro": sum(d.units_micro for d in plan.draws),
+            "entitlement_fen": value, "covered_fen": plan.covered_fen,
+            "wallet_fen": plan.wallet_fen, "unpaid_fen": plan.unpaid_fen,
+            "margin_fen": plan.margin_fen, "draws": [asdict(d) for d in plan.draws],
+            "transfers": [t.id for t in transfers]}
+
+
+# -- entitlements ----------------------------------------------------------------------------
+
+def grant_entitlement(session: Session, principal: Principal, *, tenant_id: str,
+                      units: Decimal, price_fen: int, idempotency_key: str,
+                      pay_from_wallet: bool, valid_until: datetime | None,
+                      now: datetime) -> tuple[EntitlementRow, bool]:
+    """Sell a tenant `units` compute-unit hours for `price_fen` (跨省通用 prepaid compute).
+
+    A tenant buys for itself from its wallet; an operator records one paid outside
+    (pay_from_wallet=False) or from the tenant's wallet. Idempotent by key."""
+    if not principal.is_operator:
+        if principal.tenant_id != tenant_id or principal.role != Role.CONSUMER:
+            raise Forbidden("a consumer buys entitlements for itself only")
+        if not pay_from_wallet:
+            raise Forbidden("only an operator records an entitlement paid outside the wallet")
+    key = check_idempotency_key(idempotency_key)
+    units_micro = int((Decimal(units) * MICRO).to_integral_value(ROUND_DOWN))
+    if not 1 <= units_micro <= MAX_UNITS_MICRO:
+        raise ValidationFailed("must be a positive number of compute-unit hours", field="units")
+    if isinstance(price_fen, bool) or not 0 <= price_fen <= billing.MAX_DEPOSIT_FEN:
+        raise ValidationFailed("must be 0.. fen", field="price_fen")
+    tenant = billing.get_tenant(session, tenant_id)
+    existing = session.scalar(select(EntitlementRow).where(
+        EntitlementRow.tenant_id == tenant.id, EntitlementRow.idempotency_key == key))
+    if existing is not None:
+        if (existing.units_micro, existing.price_fen) != (units_micro, price_fen):
+            raise Conflict("this Idempotency-Key was used for a different entitlement",
+                           field="Idempotency-Key")
+        return existing, False
+    entitlement_id = "ent_" + hashlib.sha256(f"{tenant.id}\n{key}".encode()).hexdigest()[:24]
+    account = entitlement_account_id(tenant.id)
+    ledger_store.open_account(session, Account.open(account, AccountKind.ENTITLEMENT), now,
+                              owner_tenant_id=tenant.id)
+    if price_fen:
+        billing.ensure_platform_accounts(session, now)
+        source = billing.wallet_account_id(tenant.id) if pay_from_wallet \
+            else billing.EXTERNAL_ACCOUNT
+        if pay_from_wallet:
+            billing.ensure_wallet(session, tenant.id, now)
+        ledger_store.apply(session, Transfer(f"{entitlement_id}:purchase", source, account,
+                                             price_fen, "entitlement", reference=tenant.id), now)
+    row = EntitlementRow(id=entitlement_id, tenant_id=tenant.id, idempotency_key=key,
+                         units_micro=units_micro, remaining_units_micro=units_micro,
+                         price_fen=price_fen, remaining_fen=price_fen, valid_until=valid_until,
+                         created_at=now)
+    session.add(row)
+    session.flush()
+    return row, True
+
+
+def entitlements(session: Session, tenant_id: str) -> list[EntitlementRow]:
+    return list(session.scalars(select(EntitlementRow).where(EntitlementRow.tenant_id ==
+                                                             tenant_id)
+                                .order_by(EntitlementRow.created_at, EntitlementRow.id)))
