@@ -75,7 +75,9 @@ def test_submit_places_on_the_cheapest_pool_and_holds_devices(client, consumer, 
     assert response.status_code == 201, response.text
     job = response.json()
     assert job["state"] == "placed" and job["pool_id"] == pools[0]
-    assert job["placement"]["policy"] and job["events"][0]["to_state"] == "pending"
+    assert job["placement"]["policy"] == "balanced" and job["events"][0]["to_state"] == "pending"
+    terms = job["placement"]["breakdown"]
+    assert terms and sum(terms.values()) == pytest.approx(job["placement"]["score"], abs=0.1)
     assert _free(client, consumer, pools[0]) == 2
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, select
@@ -15,7 +15,7 @@ from suanli.catalog import load_catalog
 from suanli.domain.errors import InsufficientFunds
 from suanli.domain.jobs import JobSpec, JobState
 from suanli.domain.resources import PoolState
-from suanli.services import billing, jobs
+from suanli.services import billing, jobs, ranking
 from suanli.services.leases import open_lease
 from suanli.services import roaming  # issue 6: federation
 
@@ -31,7 +31,8 @@ class Candidate:
     breakdown: dict[str, Any]
 
 
-def candidates(session: Session, spec: JobSpec, excluded: list[str]) -> list[Candidate]:
+def candidates(session: Session, spec: JobSpec, excluded: list[str],
+               now: datetime | None = None) -> list[Candidate]:
     """Pools that can take the job now, best first, each with the reason for its rank."""
     unit_price = getattr(PoolRow, f"fen_per_unit_hour_{spec.workload_class}")
     conditions = [PoolRow.state == PoolState.ACTIVE.value, PoolRow.free_devices >= spec.devices]
@@ -56,11 +57,10 @@ def candidates(session: Session, spec: JobSpec, excluded: list[str]) -> list[Can
                                      PoolRow.price_fen_per_device_hour, PoolRow.id)
                            .limit(MAX_CANDIDATES)).all()
     ranked = []
-    for rank, row in enumerate(rows):
+    for row, breakdown in ranking.rank(session, spec, list(rows), now or datetime.now(UTC)):
         price = getattr(row, f"fen_per_unit_hour_{spec.workload_class}")
-        ranked.append(Candidate(row, float(rank), {
-            "policy": "cheapest-effective-unit",
-            "rank": rank + 1,
+        ranked.append(Candidate(row, float(breakdown["rank"]), {
+            **breakdown,
             "fen_per_unit_hour": str(price) if price is not None else None,
             "price_fen_per_device_hour": row.price_fen_per_device_hour,
             "free_devices": row.free_devices,
@@ -76,8 +76,8 @@ def place(session: Session, job: JobRow, now: datetime,
     excluded = list(job.excluded_pools or [])
     # Pools that lost this job before are avoided while others can take it; when none can,
     # they get another chance (the attempt limit still bounds the retries).
-    ranked = candidates(session, spec, excluded) or (candidates(session, spec, []) if excluded
-                                                     else [])
+    ranked = candidates(session, spec, excluded, now) or (
+        candidates(session, spec, [], now) if excluded else [])
     # Issue 6 (federation): a job pinned to another platform's pool, or that no local pool
     # fits, may roam to another platform; services/roaming.py decides and records it.
     if roaming.prefers_remote(session, job, ranked, now):
