@@ -16,7 +16,7 @@ goes through the online engine.
 
 `exact=False` solves the LP relaxation instead and rounds it: each job, in order of its
 largest fractional share, goes to the pool the LP leans to most that still has room, else to
-its best-scored pool with room. The LP optimum is a lower bound, so the reported gap is a
+its best-scored pool with room; one pass then moves each job to a better pool with room. The LP optimum is a lower bound, so the reported gap is a
 proven bound on how far the rounded answer is from the optimum; HiGHS spends most of a large
 MILP's time finding an incumbent that the rounding gets in a fraction of it.
 """
@@ -192,9 +192,26 @@ def _lp_rounding(scores: np.ndarray, devices: np.ndarray, free: np.ndarray, cost
                 room[p] -= devices[j]
                 pools[int(j)] = int(p)
                 break
+    _improve(scores, devices, room, pools)
     return BatchAssignment(pools=tuple(pools), objective=objective_of(scores, pools),
                            bound=float(lp.fun), status=f"LP relaxation rounded ({lp.message})",
                            variables=n_x + n_jobs)
+
+
+def _improve(scores: np.ndarray, devices: np.ndarray, room: np.ndarray,
+             pools: list[int | None]) -> None:
+    """One pass of moves: each job to a better-scored pool with room (queued jobs included)."""
+    penalty = unassigned_penalty(scores)
+    for j in range(len(pools)):
+        current = pools[j]
+        now = penalty[j] if current is None else scores[j, current]
+        fits = np.where(room >= devices[j], scores[j], INFEASIBLE)
+        p = int(fits.argmin())
+        if fits[p] < now and fits[p] < INFEASIBLE:
+            if current is not None:
+                room[current] += devices[j]
+            room[p] -= devices[j]
+            pools[j] = p
 
 
 def objective_of(scores: np.ndarray, pools: Sequence[int | None]) -> float:

@@ -11,6 +11,7 @@ from suanli.domain.errors import PlacementInfeasible
 from suanli.domain.placement.estimates import (
     lease_cost, lease_cost_one, lease_timing, lease_timing_one,
 )
+from suanli.domain.placement.explain import infeasible_reason, placement_note
 from suanli.domain.placement.model import (
     SECONDS_PER_HOUR, Allocation, JobRequest, LatencyClass, Placement,
 )
@@ -20,7 +21,6 @@ from suanli.domain.placement.table import INFEASIBLE, PoolTable
 
 MAX_DEFER_H = 48
 DEFER_CANDIDATES = 32  # deferral scores hours x this many best-ranked pools
-EAST_WEST_NOTE_MIN_FEN = 1.0
 MAX_CACHED_STAGING = 1024
 
 
@@ -94,7 +94,8 @@ class PlacementEngine:
                 return self._one(job, devices, pool, now_s, rank, preempt=True)
         if not explain_failure:
             raise PlacementInfeasible("no pool can take the job now", field="job")
-        raise PlacementInfeasible(self._reason(job, devices, t.static_mask(job)), field="job")
+        raise PlacementInfeasible(infeasible_reason(t, job, devices, t.static_mask(job)),
+                                  field="job")
 
     # --- one pool --------------------------------------------------------------------------
 
@@ -104,6 +105,8 @@ class PlacementEngine:
         pool = int(score.argmin())
         if score[pool] >= INFEASIBLE:
             return None
+        if job.deadline_s is None and job.budget_fen is None:
+            return pool
         # Usually the best pool keeps both: then checking it alone is enough.
         if self._keeps_deadline(job, devices, pool, now_s) \
                 and self._keeps_budget(job, devices, pool, now_s):
@@ -317,17 +320,20 @@ class PlacementEngine:
         start = choice.start_s
         end = start + staging_s + run_s
         series = t.spot_price if job.spot_allowed else t.price
-        fen_s = int((series.integral(index, start, end) * counts).sum())
         fen, _ = t.transfer_rows(job.data_region)
         transfer_fen = math.ceil(job.data_gb * int(fen[index].max()))
         kw = counts * t.power_kw[index] * t.pue[index]
-        carbon_g_s = float((t.carbon.integral(index, start + staging_s, end) * kw).sum())
+        fen_s, carbon_g_s = 0, 0.0
+        for a, pool_kw in zip(choice.allocations, kw.tolist()):  # plain numbers: few pools
+            fen_s += series.integral_one(a.pool_index, start, end) * a.devices
+            carbon_g_s += t.carbon.integral_one(a.pool_index, start + staging_s, end) * pool_kw
         breakdown = choice.breakdown
         if breakdown is None:
             terms = self.policy.explain(job, total, index, now_s)
             share = counts / total
             breakdown = {k: float((v * share).sum()) for k, v in terms.items()}
-        reason = choice.note or self._note(job, choice, breakdown)
+        reason = choice.note or placement_note(t, self.policy.name, job, choice.allocations,
+                                               choice.rank, breakdown)
         return Placement(
             job_id=job.id, policy=self.policy.name, allocations=choice.allocations,
             start_s=start, staging_s=staging_s, runtime_s=run_s,
@@ -335,58 +341,6 @@ class PlacementEngine:
             energy_kwh=float(kw.sum()) * run_s / SECONDS_PER_HOUR,
             carbon_kg=carbon_g_s / SECONDS_PER_HOUR / 1e3,
             score=float(sum(breakdown.values())), breakdown=breakdown,
-            candidates=int((t.static_mask(job) & (t.free >= 1)).sum()), reason=reason,
+            candidates=int(np.count_nonzero(t.static_mask(job) & (t.free > 0))), reason=reason,
             deferred=choice.deferred,
         )
-
-    def _note(self, job: JobRequest, choice: Choice, breakdown: dict[str, float]) -> str:
-        t = self.table
-        pool = choice.allocations[0].pool_index
-        top = sorted(breakdown.items(), key=lambda kv: -abs(kv[1]))[:3]
-        pools = ", ".join(f"{a.pool_id} x{a.devices}" for a in choice.allocations)
-        text = f"{self.policy.name}: {pools} (" + ", ".join(f"{k} {v:,.0f}" for k, v in top) + ")"
-        if any(a.preempt_devices for a in choice.allocations):
-            text += f"; preempts {sum(a.preempt_devices for a in choice.allocations)} spot devices"
-        rank = choice.rank
-        if rank is None or job.data_region is None or not t.western[pool] or job.data_gb == 0:
-            return text
-        devices = choice.allocations[0].devices
-        fen, _ = t.transfer_rows(job.data_region)
-        east = t.static_mask(job) & ~t.western & (t.free >= devices)
-        if east.any() and fen[pool] > 0:
-            saving = float(rank[east].min() - rank[pool])
-            if saving >= EAST_WEST_NOTE_MIN_FEN:
-                text += (f"; east-to-west: {saving:,.0f} fen-eq better than the best eastern "
-                         f"pool, after {job.data_gb * int(fen[pool]):,.0f} fen of data transfer")
-        return text
-
-    def _reason(self, job: JobRequest, devices: np.ndarray | int, static: np.ndarray) -> str:
-        """Why nothing fits: the first rule that leaves no pool."""
-        t = self.table
-        residency = sorted(job.residency_provinces | job.residency_countries)
-        stages = (
-            (t.active, "no active pool"),
-            (t.accelerator_mask(job), f"no pool has accelerators matching {job.accelerator}"),
-            (t.residency_mask(job), f"no pool inside the residency {residency}"),
-            (t.latency_mask(job), (f"no pool within the {job.latency_class} round-trip budget "
-                                   f"of {job.user_city!r}")),
-        )
-        mask = np.ones(t.n, dtype=bool)
-        for stage, text in stages:
-            mask &= stage
-            if not mask.any():
-                return text
-        need = int(np.min(devices))
-        single = job.gang and not job.multi_pool
-        if single and not (static & (t.device_count >= devices)).any():
-            return (f"needs {need} devices at once; the largest suitable pool has "
-                    f"{int(t.device_count[static].max())}")
-        if not (t.free[static] >= need).any():
-            return (f"no capacity now: {need} devices needed, at most "
-                    f"{int(t.free[static].max())} free in one of {int(static.sum())} "
-                    "suitable pools")
-        if job.budget_fen is not None:
-            return f"no suitable pool runs the job within its budget of {job.budget_fen} fen"
-        if job.deadline_s is not None and job.deadline_strict:
-            return "no suitable pool can finish the job before its deadline"
-        return "no interconnected set of suitable pools has enough free devices"

@@ -226,8 +226,8 @@ class LinearScorer:
         row = t.rtt_row(job.user_city)
         lat = w.latency_fen_per_ms[ci]
         zero = np.zeros(len(index))
-        load = w.load_fen_per_device * d * t.used_fraction()[index] \
-            if w.load_fen_per_device else zero
+        used = 1.0 - t.free[index] / t.device_count[index]
+        load = w.load_fen_per_device * d * used if w.load_fen_per_device else zero
         provider = w.provider_fen_per_device * d * t.provider_excess()[index] \
             if w.provider_fen_per_device else zero
         return {
