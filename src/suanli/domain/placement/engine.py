@@ -22,6 +22,7 @@ from suanli.domain.placement.table import INFEASIBLE, PoolTable
 MAX_DEFER_H = 48
 DEFER_CANDIDATES = 32  # deferral scores hours x this many best-ranked pools
 MAX_CACHED_STAGING = 1024
+SHORTLIST = 32  # pools priced exactly before bounds prune the rest
 
 
 class Choice(NamedTuple):
@@ -68,8 +69,8 @@ class PlacementEngine:
         retrying its queue only needs to know that the job does not fit yet).
         """
         t = self.table
-        devices = job_devices(job, t)
-        if allow_defer and self._may_defer(job):
+        devices = job.devices if job.devices is not None else job_devices(job, t)
+        if allow_defer and self.policy.defers and self._may_defer(job):
             choice = self._deferred(job, devices, now_s)
             if choice is not None:
                 return choice
@@ -77,7 +78,7 @@ class PlacementEngine:
         # Infeasible pools get a penalty rather than a mask: adding is the cheapest NumPy way
         # to take them out of an argmin over ten thousand pools.
         score = rank + t.static_penalty(job)
-        score += t.capacity_penalty(devices) if np.isscalar(devices) \
+        score += t.capacity_penalty(devices) if type(devices) is int \
             else (t.free < devices) * INFEASIBLE
         pool = self._best(job, devices, score, now_s)
         if pool is not None:
@@ -126,7 +127,17 @@ class PlacementEngine:
             return None if score[pool] >= INFEASIBLE else pool
         if self._keeps_budget(job, devices, pool, now_s):
             return pool
-        # Bound every lease between its pool's cheapest and dearest hour: pools surely within
+        # The best-scored few are priced exactly: if one keeps the budget, no pool outside
+        # them can score better.
+        shortlist = np.argpartition(score, SHORTLIST)[:SHORTLIST] if len(score) > SHORTLIST \
+            else np.arange(len(score))
+        shortlist = shortlist[score[shortlist] < INFEASIBLE]
+        staging, run = lease_timing(self.table, job, devices, shortlist)
+        cost = lease_cost(self.table, job, devices, shortlist, now_s, now_s + staging + run)
+        within = shortlist[cost <= job.budget_fen]
+        if len(within):
+            return int(within[np.argmin(score[within])])
+        # Else bound every lease between its pool's cheapest and dearest hour: pools surely within
         # the budget need no pricing, pools surely over it are out, and only the few in
         # between (that could beat the best sure one) are priced hour by hour.
         t = self.table
