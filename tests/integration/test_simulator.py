@@ -44,6 +44,14 @@ def test_cli_replays_a_trace_and_writes_json_csv_and_png(shared_data, tmp_path, 
     assert (tmp_path / f"{trace}-balanced.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_cli_lists_every_trace_and_policy_the_simulator_has():
+    from suanli.cli.simulate import POLICY_NAMES, TRACE_NAMES
+    from suanli.domain.placement import POLICIES
+    from suanli.sim.traces import TRACES
+
+    assert tuple(POLICIES) == POLICY_NAMES and TRACES == TRACE_NAMES
+
+
 def test_cli_refuses_an_unknown_policy(tmp_path):
     result = CliRunner().invoke(cli(), ["simulate", "--policy", "nope", "--out", str(tmp_path)])
     assert result.exit_code != 0
