@@ -196,6 +196,6 @@ def _start(node: Node, parent: str | None, token: str | None, router: Router,
         clearing_auto=False)
     node.app.state.federation_transport = router
     runtime = build_runtime(node.app, ephemeral=False)
-    runtime.peers._backoff_s = 0.0  # noqa: SLF001 - no sleeping between retries in tests
+    runtime.peers._backoff_s = 0.0  # no sleeping between retries in tests
     node.app.state.federation = runtime
     runtime.start()

@@ -26,7 +26,7 @@ def _roam(net, home: str, host: str, key: str, *, wall_s: float, price: int,  # 
     with net[home].db.unit_of_work() as session:
         rows = session.scalars(select(RoamingRecordRow).where(
             RoamingRecordRow.home_job_id.like(f"{home}.J%"))).all()
-    return sorted(rows, key=lambda r: r.created_at)[-1].amount_fen
+    return max(rows, key=lambda r: r.created_at).amount_fen
 
 
 def _cycle(net, through: str = TODAY) -> dict:  # type: ignore[no-untyped-def]

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from suanli.domain import clearing as rules
+from suanli.domain import clearing_run as run
 
 PLATFORMS = ["CN", "CN.GD", "CN.SC", "CN.YRD", "CN.YRD.FIN"]
 
@@ -84,16 +85,27 @@ def test_vectorised_netting_equals_the_scalar_netting(items: list[rules.Obligati
         assert int(bilateral[index[a], index[b]]) == v
 
 
-def test_matching_nets_only_records_both_sides_agree_on() -> None:
-    def entry(i: str, amount: int = 100, digest: str = "d") -> rules.Entry:
-        return rules.Entry(i, "CN.GD", "CN.SC", amount, digest)
+def _entries(rows) -> run.Entries:  # type: ignore[no-untyped-def]
+    entries = run.Entries()
+    for row in rows:
+        entries.append(*row)
+    return entries
 
-    matched = rules.match([entry("a"), entry("b"), entry("c", 5, "x"), entry("e")],
-                          [entry("a"), entry("c", 6, "y"), entry("d"), entry("e", digest="z")])
-    assert [e.record_id for e in matched.agreed] == ["a"]
-    assert [e.record_id for e in matched.missing_at_host] == ["b"]
-    assert [e.record_id for e in matched.missing_at_home] == ["d"]
-    assert [h.record_id for h, _ in matched.mismatched] == ["c", "e"]
+
+def test_matching_nets_only_records_both_sides_agree_on() -> None:
+    def entry(i: str, amount: int = 100, digest: str = "d" * 64):  # type: ignore[no-untyped-def]
+        return (i, "CN.GD", "CN.SC", amount, digest)
+
+    cleared = run.clear(_entries([entry("a"), entry("b"), entry("c", 5), entry("e")]),
+                        _entries([entry("a"), entry("c", 6), entry("d"),
+                                  entry("e", digest="e" * 64)]))
+    assert cleared.agreed == 1 and cleared.gross == {("CN.GD", "CN.SC"): 100}
+    assert (cleared.missing_at_host, cleared.missing_at_home) == (1, 1)
+    assert [m.record_id for m in cleared.mismatched] == ["c", "e"]
+    assert sorted(cleared.excluded["CN.GD"]) == [
+        ("b", "missing at host platform CN.SC"), ("c", "home and host hold different content"),
+        ("d", "missing at home platform CN.GD"), ("e", "home and host hold different content")]
+    assert cleared.fingerprints["CN.SC"] == run.fingerprint([(100, "d" * 64)])
 
 
 def test_business_dates_follow_china_time_and_the_cut_off_hour() -> None:
@@ -103,7 +115,35 @@ def test_business_dates_follow_china_time_and_the_cut_off_hour() -> None:
     assert rules.cutoff_instant("2026-11-02") == datetime(2026, 11, 2, 16, 0, tzinfo=UTC)
 
 
-def test_the_records_digest_ignores_order() -> None:
-    assert rules.records_digest([("b", 2), ("a", 1)]) == rules.records_digest([("a", 1),
-                                                                               ("b", 2)])
-    assert rules.records_digest([("a", 1)]) != rules.records_digest([("a", 2)])
+def test_the_fingerprint_ignores_order_and_sees_every_record() -> None:
+    a, b = (1, "0" * 15 + "1" + "f" * 48), (2, "0" * 15 + "2" + "f" * 48)
+    assert run.fingerprint([a, b]) == run.fingerprint([b, a]) == "2:3:0000000000000003"
+    assert run.fingerprint([a]) != run.fingerprint([a, b]) != run.fingerprint([a, a])
+    assert run.fingerprint([]) == "0:0:0000000000000000"
+
+
+@given(obligations(max_size=100), st.sets(st.integers(0, 99), max_size=10),
+       st.sets(st.integers(0, 99), max_size=10))
+def test_clearing_nets_exactly_the_records_both_sides_agree_on(
+        items: list[rules.Obligation], only_home: set[int], changed: set[int]) -> None:
+    digests = [f"{i:064x}" for i in range(len(items))]
+    home_side = _entries((f"r{i:03d}", o.debtor, o.creditor, o.amount_fen, digests[i])
+                         for i, o in enumerate(items))
+    host_side = _entries((f"r{i:03d}", o.debtor, o.creditor,
+                          o.amount_fen + (1 if i in changed else 0), digests[i])
+                         for i, o in enumerate(items) if i not in only_home)
+    cleared = run.clear(home_side, host_side)
+    agreed = [o for i, o in enumerate(items) if i not in only_home and i not in changed]
+    assert cleared.positions == rules.multilateral_positions(agreed)
+    assert sum(cleared.positions.values()) == 0
+    gross = rules.gross_by_pair(agreed)
+    assert cleared.gross == {pair: v for pair, v in gross.items() if v}
+    expected = {pair: v for pair, v in rules.bilateral_positions(agreed).items()
+                if gross.get(pair, 0) or gross.get(pair[::-1], 0)}
+    assert cleared.bilateral == expected
+    left_out = {r for records in cleared.excluded.values() for r, _ in records}
+    assert left_out == {f"r{i:03d}" for i in range(len(items)) if i in only_home | changed}
+    for platform, print_ in cleared.fingerprints.items():
+        mine = [(o.amount_fen, digests[i]) for i, o in enumerate(items)
+                if i not in only_home | changed and platform in (o.debtor, o.creditor)]
+        assert print_ == run.fingerprint(mine)

@@ -224,7 +224,7 @@ def test_roaming_draws_the_home_entitlement_before_the_wallet(net) -> None:  # t
 
 
 def test_a_guest_job_never_roams_on(net) -> None:  # type: ignore[no-untyped-def]
-    gd, sc = net["CN.GD"], net["CN.SC"]
+    gd = net["CN.GD"]
     setup = roaming_setup(net, devices=1)
     _, gd_provider = gd.tenant("provider", "gd provider")
     gd.pool(gd_provider, price=10, devices=1)

@@ -1,5 +1,6 @@
-"""Clearing (清算) between platforms: business dates, matching both sides, bilateral and
-multilateral netting (scalar and vectorised), and the payments that settle net positions.
+"""Clearing (清算) between platforms: business dates, bilateral and multilateral netting
+(scalar and vectorised), and the payments that settle net positions. Matching the two reports
+of each record and netting a whole run at once is in domain.clearing_run.
 
 An obligation is one roaming record seen from the money's side: the home platform (whose
 tenant used the compute) owes the host platform (whose provider ran it) `amount_fen`.
@@ -13,7 +14,6 @@ tenant used the compute) owes the host platform (whose provider ran it) `amount_
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -168,60 +168,6 @@ def net_arrays(debtor: np.ndarray, creditor: np.ndarray, amount_fen: np.ndarray,
     positions = matrix.sum(axis=0) - matrix.sum(axis=1)  # received minus paid
     _require(int(positions.sum()) == 0, "multilateral positions must sum to zero")
     return NettedArrays(matrix, positions)
-
-
-# -- matching the two sides of each record ---------------------------------------------------
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One side's view of a roaming record, as submitted to clearing."""
-
-    record_id: str
-    home: str
-    host: str
-    amount_fen: int
-    digest: str  # SHA-256 of the signed record document
-
-
-@dataclass(frozen=True)
-class Matched:
-    agreed: list[Entry]  # both sides hold the record with the same content
-    missing_at_home: list[Entry]  # the host has it, the home platform does not (yet)
-    missing_at_host: list[Entry]
-    mismatched: list[tuple[Entry, Entry]]  # (home's, host's) with different content
-
-
-def match(home_side: Iterable[Entry], host_side: Iterable[Entry]) -> Matched:
-    """Pair each record's two reports by id; only records both sides agree on are netted."""
-    homes = {entry.record_id: entry for entry in home_side}
-    hosts = {entry.record_id: entry for entry in host_side}
-    agreed, mismatched = [], []
-    for record_id, home in homes.items():
-        host = hosts.get(record_id)
-        if host is None:
-            continue
-        if (home.digest, home.amount_fen, home.home, home.host) == (
-                host.digest, host.amount_fen, host.home, host.host):
-            agreed.append(home)
-        else:
-            mismatched.append((home, host))
-    missing_at_home = [e for i, e in hosts.items() if i not in homes]
-    missing_at_host = [e for i, e in homes.items() if i not in hosts]
-    return Matched(sorted(agreed, key=_by_id), sorted(missing_at_home, key=_by_id),
-                   sorted(missing_at_host, key=_by_id),
-                   sorted(mismatched, key=lambda pair: pair[0].record_id))
-
-
-def records_digest(items: Iterable[tuple[str, int]]) -> str:
-    """A digest of (record id, amount) pairs, order-free: what a statement says it netted."""
-    hasher = hashlib.sha256()
-    for record_id, amount in sorted(items):
-        hasher.update(f"{record_id}:{amount}\n".encode())
-    return hasher.hexdigest()
-
-
-def _by_id(entry: Entry) -> str:
-    return entry.record_id
 
 
 def _require(condition: bool, message: str) -> None:

@@ -24,6 +24,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -35,6 +36,7 @@ from suanli.adapters.store.federation_tables import (
     RoamingRecordRow,
 )
 from suanli.domain import clearing as rules
+from suanli.domain import clearing_run as run
 from suanli.domain import federation as fed
 from suanli.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from suanli.domain.ledger import Transfer
@@ -44,6 +46,7 @@ from suanli.services.roaming_records import HOME, HOST, record_dispute
 ISSUED, DELIVERED, ACCEPTED, DISPUTED = "issued", "delivered", "accepted", "disputed"
 MAX_EXCLUDED_LISTED = 10_000
 MAX_ENTRIES = 2_000_000
+COLLECT_PAGE = 20_000  # entries per collect message: about 4 MiB of JSON
 
 
 def cycle_id_for(session: Session, through_date: str) -> str:
@@ -56,92 +59,93 @@ def cycle_id_for(session: Session, through_date: str) -> str:
 # -- a participant: collecting its side ------------------------------------------------------
 
 def collect(session: Session, own: str, sender: str, house: str, cycle_id: str,
-            through_date: str) -> list[dict[str, Any]]:
-    """Lock this platform's unsettled records up to `through_date` into the cycle and report
-    them. Asked again for the same cycle, it reports the same records (and any new ones)."""
+            through_date: str, after: str | None = None,
+            limit: int = COLLECT_PAGE) -> tuple[dict[str, list[Any]], str | None]:
+    """Lock this platform's unsettled records up to `through_date` into the cycle (on the
+    first page) and report them a page at a time, by record id, as columns (side, record_id,
+    home, host, amount_fen, digest); returns (columns, the id to continue after, or None at
+    the end). Asked again for the same cycle, it reports the same
+    records (and any new ones)."""
     if sender != house:
         raise Forbidden(f"only the clearing house {house} collects records")
     through = rules.parse_date(through_date, "through_date").isoformat()
     if not cycle_id.startswith(through + ".") or len(cycle_id) > 64:
         raise ValidationFailed("must be <through_date>.<seq>", field="cycle_id")
-    session.execute(update(RoamingRecordRow)
-                    .where(RoamingRecordRow.settled_at.is_(None),
-                           RoamingRecordRow.cycle_id.is_(None),
-                           RoamingRecordRow.business_date <= through)
-                    .values(cycle_id=cycle_id).execution_options(synchronize_session=False))
-    rows = session.execute(select(RoamingRecordRow.id, RoamingRecordRow.role,
-                                  RoamingRecordRow.home, RoamingRecordRow.host,
-                                  RoamingRecordRow.amount_fen, RoamingRecordRow.digest)
-                           .where(RoamingRecordRow.cycle_id == cycle_id)
-                           .order_by(RoamingRecordRow.id)).all()
-    return [{"record_id": r.id, "side": r.role, "home": r.home, "host": r.host,
-             "amount_fen": r.amount_fen, "digest": r.digest} for r in rows]
+    assert 1 <= limit <= COLLECT_PAGE
+    if after is None:
+        session.execute(update(RoamingRecordRow)
+                        .where(RoamingRecordRow.settled_at.is_(None),
+                               RoamingRecordRow.cycle_id.is_(None),
+                               RoamingRecordRow.business_date <= through)
+                        .values(cycle_id=cycle_id).execution_options(synchronize_session=False))
+    stmt = (select(RoamingRecordRow.id, RoamingRecordRow.role, RoamingRecordRow.home,
+                   RoamingRecordRow.host, RoamingRecordRow.amount_fen, RoamingRecordRow.digest)
+            .where(RoamingRecordRow.cycle_id == cycle_id))
+    if after is not None:
+        stmt = stmt.where(RoamingRecordRow.id > after)
+    rows = session.execute(stmt.order_by(RoamingRecordRow.id).limit(limit)).all()
+    columns: dict[str, list[Any]] = {name: [] for name in ("side", *run.FIELDS)}
+    for row in rows:
+        for name, value in zip(("record_id", "side", "home", "host", "amount_fen", "digest"),
+                               row, strict=True):
+            columns[name].append(value)
+    return columns, rows[-1].id if len(rows) == limit else None
 
 
 # -- the house: matching, netting, statements ------------------------------------------------
 
 def build_statements(house: PlatformIdentity, cycle_id: str, through_date: str,
-                     sides: dict[str, list[dict[str, Any]]], unreachable: list[str],
+                     sides: dict[str, dict[str, list[Any]]], unreachable: list[str],
                      now: datetime) -> tuple[dict[str, Any], dict[str, dict[str, Any]],
-                                             list[tuple[rules.Entry, rules.Entry]]]:
-    """Match what each platform reported, net the agreed records, and write one statement per
-    platform that reported. Returns (cycle summary, statements by platform, mismatches)."""
-    home_side: list[rules.Entry] = []
-    host_side: list[rules.Entry] = []
-    for platform, entries in sides.items():
-        for item in entries[:MAX_ENTRIES]:
-            entry = rules.Entry(str(item["record_id"]), str(item["home"]), str(item["host"]),
-                                int(item["amount_fen"]), str(item["digest"]))
-            side = item.get("side")
-            if side == HOME and entry.home == platform:
-                home_side.append(entry)
-            elif side == HOST and entry.host == platform:
-                host_side.append(entry)
-    matched = rules.match(home_side, host_side)
-    obligations = [rules.Obligation(e.home, e.host, e.amount_fen) for e in matched.agreed]
-    positions = rules.multilateral_positions(obligations)
-    bilateral = rules.bilateral_positions(obligations)
-    assert rules.positions_from_bilateral(bilateral) == positions
-    gross = rules.gross_by_pair(obligations)
-    excluded: dict[str, list[dict[str, str]]] = defaultdict(list)
-    reasons = ([(e, f"missing at home platform {e.home}") for e in matched.missing_at_home]
-               + [(e, f"missing at host platform {e.host}") for e in matched.missing_at_host]
-               + [(h, "home and host hold different content") for h, _ in matched.mismatched])
-    for entry, reason in reasons:
-        for platform in (entry.home, entry.host):
-            excluded[platform].append({"record_id": entry.record_id, "reason": reason})
+                                             list[run.Mismatch]]:
+    """Match what each platform reported (as columns), net the agreed records, and write one
+    statement per platform that reported. Returns (summary, statements, mismatches)."""
+    parts: dict[str, list[dict[str, np.ndarray]]] = {HOME: [], HOST: []}
+    for platform, columns in sides.items():
+        # Object arrays: a million strings become pointers, not fixed-width copies.
+        arrays = {name: np.asarray(columns.get(name, []),
+                                   dtype=np.int64 if name == "amount_fen" else object)
+                  [:MAX_ENTRIES] for name in ("side", *run.FIELDS)}
+        for side in (HOME, HOST):  # a platform speaks for its own side of each record only
+            mask = (arrays["side"] == side) & (arrays[side] == platform)
+            parts[side].append({name: arrays[name][mask] for name in run.FIELDS})
+    home_side = run.Entries.concatenate(parts[HOME])
+    host_side = run.Entries.concatenate(parts[HOST])
+    cleared = run.clear(home_side, host_side)
+    gross, positions = cleared.gross, cleared.positions
     statements = {}
     for platform in sorted(sides):
-        mine = [e for e in matched.agreed if platform in (e.home, e.host)]
-        counterparties = sorted({e.host if e.home == platform else e.home for e in mine})
+        counterparties = sorted({peer for pair in gross if platform in pair for peer in pair
+                                 if peer != platform})
         lines = [{"platform": peer, "receivable_fen": gross.get((peer, platform), 0),
                   "payable_fen": gross.get((platform, peer), 0),
                   "net_fen": gross.get((peer, platform), 0) - gross.get((platform, peer), 0)}
                  for peer in counterparties]
-        left_out = sorted(excluded.get(platform, []), key=lambda x: x["record_id"])
+        left_out = sorted(cleared.excluded.get(platform, []))
+        print_ = cleared.fingerprints.get(platform, run.fingerprint([]))
         document = {
             "v": 1, "cycle_id": cycle_id, "house": house.authority, "platform": platform,
-            "through_date": through_date, "issued_at": now.isoformat(), "records": len(mine),
-            "records_digest": rules.records_digest((e.record_id, e.amount_fen) for e in mine),
+            "through_date": through_date, "issued_at": now.isoformat(),
+            "records": int(print_.split(":")[0]), "records_fingerprint": print_,
             "counterparties": lines, "net_fen": positions.get(platform, 0),
-            "excluded": left_out[:MAX_EXCLUDED_LISTED],
+            "excluded": [{"record_id": i, "reason": why}
+                         for i, why in left_out[:MAX_EXCLUDED_LISTED]],
             "excluded_truncated": len(left_out) > MAX_EXCLUDED_LISTED}
         assert document["net_fen"] == sum(line["net_fen"] for line in lines)
         statements[platform] = document
     summary = {"participants": sorted(sides), "unreachable": sorted(unreachable),
-               "records_cleared": len(matched.agreed),
-               "gross_fen": sum(e.amount_fen for e in matched.agreed),
+               "records_cleared": cleared.agreed, "gross_fen": sum(gross.values()),
                "net_positions": dict(sorted(positions.items())),
-               "bilateral": {f"{a}|{b}": v for (a, b), v in sorted(bilateral.items())},
+               "bilateral": {f"{a}|{b}": v for (a, b), v in cleared.bilateral.items()},
                "house_payments": rules.house_payments(positions),
-               "missing": len(matched.missing_at_home) + len(matched.missing_at_host),
-               "mismatched": len(matched.mismatched)}
-    return summary, statements, matched.mismatched
+               "missing": cleared.missing_at_home + cleared.missing_at_host,
+               "mismatched": len(cleared.mismatched)}
+    return summary, statements, cleared.mismatched
 
 
 def store_cycle(session: Session, house: PlatformIdentity, cycle_id: str, through_date: str,
                 summary: dict[str, Any], statements: dict[str, dict[str, Any]],
-                mismatches: list[tuple[rules.Entry, rules.Entry]], created_by: str | None,
+                mismatches: list[run.Mismatch], created_by: str | None,
                 now: datetime) -> ClearingCycleRow:
     row = ClearingCycleRow(id=cycle_id, through_date=through_date, state="issued",
                            summary=summary, created_by=created_by, created_at=now)
@@ -152,12 +156,12 @@ def store_cycle(session: Session, house: PlatformIdentity, cycle_id: str, throug
             signature=fed.sign_document(house.private_key, house.key_id, document),
             key_id=house.key_id, net_fen=document["net_fen"], state=ISSUED, tries=0,
             next_try_at=now, created_at=now, updated_at=now))
-    for home, host in mismatches:
-        record_dispute(session, house.authority, home.host, "mismatch",
-                       f"record {home.record_id}: home {home.home} holds {home.amount_fen} fen "
-                       f"({home.digest[:12]}), host {host.host} holds {host.amount_fen} fen "
-                       f"({host.digest[:12]})", now, record_id=home.record_id,
-                       cycle_id=cycle_id, amount_fen=host.amount_fen)
+    for m in mismatches:
+        record_dispute(session, house.authority, m.host, "mismatch",
+                       f"record {m.record_id}: home {m.home} holds {m.home_amount_fen} fen "
+                       f"({m.home_digest[:12]}), host {m.host} holds {m.host_amount_fen} fen "
+                       f"({m.host_digest[:12]})", now, record_id=m.record_id,
+                       cycle_id=cycle_id, amount_fen=m.host_amount_fen)
     session.flush()
     return row
 
@@ -228,10 +232,11 @@ def _check_against_records(session: Session, own: str, cycle_id: str,
     gross: dict[tuple[str, str], int] = defaultdict(int)
     for row in netted:
         gross[(row.home, row.host)] += row.amount_fen
-    digest = rules.records_digest((r.id, r.amount_fen) for r in netted)
-    if len(netted) != document.get("records") or digest != document.get("records_digest"):
-        return (f"cycle {cycle_id}: the statement nets {document.get('records')} records, "
-                f"this platform holds {len(netted)} for it (digests differ)")
+    print_ = run.fingerprint((r.amount_fen, r.digest) for r in netted)
+    if print_ != document.get("records_fingerprint"):
+        return (f"cycle {cycle_id}: the statement nets {document.get('records')} records "
+                f"({document.get('records_fingerprint')}), this platform holds "
+                f"{len(netted)} for it ({print_})")
     for line in document.get("counterparties", []):
         peer = line["platform"]
         if (gross.get((peer, own), 0), gross.get((own, peer), 0)) != (

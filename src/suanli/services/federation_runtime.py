@@ -29,6 +29,7 @@ from suanli.services.federation import aware
 log = logging.getLogger("suanli.federation")
 MAX_ERRORS_LOGGED = 20
 NONCE_PURGE_S = 30.0
+MAX_COLLECT_PAGES = 1_000
 PUSHED, LAST_SYNC, REGISTERED = "catalog_pushed", "last_sync", "registered"
 
 
@@ -374,19 +375,11 @@ class FederationRuntime:
                 cycle_id = clearing.cycle_id_for(session, through)
                 participants = [p.authority for p in federation.platforms(session)
                                 if p.state == "active" and (p.is_self or p.endpoint)]
-            sides: dict[str, list[dict[str, Any]]] = {}
+            sides: dict[str, dict[str, list[Any]]] = {}
             unreachable = []
             for platform in participants:
                 try:
-                    if platform == self.own:
-                        with self.db.unit_of_work() as session:
-                            sides[platform] = clearing.collect(session, self.own, self.house,
-                                                               self.house, cycle_id, through)
-                    else:
-                        sides[platform] = self.call(platform, "POST",
-                                                    "/federation/v1/clearing/collect",
-                                                    {"cycle_id": cycle_id,
-                                                     "through_date": through})["entries"]
+                    sides[platform] = self._collect(platform, cycle_id, through)
                 except PeerError as exc:
                     unreachable.append(platform)
                     log.info("clearing %s: %s unreachable: %s", cycle_id, platform, exc)
@@ -398,6 +391,26 @@ class FederationRuntime:
                                      mismatches, created_by, now)
         self._statements()
         return {"cycle_id": cycle_id, "through_date": through, **summary}
+
+    def _collect(self, platform: str, cycle_id: str, through: str) -> dict[str, list[Any]]:
+        """Every entry a platform reports for the cycle, as columns, page by page."""
+        columns: dict[str, list[Any]] = {}
+        after = None
+        for _ in range(MAX_COLLECT_PAGES):
+            if platform == self.own:
+                with self.db.unit_of_work() as session:
+                    page, after = clearing.collect(session, self.own, self.house, self.house,
+                                                   cycle_id, through, after)
+            else:
+                reply = self.call(platform, "POST", "/federation/v1/clearing/collect",
+                                  {"cycle_id": cycle_id, "through_date": through,
+                                   "after": after})
+                page, after = reply["columns"], reply.get("next_after")
+            for name, values in page.items():
+                columns.setdefault(name, []).extend(values)
+            if not after:
+                return columns
+        raise PeerRejected(platform, 413, {"detail": f"more than {MAX_COLLECT_PAGES} pages"})
 
     # -- reconciliation ----------------------------------------------------------------------
 

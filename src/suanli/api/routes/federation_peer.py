@@ -226,11 +226,13 @@ def list_records(msg: Message, request: Request) -> Response:
 @router.post("/clearing/collect")
 def collect(msg: Message) -> Response:
     rt, body = msg.runtime, msg.json()
+    after = body.get("after")
     with rt.db.unit_of_work() as session:
-        entries = clearing.collect(session, rt.own, msg.sender, rt.house,
-                                   str(body.get("cycle_id", "")),
-                                   str(body.get("through_date", "")))
-    return msg.reply({"platform": rt.own, "entries": entries})
+        columns, next_after = clearing.collect(session, rt.own, msg.sender, rt.house,
+                                               str(body.get("cycle_id", "")),
+                                               str(body.get("through_date", "")),
+                                               str(after) if after else None)
+    return msg.reply({"platform": rt.own, "columns": columns, "next_after": next_after})
 
 
 @router.post("/clearing/statements")
