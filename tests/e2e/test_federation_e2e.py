@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from suanli.adapters.platform_key import identity
 from suanli.domain import federation as fed
