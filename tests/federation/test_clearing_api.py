@@ -153,3 +153,23 @@ def test_only_the_national_platform_clears(net) -> None:  # type: ignore[no-unty
     _, consumer = net["CN"].tenant("consumer")
     assert net["CN"].client.post("/v1/federation/clearing/cycles", headers=consumer,
                                  json={"through_date": TODAY}).status_code == 403
+
+
+def test_records_of_a_cycle_the_house_never_finished_are_cleared_in_the_next(net) -> None:  # type: ignore[no-untyped-def]
+    gd, cn = net["CN.GD"], net["CN"]
+    setup = roaming_setup(net, price=300)
+    submit(gd, setup.consumer, "orphaned", pool_id=setup.pool)
+    net.tick("CN.GD")
+    HandAgent(net["CN.SC"], setup.provider, [setup.pool]).run(wall_s=3600)
+    net.tick("CN.SC")
+    # The house collects for a cycle, then dies before it issues anything.
+    for platform in ("CN.GD", "CN.SC"):
+        reply = cn.runtime.call(platform, "POST", "/federation/v1/clearing/collect",
+                                {"cycle_id": f"{TODAY}.01", "through_date": TODAY})
+        assert len(reply["columns"]["record_id"]) == 1
+    with gd.db.unit_of_work() as session:
+        assert session.scalars(select(RoamingRecordRow)).one().cycle_id == f"{TODAY}.01"
+    summary = _cycle(net, "2026-11-03")  # another cycle id: the orphaned lock must not hold
+    assert summary["cycle_id"] == "2026-11-03.01"
+    assert summary["records_cleared"] == 1 and summary["gross_fen"] == 300
+    assert _cycle(net, "2026-11-03")["records_cleared"] == 0

@@ -47,6 +47,7 @@ ISSUED, DELIVERED, ACCEPTED, DISPUTED = "issued", "delivered", "accepted", "disp
 MAX_EXCLUDED_LISTED = 10_000
 MAX_ENTRIES = 2_000_000
 COLLECT_PAGE = 20_000  # entries per collect message: about 4 MiB of JSON
+MAX_PENDING_CYCLES = 1_000
 
 
 def cycle_id_for(session: Session, through_date: str) -> str:
@@ -59,13 +60,18 @@ def cycle_id_for(session: Session, through_date: str) -> str:
 # -- a participant: collecting its side ------------------------------------------------------
 
 def collect(session: Session, own: str, sender: str, house: str, cycle_id: str,
-            through_date: str, after: str | None = None,
-            limit: int = COLLECT_PAGE) -> tuple[dict[str, list[Any]], str | None]:
+            through_date: str, after: str | None = None, limit: int = COLLECT_PAGE,
+            pending_cycles: list[str] | None = None
+            ) -> tuple[dict[str, list[Any]], str | None]:
     """Lock this platform's unsettled records up to `through_date` into the cycle (on the
     first page) and report them a page at a time, by record id, as columns (side, record_id,
     home, host, amount_fen, digest); returns (columns, the id to continue after, or None at
     the end). Asked again for the same cycle, it reports the same
-    records (and any new ones)."""
+    records (and any new ones).
+
+    `pending_cycles` are the house's earlier cycles whose statement to this platform is still
+    on its way: their records stay with them. Records locked into any other earlier cycle
+    (one the house never finished) are taken into this one."""
     if sender != house:
         raise Forbidden(f"only the clearing house {house} collects records")
     through = rules.parse_date(through_date, "through_date").isoformat()
@@ -73,9 +79,12 @@ def collect(session: Session, own: str, sender: str, house: str, cycle_id: str,
         raise ValidationFailed("must be <through_date>.<seq>", field="cycle_id")
     assert 1 <= limit <= COLLECT_PAGE
     if after is None:
+        keep = [c for c in (pending_cycles or [])[:MAX_PENDING_CYCLES] if c != cycle_id]
+        free = RoamingRecordRow.cycle_id.is_(None)
+        if not _has_disputed_statement(session, own):
+            free = free | RoamingRecordRow.cycle_id.not_in([cycle_id, *keep])
         session.execute(update(RoamingRecordRow)
-                        .where(RoamingRecordRow.settled_at.is_(None),
-                               RoamingRecordRow.cycle_id.is_(None),
+                        .where(RoamingRecordRow.settled_at.is_(None), free,
                                RoamingRecordRow.business_date <= through)
                         .values(cycle_id=cycle_id).execution_options(synchronize_session=False))
     stmt = (select(RoamingRecordRow.id, RoamingRecordRow.role, RoamingRecordRow.home,
@@ -90,6 +99,21 @@ def collect(session: Session, own: str, sender: str, house: str, cycle_id: str,
                                row, strict=True):
             columns[name].append(value)
     return columns, rows[-1].id if len(rows) == limit else None
+
+
+def _has_disputed_statement(session: Session, own: str) -> bool:
+    """Whether records locked into a cycle may be waiting on a disputed statement (then they
+    stay with it, for the operators); False lets an unfinished cycle's records go again."""
+    return session.scalar(select(ClearingStatementRow.cycle_id).where(
+        ClearingStatementRow.platform == own, ClearingStatementRow.state == DISPUTED)
+        .limit(1)) is not None
+
+
+def pending_cycles(session: Session, platform: str) -> list[str]:
+    """At the house: earlier cycles whose statement to `platform` is not delivered yet."""
+    return list(session.scalars(select(ClearingStatementRow.cycle_id).where(
+        ClearingStatementRow.platform == platform, ClearingStatementRow.role == "issued",
+        ClearingStatementRow.state == ISSUED).limit(MAX_PENDING_CYCLES)))
 
 
 # -- the house: matching, netting, statements ------------------------------------------------

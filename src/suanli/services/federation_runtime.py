@@ -55,6 +55,7 @@ class FederationRuntime:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._clearing_lock = threading.Lock()
+        self._statements_lock = threading.Lock()
         self._errors = 0
         self._last_purge = 0.0
 
@@ -331,6 +332,10 @@ class FederationRuntime:
     def _statements(self) -> None:
         if self.own != self.house:
             return
+        with self._statements_lock:  # the loop and an operator's cycle may both deliver
+            self._deliver_statements()
+
+    def _deliver_statements(self) -> None:
         with self.db.unit_of_work() as session:
             due = [(r.cycle_id, r.platform, {"statement": r.document, "signature": r.signature,
                                              "key_id": r.key_id})
@@ -396,15 +401,18 @@ class FederationRuntime:
         """Every entry a platform reports for the cycle, as columns, page by page."""
         columns: dict[str, list[Any]] = {}
         after = None
+        with self.db.unit_of_work() as session:
+            pending = clearing.pending_cycles(session, platform)
         for _ in range(MAX_COLLECT_PAGES):
             if platform == self.own:
                 with self.db.unit_of_work() as session:
                     page, after = clearing.collect(session, self.own, self.house, self.house,
-                                                   cycle_id, through, after)
+                                                   cycle_id, through, after,
+                                                   pending_cycles=pending)
             else:
                 reply = self.call(platform, "POST", "/federation/v1/clearing/collect",
                                   {"cycle_id": cycle_id, "through_date": through,
-                                   "after": after})
+                                   "after": after, "pending_cycles": pending})
                 page, after = reply["columns"], reply.get("next_after")
             for name, values in page.items():
                 columns.setdefault(name, []).extend(values)

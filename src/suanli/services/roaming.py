@@ -338,27 +338,15 @@ def accept_forward(session: Session, own: ComputeId, sender: str, body: dict[str
     guest = federation.guest_tenant(session, own, home, now)
     principal = Principal(guest, Role.CONSUMER, TenantClass.ENTERPRISE)
     key = hashlib.sha256(f"{home}\n{home_job_id}\n{attempt}".encode()).hexdigest()[:48]
-    outcome, reason, job_id = REJECTED, "", None
-    nested = session.begin_nested()
-    try:
-        job, created = jobs.submit(session, principal, own, spec, f"roam-{key}", now)
-        if created and scheduling.place(session, job, now, claim_timeout_s):
-            outcome, job_id = ACCEPTED, job.id
-        else:
-            reason = job.message or "no pool here can take the job now"
-    except BaseException:
-        nested.rollback()
-        raise
-    if outcome == ACCEPTED:
-        nested.commit()
-    else:
-        nested.rollback()  # a rejected job leaves nothing behind but the answer
-        if not created:  # a concurrent copy of this forward won: give its answer
-            held = session.get(GuestJobRow, (home, home_job_id, attempt),
-                               populate_existing=True)
-            if held is None:
-                raise Conflict("the same forward is being handled; retry", field="attempt")
-            return answer_of(session, held)
+    outcome, reason, job_id = REJECTED, "no pool here can take the job now", None
+    # Accept only what a local pool can take now; a job accepted here is this platform's to
+    # run (its scheduler places it again if the pool is taken meanwhile). A rejection leaves
+    # no job behind, only the answer.
+    if scheduling.candidates(session, spec, []):
+        job, _ = jobs.submit(session, principal, own, spec, f"roam-{key}", now)
+        if job.state == JobState.PENDING.value:
+            scheduling.place(session, job, now, claim_timeout_s)
+        outcome, reason, job_id = ACCEPTED, "", job.id
     row = GuestJobRow(home=home, home_job_id=home_job_id, attempt=attempt, job_id=job_id,
                       outcome=outcome, reason=reason[:500], home_tenant_id=str(
                           body.get("tenant_id", ""))[:72], spec_sha256=digest,

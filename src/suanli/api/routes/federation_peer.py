@@ -173,6 +173,10 @@ def forward(msg: Message) -> Response:
     """A home platform offers a job attempt; answered once: accepted, rejected or withdrawn."""
     rt = msg.runtime
     with rt.db.unit_of_work() as session:
+        # Committed on its own: a job draws its id in a transaction of its own, which on
+        # SQLite must not wait behind this request's first write.
+        federation.guest_tenant(session, rt.authority_id, msg.sender, rt.now())
+    with rt.db.unit_of_work() as session:
         answer = roaming.accept_forward(session, rt.authority_id, msg.sender, msg.json(),
                                         rt.now(), rt.claim_timeout_s)
     return msg.reply(answer)
@@ -226,12 +230,15 @@ def list_records(msg: Message, request: Request) -> Response:
 @router.post("/clearing/collect")
 def collect(msg: Message) -> Response:
     rt, body = msg.runtime, msg.json()
-    after = body.get("after")
+    after, pending = body.get("after"), body.get("pending_cycles") or []
+    if not isinstance(pending, list):
+        raise ValidationFailed("must be a list of cycle ids", field="pending_cycles")
     with rt.db.unit_of_work() as session:
         columns, next_after = clearing.collect(session, rt.own, msg.sender, rt.house,
                                                str(body.get("cycle_id", "")),
                                                str(body.get("through_date", "")),
-                                               str(after) if after else None)
+                                               str(after) if after else None,
+                                               pending_cycles=[str(c) for c in pending])
     return msg.reply({"platform": rt.own, "columns": columns, "next_after": next_after})
 
 
