@@ -237,3 +237,36 @@ def test_a_guest_job_never_roams_on(net) -> None:  # type: ignore[no-untyped-def
     assert job(gd, setup.consumer, second["id"])["state"] == "pending"
     with gd.db.unit_of_work() as session:
         assert session.scalar(select(func.count()).select_from(GuestJobRow)) == 0
+
+
+def test_a_home_voucher_pays_its_share_of_a_roaming_charge_where_it_is_eligible(net) -> None:  # type: ignore[no-untyped-def]
+    gd, sc = net["CN.GD"], net["CN.SC"]
+    setup = roaming_setup(net, price=400)
+    programme = gd.client.post("/v1/programmes", headers={**gd.operator,
+                                                          "Idempotency-Key": "prog-west"},
+                               json={"id": "west-compute", "issuer": "Guangdong DRC",
+                                     "budget_fen": 1_000_000, "coverage": "0.5",
+                                     "cap_fen_per_tenant": 100_000,
+                                     "eligible_tenant_classes": ["start-up"],
+                                     "valid_from": "2026-01-01T00:00:00+08:00",
+                                     "valid_until": "2027-01-01T00:00:00+08:00",
+                                     "eligible_hubs": ["chengyu"]})
+    assert programme.status_code == 201, programme.text
+    granted = gd.client.post("/v1/programmes/west-compute/grants",
+                             headers={**gd.operator, "Idempotency-Key": "grant-1"},
+                             json={"tenant_id": setup.consumer_id, "granted_fen": 50})
+    assert granted.status_code == 201, granted.text
+    submit(gd, setup.consumer, "subsidised")
+    net.tick("CN.GD")
+    HandAgent(sc, setup.provider, [setup.pool]).run(wall_s=3600)
+    net.tick("CN.SC")
+    [record] = gd.client.get("/v1/federation/roaming-records",
+                             headers=setup.consumer).json()["items"]
+    charge = record["charge"]
+    assert record["amount_fen"] == 400
+    assert charge["voucher_fen"] == 50  # half of 400, capped by the 50 fen voucher
+    assert charge["wallet_fen"] == 350 and charge["vouchers"] == {"west-compute": 50}
+    assert account(gd, "peer:CN.SC")["balance_fen"] == 400
+    assert account(gd, "programme:west-compute")["debits_posted_fen"] == 50
+    vouchers = gd.client.get("/v1/vouchers", headers=setup.consumer).json()
+    assert vouchers[0]["remaining_fen"] == 0

@@ -92,3 +92,24 @@ def test_entitlements_are_drawn_first_and_empty_exactly() -> None:
     assert partly.covered_fen == 250 and partly.wallet_fen == 750
     broke = plan_home_charge(1000, 1_000_000, [], 10, prepaid=True)
     assert broke.unpaid_fen == 1000 and broke.wallet_fen == 0
+
+
+@given(st.integers(0, 10**8), st.integers(0, 10**9), balances, st.integers(0, 10**8),
+       st.booleans(), st.integers(0, 100))
+def test_vouchers_pay_between_entitlements_and_the_wallet(
+        amount: int, units: int, held: list[EntitlementBalance], wallet: int, prepaid: bool,
+        percent: int) -> None:
+    seen = []
+
+    def vouchers(rest: int) -> int:
+        seen.append(rest)
+        return rest * percent // 100
+
+    charge = plan_home_charge(amount, units, held, wallet, prepaid, vouchers)
+    assert (charge.covered_fen + charge.voucher_fen + charge.wallet_fen + charge.unpaid_fen
+            == amount)
+    if seen:  # asked once, about what entitlements left
+        assert seen == [amount - charge.covered_fen]
+        assert charge.voucher_fen == seen[0] * percent // 100
+    else:
+        assert charge.voucher_fen == 0 and charge.covered_fen == amount

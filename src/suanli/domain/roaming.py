@@ -5,7 +5,7 @@ states, and how a roaming charge is split between entitlements, the wallet and t
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -94,14 +94,16 @@ class Draw:
 class HomeCharge:
     """How the home platform covers what it owes the host (`amount_fen`) for one record.
 
-    covered_fen + wallet_fen + unpaid_fen == amount_fen. `margin_fen` is entitlement value
-    beyond the host's price for the covered units (negative: the home platform makes up the
-    difference, because it sold the units cheaper than the host charges for them).
+    covered_fen + voucher_fen + wallet_fen + unpaid_fen == amount_fen. `margin_fen` is
+    entitlement value beyond the host's price for the covered units (negative: the home
+    platform makes up the difference, because it sold the units cheaper than the host charges
+    for them).
     """
 
     amount_fen: int
     draws: tuple[Draw, ...]
     covered_fen: int  # the host's price for the units entitlements covered
+    voucher_fen: int  # paid by voucher programmes (算力券)
     wallet_fen: int  # taken from the tenant's wallet
     unpaid_fen: int  # due from the tenant later; the home platform pays the host meanwhile
 
@@ -116,9 +118,11 @@ class HomeCharge:
 
 def plan_home_charge(amount_fen: int, units_micro: int,
                      entitlements: Sequence[EntitlementBalance], wallet_available_fen: int,
-                     prepaid: bool) -> HomeCharge:
-    """Draw the home entitlements first (in the order given), then the wallet; whatever a
-    prepaid wallet cannot cover, and everything of a postpaid tenant, is unpaid (billed)."""
+                     prepaid: bool,
+                     voucher_fen: Callable[[int], int] | None = None) -> HomeCharge:
+    """Draw the home entitlements first (in the order given), then vouchers on what is left
+    (`voucher_fen(rest)` says how much of it they pay), then the wallet; whatever a prepaid
+    wallet cannot cover, and everything of a postpaid tenant, is unpaid (billed)."""
     assert amount_fen >= 0 and units_micro >= 0 and wallet_available_fen >= 0
     draws: list[Draw] = []
     wanted = units_micro
@@ -137,7 +141,11 @@ def plan_home_charge(amount_fen: int, units_micro: int,
     drawn = units_micro - wanted
     covered = amount_fen * drawn // units_micro if units_micro else 0
     rest = amount_fen - covered
+    discount = voucher_fen(rest) if voucher_fen is not None and rest > 0 else 0
+    assert 0 <= discount <= rest, (discount, rest)
+    rest -= discount
     wallet = rest if prepaid and wallet_available_fen >= rest else 0
-    charge = HomeCharge(amount_fen, tuple(draws), covered, wallet, rest - wallet)
-    assert charge.covered_fen + charge.wallet_fen + charge.unpaid_fen == amount_fen
+    charge = HomeCharge(amount_fen, tuple(draws), covered, discount, wallet, rest - wallet)
+    assert (charge.covered_fen + charge.voucher_fen + charge.wallet_fen + charge.unpaid_fen
+            == amount_fen)
     return charge

@@ -23,14 +23,20 @@ from suanli.domain import clearing as rules
 from suanli.domain import federation as fed
 from suanli.domain.ids import ComputeId
 from suanli.federation_settings import FederationSettings
-from suanli.services import clearing, federated_catalog, federation, roaming, roaming_records
-from suanli.services.federation import aware
+from suanli.services import (
+    clearing,
+    federation,
+    federation_sync,
+    roaming,
+    roaming_host,
+    roaming_records,
+)
 
 log = logging.getLogger("suanli.federation")
 MAX_ERRORS_LOGGED = 20
 NONCE_PURGE_S = 30.0
 MAX_COLLECT_PAGES = 1_000
-PUSHED, LAST_SYNC, REGISTERED = "catalog_pushed", "last_sync", "registered"
+REGISTERED = "registered"
 
 
 class FederationRuntime:
@@ -187,91 +193,25 @@ class FederationRuntime:
     def _sync(self) -> None:
         now = self.now()
         with self.db.unit_of_work() as session:
-            changed = federated_catalog.refresh_own(session, self.own, now,
-                                                    self.settings.catalog_heartbeat_s)
-            registered = federation.get_state(session, REGISTERED)
-            pushed = federation.get_state(session, PUSHED) or {}
-            last = (federation.get_state(session, LAST_SYNC) or {}).get("at", 0.0)
-            held = federated_catalog.origins(session)
-            mine = {o: row for o, row in held.items() if fed.is_within(o, self.own)}
-            dirty = changed or any(pushed.get(o) != row.digest for o, row in mine.items())
-            due = now.timestamp() - last >= self.settings.catalog_pull_s
-            if not self.settings.parent or not registered or not (dirty or due):
-                return
-            request = {
-                "platforms": federation.subtree(session, self.own),
-                "catalog": [federated_catalog.snapshot(session, o,
-                                                       with_groups=pushed.get(o) != row.digest)
-                            for o, row in sorted(mine.items())],
-                "known": {o: row.digest for o, row in held.items() if o not in mine}}
+            request = federation_sync.request(
+                session, self.own, now, heartbeat_s=self.settings.catalog_heartbeat_s,
+                pull_s=self.settings.catalog_pull_s,
+                registered=bool(self.settings.parent
+                                and federation.get_state(session, REGISTERED)))
+        if request is None:
+            return
         parent = self.parent_address()
         assert parent is not None
         reply = self.peers.call(parent, "POST", "/federation/v1/sync", request).body
-        self._apply_sync_reply(request, reply)
-
-    def _apply_sync_reply(self, request: dict[str, Any], reply: dict[str, Any]) -> None:
-        now = self.now()
         with self.db.unit_of_work() as session:
-            federation.apply_registry(session, self.own, reply.get("registry", {}),
-                                      trusted_for=self.house, now=now, skip_within=self.own)
-            for item in reply.get("catalog", []):
-                origin = fed.check_authority(item["origin"])
-                if not fed.is_within(origin, self.own):
-                    federated_catalog.store(session, origin=origin,
-                                            generated_at=datetime.fromisoformat(
-                                                item["generated_at"]),
-                                            digest_hex=item["digest"],
-                                            groups=item.get("groups"),
-                                            via=self.parent_authority or self.own, now=now)
-            listed = {item["origin"] for item in reply.get("origins", [])}
-            for item in reply.get("origins", []):
-                federated_catalog.store(session, origin=item["origin"],
-                                        generated_at=datetime.fromisoformat(
-                                            item["generated_at"]),
-                                        digest_hex=item["digest"], groups=None,
-                                        via=self.parent_authority or self.own, now=now)
-            for origin in federated_catalog.origins(session):
-                if not fed.is_within(origin, self.own) and origin not in listed:
-                    federated_catalog.forget_origin(session, origin)
-            need = set(reply.get("need", []))
-            federation.put_state(session, PUSHED, {
-                item["origin"]: item["digest"] for item in request["catalog"]
-                if item["origin"] not in need}, now)
-            federation.put_state(session, LAST_SYNC, {"at": now.timestamp()}, now)
+            federation_sync.apply_reply(session, self.own, self.house,
+                                        self.parent_authority or self.own, request, reply,
+                                        self.now())
 
     def handle_sync(self, sender: str, request: dict[str, Any]) -> dict[str, Any]:
         """The parent's side of a sync: take the child's subtree, answer with the rest."""
-        now = self.now()
-        need = []
         with self.db.unit_of_work() as session:
-            federation.apply_registry(session, self.own, request.get("platforms", {}),
-                                      trusted_for=sender, now=now)
-            row = session.get(federation.FederationPlatformRow, sender)
-            if row is not None:
-                row.last_seen_at = now
-            for item in request.get("catalog", [])[:federation.MAX_PLATFORMS]:
-                origin = fed.check_authority(str(item.get("origin", "")))
-                if not fed.is_within(origin, sender):
-                    continue  # a child speaks for its own subtree only
-                groups = item.get("groups")
-                federated_catalog.store(session, origin=origin,
-                                        generated_at=datetime.fromisoformat(
-                                            item["generated_at"]),
-                                        digest_hex=str(item["digest"]), groups=groups,
-                                        via=sender, now=now)
-                held = session.get(federated_catalog.CatalogOriginRow, origin)
-                if groups is None and (held is None or held.digest != item["digest"]):
-                    need.append(origin)
-            known = request.get("known", {}) or {}
-            rest = {o: r for o, r in federated_catalog.origins(session).items()
-                    if not fed.is_within(o, sender)}
-            return {
-                "registry": federation.registry_snapshot(session),
-                "catalog": [federated_catalog.snapshot(session, o, with_groups=True)
-                            for o, r in sorted(rest.items()) if known.get(o) != r.digest],
-                "origins": [{"origin": o, "generated_at": aware(r.generated_at).isoformat(),
-                             "digest": r.digest} for o, r in sorted(rest.items())],
-                "need": need}
+            return federation_sync.answer(session, self.own, sender, request, self.now())
 
     # -- jobs --------------------------------------------------------------------------------
 
@@ -297,8 +237,8 @@ class FederationRuntime:
     def _push_status(self) -> None:
         now = self.now()
         with self.db.unit_of_work() as session:
-            roaming.mark_status_changes(session, now)
-            pushes = roaming.due_status(session, now)
+            roaming_host.mark_status_changes(session, now)
+            pushes = roaming_host.due_status(session, now)
         for push in pushes:
             ok = True
             try:
@@ -308,7 +248,7 @@ class FederationRuntime:
                 ok = False
                 log.info("status of %s to %s: %s", push.home_job_id, push.home, exc)
             with self.db.unit_of_work() as session:
-                roaming.status_pushed(session, push, self.now(), ok=ok)
+                roaming_host.status_pushed(session, push, self.now(), ok=ok)
 
     def _records(self) -> None:
         with self.db.unit_of_work() as session:

@@ -7,33 +7,27 @@ rejected, or withdrawn — and repeats that answer to any retry, so a forward re
 timeout is never dispatched twice. The home platform places the job elsewhere only after the
 host's final "rejected" or "withdrawn"; while the host cannot be reached the job waits.
 
-Host side: the job runs as a job of the guest tenant that stands for the home platform; its
-status goes back to the home platform, and each usage record becomes a signed roaming record.
+Host side (services.roaming_host): the job runs as a job of the guest tenant that stands for
+the home platform; its status goes back home, and each usage record becomes a signed roaming
+record (services.roaming_records).
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from suanli.adapters.store.federation_tables import (
-    FederationPlatformRow,
-    GuestJobRow,
-    RoamingJobRow,
-)
+from suanli.adapters.store.federation_tables import FederationPlatformRow, RoamingJobRow
 from suanli.adapters.store.job_tables import JobLogRow, JobRow
 from suanli.adapters.store.tables import TenantRow
-from suanli.domain import federation as fed
-from suanli.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from suanli.domain.errors import Forbidden, NotFound, ValidationFailed
 from suanli.domain.ids import ComputeId
 from suanli.domain.jobs import JobSpec, JobState
 from suanli.domain.roaming import MAX_FORWARD_ATTEMPTS, mirror_path, rank_offers
-from suanli.domain.tenants import Principal, Role, TenantClass
 from suanli.services import federated_catalog, federation, jobs
 from suanli.services.federation import aware
 
@@ -60,7 +54,7 @@ class RoamingConfig:
         return None if value is None else cls(**value)
 
 
-def _retry_at(now: datetime, tries: int) -> datetime:
+def retry_at(now: datetime, tries: int) -> datetime:
     return now + timedelta(seconds=min(MAX_RETRY_DELAY_S, 0.5 * 2 ** min(tries, 8)))
 
 
@@ -214,7 +208,7 @@ def record_unreachable(session: Session, item: Outbound, error: str, now: dateti
     assert row is not None
     row.tries += 1
     row.last_error, row.updated_at = error[:500], now
-    row.next_try_at = _retry_at(now, row.tries)
+    row.next_try_at = retry_at(now, row.tries)
     job = session.get(JobRow, item.job_id)
     if job is not None and not JobState(job.state).is_terminal:
         job.message = f"platform {item.host} unreachable, retrying (try {row.tries})"
@@ -231,7 +225,7 @@ def apply_answer(session: Session, item: Outbound, answer: dict[str, Any],
     if outcome == ACCEPTED:
         _accepted(session, row, job, answer, now)
         if row.state == WITHDRAWING:  # a cancellation the host has not finished: ask again
-            row.next_try_at = _retry_at(now, row.tries)
+            row.next_try_at = retry_at(now, row.tries)
     elif outcome in (REJECTED, WITHDRAWN):
         row.state, row.reason = outcome, str(answer.get("reason", ""))[:500]
         if job.state in (JobState.PLACED.value, JobState.DISPATCHED.value) and \
@@ -307,162 +301,3 @@ def apply_status(session: Session, sender: str, home_job_id: str, attempt: int,
         else:
             held.text, held.truncated, held.updated_at = text, bool(
                 status.get("logs_truncated")), now
-
-
-# -- host: answering forwards ----------------------------------------------------------------
-
-def _spec_digest(spec: dict[str, Any]) -> str:
-    return fed.document_digest({"spec": spec})
-
-
-def accept_forward(session: Session, own: ComputeId, sender: str, body: dict[str, Any],
-                   now: datetime, claim_timeout_s: int) -> dict[str, Any]:
-    """Answer a forwarded job attempt, once: the same attempt again gets the same answer."""
-    from suanli.services import scheduling
-
-    home, home_job_id, attempt = _attempt_key(sender, body)
-    spec_json = body.get("spec")
-    if not isinstance(spec_json, dict):
-        raise ValidationFailed("must be a job spec", field="spec")
-    digest = _spec_digest(spec_json)
-    held = session.get(GuestJobRow, (home, home_job_id, attempt))
-    if held is not None:
-        if held.outcome != WITHDRAWN and held.spec_sha256 != digest:
-            raise Conflict(f"attempt {attempt} of {home_job_id} was forwarded with another spec",
-                           field="spec")
-        return answer_of(session, held)
-    try:
-        spec = JobSpec.from_json(spec_json)
-    except (TypeError, KeyError) as exc:
-        raise ValidationFailed(f"not a job spec: {exc}", field="spec") from None
-    guest = federation.guest_tenant(session, own, home, now)
-    principal = Principal(guest, Role.CONSUMER, TenantClass.ENTERPRISE)
-    key = hashlib.sha256(f"{home}\n{home_job_id}\n{attempt}".encode()).hexdigest()[:48]
-    outcome, reason, job_id = REJECTED, "no pool here can take the job now", None
-    # Accept only what a local pool can take now; a job accepted here is this platform's to
-    # run (its scheduler places it again if the pool is taken meanwhile). A rejection leaves
-    # no job behind, only the answer.
-    if scheduling.candidates(session, spec, []):
-        job, _ = jobs.submit(session, principal, own, spec, f"roam-{key}", now)
-        if job.state == JobState.PENDING.value:
-            scheduling.place(session, job, now, claim_timeout_s)
-        outcome, reason, job_id = ACCEPTED, "", job.id
-    row = GuestJobRow(home=home, home_job_id=home_job_id, attempt=attempt, job_id=job_id,
-                      outcome=outcome, reason=reason[:500], home_tenant_id=str(
-                          body.get("tenant_id", ""))[:72], spec_sha256=digest,
-                      next_push_at=now if outcome == ACCEPTED else None, tries=0,
-                      created_at=now, updated_at=now)
-    session.add(row)
-    session.flush()
-    return answer_of(session, row)
-
-
-def withdraw(session: Session, own: ComputeId, sender: str, body: dict[str, Any],
-             now: datetime) -> dict[str, Any]:
-    """The home platform takes a forward back: a tombstone if it never arrived (so a late
-    copy is refused), a cancellation if it runs here."""
-    home, home_job_id, attempt = _attempt_key(sender, body)
-    held = session.get(GuestJobRow, (home, home_job_id, attempt))
-    if held is None:
-        held = GuestJobRow(home=home, home_job_id=home_job_id, attempt=attempt, job_id=None,
-                           outcome=WITHDRAWN, reason="withdrawn by the home platform",
-                           home_tenant_id="", spec_sha256="", tries=0, created_at=now,
-                           updated_at=now)
-        session.add(held)
-        session.flush()
-    elif held.outcome == ACCEPTED and held.job_id:
-        job = session.get(JobRow, held.job_id)
-        assert job is not None
-        if body.get("cancel") is True and not JobState(job.state).is_terminal:
-            guest = federation.guest_tenant(session, own, home, now)
-            jobs.cancel(session, Principal(guest, Role.CONSUMER), job.id, now)
-            held.next_push_at = now
-    return answer_of(session, held)
-
-
-def _attempt_key(sender: str, body: dict[str, Any]) -> tuple[str, str, int]:
-    home = fed.check_authority(str(body.get("home", "")), field="home")
-    if home != sender:
-        raise Forbidden(f"{sender} may not act for platform {home}")
-    home_job_id = str(ComputeId.parse(str(body.get("home_job_id", "")), field="home_job_id"))
-    if ComputeId.parse(home_job_id).authority_id.body != home:
-        raise Forbidden(f"job {home_job_id} was not issued by {home}")
-    attempt = body.get("attempt")
-    if isinstance(attempt, bool) or not isinstance(attempt, int) or \
-            not 1 <= attempt <= MAX_FORWARD_ATTEMPTS:
-        raise ValidationFailed(f"must be 1..{MAX_FORWARD_ATTEMPTS}", field="attempt")
-    return home, home_job_id, attempt
-
-
-def answer_of(session: Session, row: GuestJobRow) -> dict[str, Any]:
-    if row.outcome != ACCEPTED or row.job_id is None:
-        return {"outcome": row.outcome, "reason": row.reason}
-    return {"outcome": ACCEPTED, **status_of(session, row)}
-
-
-def status_of(session: Session, row: GuestJobRow) -> dict[str, Any]:
-    job = session.get(JobRow, row.job_id)
-    assert job is not None
-    logs = session.get(JobLogRow, job.id)
-    return {"home_job_id": row.home_job_id, "attempt": row.attempt, "host_job_id": job.id,
-            "pool_id": job.pool_id, "state": job.state, "exit_code": job.exit_code,
-            "message": job.message,
-            "started_at": aware(job.started_at).isoformat() if job.started_at else None,
-            "finished_at": aware(job.finished_at).isoformat() if job.finished_at else None,
-            "logs": logs.text[-MAX_LOG_CHARS:] if logs else None,
-            "logs_truncated": bool(logs and (logs.truncated or len(logs.text) > MAX_LOG_CHARS))}
-
-
-# -- host: pushing status home ---------------------------------------------------------------
-
-@dataclass(frozen=True)
-class StatusPush:
-    home: str
-    home_job_id: str
-    attempt: int
-    status: dict[str, Any]
-    digest: str
-
-
-def due_status(session: Session, now: datetime) -> list[StatusPush]:
-    """Status of guest jobs that changed since the home platform last acknowledged it."""
-    rows = session.scalars(select(GuestJobRow).where(GuestJobRow.outcome == ACCEPTED,
-                                                     GuestJobRow.next_push_at.is_not(None))
-                           .order_by(GuestJobRow.next_push_at).limit(MAX_BATCH * 4)).all()
-    out = []
-    for row in rows:
-        if aware(row.next_push_at) > now:
-            continue
-        status = status_of(session, row)
-        digest = fed.document_digest(status)
-        if digest == row.pushed_digest:
-            row.next_push_at = None  # acknowledged as it is; mark_status_changes wakes it
-            continue
-        out.append(StatusPush(row.home, row.home_job_id, row.attempt, status, digest))
-        if len(out) >= MAX_BATCH:
-            break
-    return out
-
-
-def status_pushed(session: Session, push: StatusPush, now: datetime, *, ok: bool) -> None:
-    row = session.get(GuestJobRow, (push.home, push.home_job_id, push.attempt))
-    assert row is not None
-    row.updated_at = now
-    if ok:
-        row.pushed_digest, row.pushed_state, row.tries = push.digest, push.status["state"], 0
-        row.next_push_at = now
-    else:
-        row.tries += 1
-        row.next_push_at = _retry_at(now, row.tries)
-
-
-def mark_status_changes(session: Session, now: datetime) -> int:
-    """Wake the pushes of guest jobs whose state moved since their last push."""
-    stale = session.scalars(
-        select(GuestJobRow).join(JobRow, JobRow.id == GuestJobRow.job_id)
-        .where(GuestJobRow.outcome == ACCEPTED, GuestJobRow.next_push_at.is_(None),
-               or_(GuestJobRow.pushed_state.is_(None), JobRow.state != GuestJobRow.pushed_state))
-        .limit(MAX_BATCH * 4)).all()
-    for row in stale:
-        row.next_push_at = now
-    return len(stale)

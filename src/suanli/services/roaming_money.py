@@ -17,27 +17,37 @@ Accounts (besides billing's wallets, receivables and fees):
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from suanli.adapters.store.billing_tables import UsageChargeRow
+from suanli.adapters.store.billing_tables import UsageChargeRow, VoucherProgrammeRow, VoucherRow
 from suanli.adapters.store.federation_tables import EntitlementRow
 from suanli.adapters.store.job_tables import UsageRecordRow
 from suanli.adapters.store.tables import PoolRow
 from suanli.domain.errors import Conflict, Forbidden, ValidationFailed
 from suanli.domain.jobs import check_idempotency_key
 from suanli.domain.ledger import Account, AccountKind, Transfer
+from suanli.domain.resources import Hub
 from suanli.domain.roaming import EntitlementBalance, plan_home_charge
-from suanli.domain.tenants import Principal, Role
+from suanli.domain.tenants import Principal, Role, TenantClass
+from suanli.domain.vouchers import (
+    LineCategory,
+    LineContext,
+    ProgrammeBudget,
+    Voucher,
+    VoucherOutcome,
+    apply_vouchers,
+)
 from suanli.services import billing, ledger_store
 
 ROAMING_ACCOUNT = "platform:roaming"
 MAX_ENTITLEMENTS_DRAWN = 64
+MAX_VOUCHERS = 64
 MAX_UNITS_MICRO = 10**15
 MICRO = 10**6
 
@@ -113,11 +123,12 @@ def _tid(record_id: str, what: str) -> str:
 # -- at home ---------------------------------------------------------------------------------
 
 def charge_home(session: Session, *, tenant_id: str, host: str, record_id: str,
-                amount_fen: int, units_micro: int, job_id: str, now: datetime
-                ) -> dict[str, Any]:
-    """Charge the home tenant for a roaming record: entitlements first, then the wallet; what
-    a prepaid wallet cannot cover, and all of a postpaid tenant's, stays unpaid (billed
-    later) while this platform owes the host the whole amount at once."""
+                amount_fen: int, units_micro: int, job_id: str, where: Where,
+                now: datetime) -> dict[str, Any]:
+    """Charge the home tenant for a roaming record: entitlements first, then the tenant's
+    vouchers (judged on where the job ran), then the wallet; what a prepaid wallet cannot
+    cover, and all of a postpaid tenant's, stays unpaid (billed later) while this platform
+    owes the host the whole amount at once."""
     wallet = billing.wallet_account_id(tenant_id)
     entitlement = entitlement_account_id(tenant_id)
     peer = open_peer(session, host, now)
@@ -126,8 +137,15 @@ def charge_home(session: Session, *, tenant_id: str, host: str, record_id: str,
                               owner_tenant_id=tenant_id)
     ledger_store.open_account(session, Account.open(ROAMING_ACCOUNT, AccountKind.PEER_CLEARING),
                               now)
-    # Lock order as in billing: accounts (in id order) first, then entitlement rows.
-    accounts = ledger_store.lock_accounts(session, [wallet, entitlement, peer, ROAMING_ACCOUNT])
+    programme_ids = sorted(session.scalars(
+        select(VoucherRow.programme_id).where(VoucherRow.tenant_id == tenant_id,
+                                              VoucherRow.remaining_fen > 0).distinct()))
+    # Lock order as in billing: accounts (in id order), programme rows, voucher rows; then
+    # our entitlement rows.
+    accounts = ledger_store.lock_accounts(
+        session, [wallet, entitlement, peer, ROAMING_ACCOUNT,
+                  *(billing.fund_account_id(p) for p in programme_ids)])
+    budgets, vouchers = _voucher_state(session, tenant_id, programme_ids, accounts)
     rows = list(session.scalars(
         select(EntitlementRow)
         .where(EntitlementRow.tenant_id == tenant_id, EntitlementRow.remaining_units_micro > 0,
@@ -135,10 +153,23 @@ def charge_home(session: Session, *, tenant_id: str, host: str, record_id: str,
         .order_by(EntitlementRow.valid_until.is_(None), EntitlementRow.valid_until,
                   EntitlementRow.created_at, EntitlementRow.id)
         .limit(MAX_ENTITLEMENTS_DRAWN).with_for_update()))
+    tenant = billing.get_tenant(session, tenant_id)
+    context = LineContext(tenant_id, TenantClass(tenant.tenant_class), LineCategory.COMPUTE,
+                          where.at, where.provider_id, where.province,
+                          Hub(where.hub) if where.hub else None)
+    outcome: list[VoucherOutcome] = []
+
+    def vouchers_pay(rest: int) -> int:
+        if not vouchers:
+            return 0
+        outcome.append(apply_vouchers(rest, context, vouchers, budgets))
+        return outcome[0].discount_fen
+
     prepaid = billing.billing_mode(session, tenant_id) == billing.PREPAID
     plan = plan_home_charge(amount_fen, units_micro,
                             [EntitlementBalance(r.id, r.remaining_units_micro, r.remaining_fen)
-                             for r in rows], max(0, accounts[wallet].available_fen), prepaid)
+                             for r in rows], max(0, accounts[wallet].available_fen), prepaid,
+                            vouchers_pay)
     by_id = {row.id: row for row in rows}
     for draw in plan.draws:
         row = by_id[draw.entitlement_id]
@@ -151,16 +182,67 @@ def charge_home(session: Session, *, tenant_id: str, host: str, record_id: str,
              (ROAMING_ACCOUNT, peer, max(0, -plan.margin_fen), "shortfall", "roaming-margin"),
              (wallet, peer, plan.wallet_fen, "wallet", "roaming-charge"),
              (ROAMING_ACCOUNT, peer, plan.unpaid_fen, "fronted", "roaming-fronted")]
+    per_programme: dict[str, int] = {}
+    for allocation in outcome[0].allocations if outcome else ():
+        per_programme[allocation.programme_id] = (per_programme.get(allocation.programme_id, 0)
+                                                  + allocation.discount_fen)
+    moves += [(billing.fund_account_id(p), peer, fen, f"voucher:{p}", "voucher")
+              for p, fen in sorted(per_programme.items())]
     transfers = [Transfer(_tid(record_id, what), debit, credit, amount, code, reference=job_id)
                  for debit, credit, amount, what, code in moves if amount > 0]
     if transfers:
         ledger_store.apply_many(session, transfers, now, linked=True)
+    for voucher in (outcome[0].vouchers.values() if outcome else ()):
+        held = session.get(VoucherRow, voucher.id)
+        assert held is not None and voucher.remaining_fen <= held.remaining_fen
+        held.remaining_fen = voucher.remaining_fen
     return {"amount_fen": amount_fen, "units_micro": units_micro,
             "entitlement_units_micro": sum(d.units_micro for d in plan.draws),
             "entitlement_fen": value, "covered_fen": plan.covered_fen,
-            "wallet_fen": plan.wallet_fen, "unpaid_fen": plan.unpaid_fen,
-            "margin_fen": plan.margin_fen, "draws": [asdict(d) for d in plan.draws],
+            "voucher_fen": plan.voucher_fen, "wallet_fen": plan.wallet_fen,
+            "unpaid_fen": plan.unpaid_fen, "margin_fen": plan.margin_fen,
+            "draws": [asdict(d) for d in plan.draws], "vouchers": per_programme,
             "transfers": [t.id for t in transfers]}
+
+
+@dataclass(frozen=True)
+class Where:
+    """Where and when a roaming job ran, as voucher eligibility judges it."""
+
+    at: datetime
+    provider_id: str
+    province: str
+    hub: str | None
+
+
+def _voucher_state(session: Session, tenant_id: str, programme_ids: list[str],
+                   accounts: dict[str, Account]
+                   ) -> tuple[dict[str, ProgrammeBudget], list[Voucher]]:
+    """The tenant's usable vouchers and their programmes' budgets, rows locked in billing's
+    order (programmes, then vouchers) after the accounts."""
+    from suanli.services import vouchers_store
+
+    funded = [p for p in programme_ids if billing.fund_account_id(p) in accounts]
+    if not funded:
+        return {}, []
+    programmes = session.scalars(select(VoucherProgrammeRow)
+                                 .where(VoucherProgrammeRow.id.in_(funded))
+                                 .order_by(VoucherProgrammeRow.id).with_for_update()).all()
+    rows = session.scalars(select(VoucherRow)
+                           .where(VoucherRow.tenant_id == tenant_id,
+                                  VoucherRow.programme_id.in_(funded),
+                                  VoucherRow.remaining_fen > 0)
+                           .order_by(VoucherRow.id).limit(MAX_VOUCHERS).with_for_update()).all()
+    used = dict(session.execute(
+        select(VoucherRow.programme_id, func.sum(VoucherRow.granted_fen - VoucherRow.remaining_fen))
+        .where(VoucherRow.tenant_id == tenant_id, VoucherRow.programme_id.in_(funded))
+        .group_by(VoucherRow.programme_id)).all())
+    budgets = {row.id: ProgrammeBudget(vouchers_store.programme_from_row(row),
+                                       min(accounts[billing.fund_account_id(row.id)]
+                                           .available_fen, row.budget_fen),
+                                       int(used.get(row.id) or 0))
+               for row in programmes}
+    return budgets, [vouchers_store.voucher_from_row(row) for row in rows]
 
 
 # -- entitlements ----------------------------------------------------------------------------

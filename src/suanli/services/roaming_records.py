@@ -26,6 +26,7 @@ from suanli.domain import federation as fed
 from suanli.domain.clearing import business_date, parse_date
 from suanli.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from suanli.domain.ids import ComputeId
+from suanli.domain.resources import Hub
 from suanli.services import roaming_money
 from suanli.services.federation import aware
 
@@ -63,7 +64,8 @@ def issue_records(session: Session, me: PlatformIdentity, now: datetime,
             "host": me.authority, "home_job_id": guest.home_job_id, "attempt": guest.attempt,
             "host_job_id": usage.job_id, "lease_id": usage.lease_id,
             "tenant_id": guest.home_tenant_id, "pool_id": usage.pool_id,
-            "provider_id": pool.provider_id, "accelerator": usage.accelerator,
+            "provider_id": pool.provider_id, "province": pool.province, "hub": pool.hub,
+            "accelerator": usage.accelerator,
             "devices": usage.devices, "started_at": aware(usage.started_at).isoformat(),
             "ended_at": ended.isoformat(), "wall_ms": _ms(usage.wall_s),
             "device_ms": _ms(usage.device_seconds), "energy_wh": round(usage.energy_wh),
@@ -189,7 +191,7 @@ def ingest(session: Session, own: str, sender: str | None, payload: dict[str, An
                                        record_id=fields["record_id"],
                                        amount_fen=fields["amount_fen"],
                                        units_micro=fields["units_micro"], job_id=job.id,
-                                       now=now)
+                                       where=_where(document), now=now)
     row = RoamingRecordRow(
         id=fields["record_id"], role=HOME, home=own, host=fields["host"],
         home_job_id=job.id, host_job_id=fields["host_job_id"], tenant_id=job.tenant_id,
@@ -200,6 +202,22 @@ def ingest(session: Session, own: str, sender: str | None, payload: dict[str, An
     session.add(row)
     session.flush()
     return Ingested(row, True)
+
+
+def _where(document: dict[str, Any]) -> roaming_money.Where:
+    """Where the job ran, for voucher eligibility: a record without it is judged as run at no
+    particular place (only vouchers open to any place apply)."""
+    try:
+        ended = datetime.fromisoformat(str(document.get("ended_at")))
+    except ValueError:
+        raise ValidationFailed("must be an ISO time", field="record.ended_at") from None
+    if ended.tzinfo is None:
+        raise ValidationFailed("must carry its UTC offset", field="record.ended_at")
+    hub = document.get("hub")
+    return roaming_money.Where(ended - timedelta(microseconds=1),
+                               str(document.get("provider_id") or ""),
+                               str(document.get("province") or ""),
+                               hub if hub in {h.value for h in Hub} else None)
 
 
 def _check_document(document: dict[str, Any], own: str) -> dict[str, Any]:

@@ -15,9 +15,13 @@ from suanli.catalog import load_catalog
 from suanli.domain.errors import InsufficientFunds
 from suanli.domain.jobs import JobSpec, JobState
 from suanli.domain.resources import PoolState
-from suanli.services import billing, jobs, ranking
+from suanli.services import (
+    billing,
+    jobs,
+    ranking,
+    roaming,  # issue 6: federation
+)
 from suanli.services.leases import open_lease
-from suanli.services import roaming  # issue 6: federation
 
 MAX_CANDIDATES = 50
 MAX_JOBS_PER_PASS = 500

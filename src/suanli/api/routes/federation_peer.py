@@ -25,6 +25,7 @@ from suanli.services import (
     federation,
     reconciliation,
     roaming,
+    roaming_host,
     roaming_records,
 )
 from suanli.services.federation_runtime import FederationRuntime
@@ -177,7 +178,7 @@ def forward(msg: Message) -> Response:
         # SQLite must not wait behind this request's first write.
         federation.guest_tenant(session, rt.authority_id, msg.sender, rt.now())
     with rt.db.unit_of_work() as session:
-        answer = roaming.accept_forward(session, rt.authority_id, msg.sender, msg.json(),
+        answer = roaming_host.accept_forward(session, rt.authority_id, msg.sender, msg.json(),
                                         rt.now(), rt.claim_timeout_s)
     return msg.reply(answer)
 
@@ -186,7 +187,7 @@ def forward(msg: Message) -> Response:
 def withdraw(msg: Message) -> Response:
     rt = msg.runtime
     with rt.db.unit_of_work() as session:
-        answer = roaming.withdraw(session, rt.authority_id, msg.sender, msg.json(), rt.now())
+        answer = roaming_host.withdraw(session, rt.authority_id, msg.sender, msg.json(), rt.now())
     return msg.reply(answer)
 
 
