@@ -110,7 +110,7 @@ def build_tree(url: str, tmp: Path):  # type: ignore[no-untyped-def]
             enrolment_token=token, run_federation=False, catalog_pull_s=3600,
             catalog_heartbeat_s=3600, clearing_auto=False)
         app.state.federation_transport = router
-        runtime = build_runtime(app, ephemeral=False)
+        runtime = build_runtime(app)
         app.state.federation = runtime
         runtime.start()
         runtimes[authority] = runtime

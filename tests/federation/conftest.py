@@ -195,7 +195,7 @@ def _start(node: Node, parent: str | None, token: str | None, router: Router,
         catalog_pull_s=0.1, catalog_heartbeat_s=3600, peer_timeout_s=2, peer_retries=2,
         clearing_auto=False)
     node.app.state.federation_transport = router
-    runtime = build_runtime(node.app, ephemeral=False)
+    runtime = build_runtime(node.app)
     runtime.peers._backoff_s = 0.0  # no sleeping between retries in tests
     node.app.state.federation = runtime
     runtime.start()

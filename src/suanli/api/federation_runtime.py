@@ -1,5 +1,5 @@
 """Wires a node's federation runtime into its FastAPI app: built and started with the app's
-lifespan, or made on first use (with a key that lives only in memory) where no lifespan ran.
+lifespan, or made on first use where no lifespan ran (then without its loop).
 """
 
 from __future__ import annotations
@@ -27,11 +27,13 @@ def _ephemeral(authority: str) -> PlatformIdentity:
     return PlatformIdentity(authority, key, raw)
 
 
-def build_runtime(app: FastAPI, *, ephemeral: bool) -> FederationRuntime:
+def build_runtime(app: FastAPI) -> FederationRuntime:
+    """The runtime for an app. Without a key file configured (`suanli serve` always sets one)
+    the key lives in memory only: an app in a test never writes key files where it runs."""
     ctx = app.state.ctx
     settings: FederationSettings = getattr(app.state, "federation_settings", None) or \
         FederationSettings()
-    me = _ephemeral(ctx.authority.body) if ephemeral and settings.key_file is None else None
+    me = _ephemeral(ctx.authority.body) if settings.key_file is None else None
     public_url = settings.public_url or f"http://{ctx.settings.host}:{ctx.settings.port}"
     return FederationRuntime(ctx.db, ctx.clock, ctx.authority, name=ctx.settings.platform_name,
                              public_url=public_url, settings=settings,
@@ -45,7 +47,7 @@ def runtime_of(app: FastAPI) -> FederationRuntime:
         with _lock:
             runtime = getattr(app.state, "federation", None)
             if runtime is None:
-                runtime = build_runtime(app, ephemeral=True)
+                runtime = build_runtime(app)
                 runtime.prepare()
                 app.state.federation = runtime
     return runtime
@@ -53,7 +55,7 @@ def runtime_of(app: FastAPI) -> FederationRuntime:
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    runtime = build_runtime(app, ephemeral=False)
+    runtime = build_runtime(app)
     app.state.federation = runtime
     await run_in_threadpool(runtime.start)
     try:

@@ -64,7 +64,7 @@ def serve(
     api = create_app(settings)
     ctx = api.state.ctx
     api.state.federation_settings = _federation_settings(parent, enrolment_token, key_file,
-                                                         public_url)
+                                                         public_url, settings.authority)
     key = ensure_operator(ctx.db, ctx.authority, SystemClock())
     if key:
         console.print(f"[bold]first start: operator API key (shown once):[/bold] {key}")
@@ -79,14 +79,19 @@ def serve(
 
 
 def _federation_settings(parent: str | None, token: str | None, key_file: str | None,
-                         public_url: str | None):  # type: ignore[no-untyped-def]
-    """Issue 6: the federation options of `serve` over SUANLI_* settings."""
+                         public_url: str | None, authority: str):  # type: ignore[no-untyped-def]
+    """Issue 6: the federation options of `serve` over SUANLI_* settings; a node always keeps
+    its key in a file (suanli-<authority>.key here unless SUANLI_KEY_FILE says otherwise)."""
+    from suanli.adapters.platform_key import default_key_file
     from suanli.federation_settings import FederationSettings
 
     overrides = {k: v for k, v in {"parent": parent, "enrolment_token": token,
                                    "key_file": key_file, "public_url": public_url}.items()
                  if v is not None}
-    return FederationSettings(**overrides)
+    settings = FederationSettings(**overrides)
+    if settings.key_file is None:
+        settings.key_file = default_key_file(authority.strip().upper())
+    return settings
 
 
 @admin.command("create-tenant")
