@@ -99,6 +99,18 @@ def check_authority(text: str, *, field: str = "authority") -> str:
     return canonical
 
 
+_TOKEN_RE = re.compile(r"^[A-Za-z0-9._:*+-]{1,128}$")
+
+
+def check_token(text: object, *, field: str) -> str:
+    """An id-like value from a peer (record or cycle id, catalog key): no blanks, no control
+    bytes, at most 128 characters."""
+    if not isinstance(text, str) or not _TOKEN_RE.match(text):
+        raise ValidationFailed("must be 1-128 characters of A-Z a-z 0-9 . _ : * + -",
+                               field=field)
+    return text
+
+
 def is_within(authority: str, ancestor: str) -> bool:
     """Whether `authority` is `ancestor` or was delegated under it (CN.GD.SZ within CN.GD)."""
     return authority == ancestor or authority.startswith(ancestor + ".")

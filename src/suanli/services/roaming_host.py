@@ -52,6 +52,7 @@ def accept_forward(session: Session, own: ComputeId, sender: str, body: dict[str
             raise Conflict(f"attempt {attempt} of {home_job_id} was forwarded with another spec",
                            field="spec")
         return answer_of(session, held)
+    tenant_id = str(ComputeId.parse(str(body.get("tenant_id", "")), field="tenant_id"))
     try:
         spec = JobSpec.from_json(spec_json)
     except (TypeError, KeyError) as exc:
@@ -69,8 +70,8 @@ def accept_forward(session: Session, own: ComputeId, sender: str, body: dict[str
             scheduling.place(session, job, now, claim_timeout_s)
         outcome, reason, job_id = ACCEPTED, "", job.id
     row = GuestJobRow(home=home, home_job_id=home_job_id, attempt=attempt, job_id=job_id,
-                      outcome=outcome, reason=reason[:500], home_tenant_id=str(
-                          body.get("tenant_id", ""))[:72], spec_sha256=digest,
+                      outcome=outcome, reason=reason[:500], home_tenant_id=tenant_id,
+                      spec_sha256=digest,
                       next_push_at=now if outcome == ACCEPTED else None, tries=0,
                       created_at=now, updated_at=now)
     session.add(row)

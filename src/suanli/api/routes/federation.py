@@ -48,6 +48,12 @@ def _runtime(request: Request) -> FederationRuntime:
 
 Runtime = Annotated[FederationRuntime, Depends(_runtime)]
 Day = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+TOKEN = r"^[A-Za-z0-9._:*+-]+$"  # ids, authorities, catalog keys: no blanks or control bytes
+TEXT = r"^[^\x00-\x1f\x7f]*$"  # free text: printable only (PostgreSQL refuses NUL)
+
+
+def _token(max_length: int) -> Any:
+    return Query(max_length=max_length, pattern=TOKEN)
 
 
 class Strict(BaseModel):
@@ -55,13 +61,14 @@ class Strict(BaseModel):
 
 
 class EnrolmentIn(Strict):
-    authority: str = Field(min_length=5, max_length=72, description="e.g. CN.GD under CN")
-    name: str = Field(min_length=1, max_length=120)
+    authority: str = Field(min_length=5, max_length=72, description="e.g. CN.GD under CN",
+                           pattern=TOKEN)
+    name: str = Field(min_length=1, max_length=120, pattern=TEXT)
     level: str = Field(default="regional", description="regional or industry")
 
 
 class EntitlementIn(Strict):
-    tenant_id: str = Field(max_length=72)
+    tenant_id: str = Field(max_length=72, pattern=TOKEN)
     units: Decimal = Field(gt=0, le=10**9, description="compute-unit hours")
     price_fen: int = Field(ge=0, le=10**12)
     pay_from_wallet: bool = True
@@ -73,22 +80,22 @@ class CycleIn(Strict):
 
 
 class ReconcileIn(Strict):
-    peer: str = Field(min_length=2, max_length=72)
+    peer: str = Field(min_length=2, max_length=72, pattern=TOKEN)
     since: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
     through: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
     repair: bool = False
 
 
 class DisputeIn(Strict):
-    counterparty: str = Field(min_length=2, max_length=72)
-    detail: str = Field(min_length=1, max_length=1000)
-    record_id: str | None = Field(default=None, max_length=72)
-    cycle_id: str | None = Field(default=None, max_length=64)
+    counterparty: str = Field(min_length=2, max_length=72, pattern=TOKEN)
+    detail: str = Field(min_length=1, max_length=1000, pattern=TEXT)
+    record_id: str | None = Field(default=None, max_length=72, pattern=TOKEN)
+    cycle_id: str | None = Field(default=None, max_length=64, pattern=TOKEN)
     amount_fen: int | None = Field(default=None, ge=0, le=10**15)
 
 
 class ResolveIn(Strict):
-    resolution: str = Field(min_length=1, max_length=1000)
+    resolution: str = Field(min_length=1, max_length=1000, pattern=TEXT)
 
 
 # -- platforms and keys ----------------------------------------------------------------------
@@ -116,7 +123,8 @@ def enrol(body: EnrolmentIn, rt: Runtime, caller: Caller) -> dict[str, Any]:
 
 
 @api.post("/keys/{key_id}/revoke")
-def revoke(key_id: str, rt: Runtime, caller: Caller) -> dict[str, Any]:
+def revoke(key_id: Annotated[str, Path(max_length=100, pattern=TOKEN)], rt: Runtime,
+           caller: Caller) -> dict[str, Any]:
     with rt.db.unit_of_work() as session:
         row = federation.revoke_key(session, caller, key_id, rt.now())
         return {"key_id": row.key_id, "authority": row.authority,
@@ -127,12 +135,12 @@ def revoke(key_id: str, rt: Runtime, caller: Caller) -> dict[str, Any]:
 
 @api.get("/catalog")
 def catalog(rt: Runtime, caller: Caller,
-            accelerator: Annotated[str | None, Query(max_length=48)] = None,
-            vendor: Annotated[str | None, Query(max_length=32)] = None,
-            device_kind: Annotated[str | None, Query(max_length=8)] = None,
-            province: Annotated[str | None, Query(max_length=8)] = None,
-            hub: Annotated[str | None, Query(max_length=24)] = None,
-            platform: Annotated[str | None, Query(max_length=72)] = None,
+            accelerator: Annotated[str | None, _token(48)] = None,
+            vendor: Annotated[str | None, Query(max_length=32, pattern=TEXT)] = None,
+            device_kind: Annotated[str | None, _token(8)] = None,
+            province: Annotated[str | None, _token(8)] = None,
+            hub: Annotated[str | None, _token(24)] = None,
+            platform: Annotated[str | None, _token(72)] = None,
             min_free_devices: Annotated[int, Query(ge=0, le=10**6)] = 0,
             limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> dict[str, Any]:
     """Pool summaries over the whole tree this platform holds, each with how fresh it is."""
@@ -170,7 +178,7 @@ def roaming_job(job_id: str, rt: Runtime, caller: Caller) -> dict[str, Any]:
 
 @api.get("/roaming-records")
 def list_records(rt: Runtime, caller: Caller,
-                 peer: Annotated[str | None, Query(max_length=72)] = None,
+                 peer: Annotated[str | None, _token(72)] = None,
                  role: Annotated[str | None, Query(pattern="^(home|host)$")] = None,
                  since: Day = None, through: Day = None,
                  limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict[str, Any]:
@@ -209,7 +217,7 @@ def grant_entitlement(body: EntitlementIn, rt: Runtime, caller: Caller,
 
 @api.get("/entitlements")
 def list_entitlements(rt: Runtime, caller: Caller,
-                      tenant_id: Annotated[str | None, Query(max_length=72)] = None
+                      tenant_id: Annotated[str | None, _token(72)] = None
                       ) -> dict[str, Any]:
     tenant = tenant_id or caller.tenant_id
     if tenant != caller.tenant_id and not caller.is_operator:
@@ -249,8 +257,8 @@ def list_cycles(rt: Runtime, caller: Caller) -> dict[str, Any]:
 
 @api.get("/clearing/statements")
 def list_statements(rt: Runtime, caller: Caller,
-                    cycle_id: Annotated[str | None, Query(max_length=64)] = None,
-                    platform: Annotated[str | None, Query(max_length=72)] = None
+                    cycle_id: Annotated[str | None, _token(64)] = None,
+                    platform: Annotated[str | None, _token(72)] = None
                     ) -> dict[str, Any]:
     require_role(caller, Role.OPERATOR)
     with rt.db.unit_of_work() as session:

@@ -155,15 +155,24 @@ def sync(msg: Message) -> Response:
     return msg.reply(msg.runtime.handle_sync(msg.sender, msg.json()))
 
 
+def _params(request: Request, *names: str) -> dict[str, str | None]:
+    """Query parameters a peer sent, each id-like or absent."""
+    return {name: fed.check_token(request.query_params[name], field=name)
+            if request.query_params.get(name) else None for name in names}
+
+
 @router.get("/catalog")
 def catalog(msg: Message, request: Request) -> Response:
-    params = request.query_params
+    params = _params(request, "accelerator", "province", "hub", "platform", "min_free_devices")
+    free = params.get("min_free_devices") or "0"
+    if not free.isdigit() or len(free) > 7:
+        raise ValidationFailed("must be a whole number of devices", field="min_free_devices")
     with msg.runtime.db.unit_of_work() as session:
         items = federated_catalog.query(
             session, msg.runtime.now(), accelerator=params.get("accelerator"),
             province=params.get("province"), hub=params.get("hub"),
             platform=params.get("platform"),
-            min_free_devices=int(params.get("min_free_devices") or 0))
+            min_free_devices=int(free))
     return msg.reply({"platform": msg.runtime.own, "items": items})
 
 
@@ -221,8 +230,9 @@ def receive_record(msg: Message) -> Response:
 @router.get("/roaming-records")
 def list_records(msg: Message, request: Request) -> Response:
     """The records this platform holds with the caller, for the caller's reconciliation."""
+    params = {k: v for k, v in _params(request, "since", "through", "after").items() if v}
     with msg.runtime.db.unit_of_work() as session:
-        page = reconciliation.listing(session, msg.sender, dict(request.query_params))
+        page = reconciliation.listing(session, msg.sender, params)
     return msg.reply(page)
 
 
@@ -235,11 +245,12 @@ def collect(msg: Message) -> Response:
     if not isinstance(pending, list):
         raise ValidationFailed("must be a list of cycle ids", field="pending_cycles")
     with rt.db.unit_of_work() as session:
-        columns, next_after = clearing.collect(session, rt.own, msg.sender, rt.house,
-                                               str(body.get("cycle_id", "")),
-                                               str(body.get("through_date", "")),
-                                               str(after) if after else None,
-                                               pending_cycles=[str(c) for c in pending])
+        columns, next_after = clearing.collect(
+            session, rt.own, msg.sender, rt.house,
+            fed.check_token(body.get("cycle_id"), field="cycle_id"),
+            str(body.get("through_date", "")),
+            fed.check_token(after, field="after") if after else None,
+            pending_cycles=[fed.check_token(c, field="pending_cycles") for c in pending])
     return msg.reply({"platform": rt.own, "columns": columns, "next_after": next_after})
 
 
