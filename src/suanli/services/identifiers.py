@@ -32,6 +32,19 @@ def allocate(session: Session, parent: ComputeId, kind: IdKind) -> ComputeId:
     raise RuntimeError(f"could not allocate a {kind.value} identifier under {key}")
 
 
+def allocate_committed(session: Session, parent: ComputeId, kind: IdKind) -> ComputeId:
+    """Like `allocate`, but in a transaction of its own that commits at once.
+
+    A hot counter (every job of a platform draws from one) would otherwise stay row-locked
+    until the caller's whole transaction ends, serialising all of them. The price is a gap in
+    the serials when the caller later rolls back, which identifiers allow.
+    """
+    bind = session.get_bind()
+    engine = getattr(bind, "engine", bind)
+    with Session(engine) as own, own.begin():
+        return allocate(own, parent, kind)
+
+
 def _insert_counter(session: Session, key: str, kind: IdKind) -> bool:
     """Create the counter at 2 (serial 1 is taken by the caller); False if another won the race."""
     dialect = session.get_bind().dialect.name

@@ -16,7 +16,7 @@ from suanli.domain.errors import Conflict, NotFound, ValidationFailed
 from suanli.domain.ids import ComputeId, IdKind
 from suanli.domain.jobs import JobSpec, JobState, check_idempotency_key, check_transition
 from suanli.domain.tenants import Principal, Role, require_owner, require_role
-from suanli.services.identifiers import allocate
+from suanli.services.identifiers import allocate_committed
 
 MAX_LIST = 200
 
@@ -39,7 +39,7 @@ def submit(session: Session, principal: Principal, authority: ComputeId, spec: J
     existing = _by_key(session, principal.tenant_id, key)
     if existing is not None:
         return _same_request(existing, digest), False
-    job_id = allocate(session, authority, IdKind.JOB)
+    job_id = allocate_committed(session, authority, IdKind.JOB)
     row = JobRow(id=str(job_id), tenant_id=principal.tenant_id, idempotency_key=key,
                  request_sha256=digest, name=spec.name, spec=spec.to_json(),
                  state=JobState.PENDING.value, attempts=0, excluded_pools=[], message="",
