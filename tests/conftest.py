@@ -60,18 +60,10 @@ def _migrated_database(database_url: str) -> Iterator:
 @pytest.fixture
 def database(_migrated_database):  # type: ignore[no-untyped-def]
     """A migrated database, emptied before each test."""
-    from suanli.adapters.store.schema import Base
+    from tests.databases import empty_database
 
-    db = _migrated_database
-    with db.engine.begin() as connection:
-        names = [table.name for table in reversed(Base.metadata.sorted_tables)]
-        if db.dialect == "postgresql":
-            connection.execute(text("TRUNCATE " + ", ".join(f'"{n}"' for n in names)
-                                    + " CASCADE"))
-        else:
-            for name in names:
-                connection.execute(text(f'DELETE FROM "{name}"'))
-    return db
+    empty_database(_migrated_database)
+    return _migrated_database
 
 
 @pytest.fixture

@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
 
-from suanli.settings import DEFAULT_CONFIG_FILE
+from suanli.settings import SuanliSettings
 
 
-class FederationSettings(BaseSettings):
+class FederationSettings(SuanliSettings):
     """How this node takes part in the federation: its key, its parent, its loop's pace."""
-
-    model_config = SettingsConfigDict(env_prefix="SUANLI_", extra="ignore")
 
     key_file: Path | None = Field(
         default=None, description="Ed25519 key (PEM); created with mode 0600 if missing. "
@@ -53,21 +44,6 @@ class FederationSettings(BaseSettings):
     peer_timeout_s: float = Field(default=5.0, ge=0.1, le=120)
     peer_retries: int = Field(default=3, ge=1, le=10,
                               description="attempts per message within one loop pass")
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        config_file = Path(os.environ.get("SUANLI_CONFIG", DEFAULT_CONFIG_FILE))
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        if config_file.is_file():
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
-        return tuple(sources)
 
     def level(self) -> str:
         return self.platform_level or ("regional" if self.parent else "national")

@@ -16,10 +16,30 @@ from pydantic_settings import (
 DEFAULT_CONFIG_FILE = "suanli.toml"
 
 
-class Settings(BaseSettings):
-    """Everything a platform node needs to start; see docs/configuration.md."""
+class SuanliSettings(BaseSettings):
+    """Base of suanli's settings classes: SUANLI_* environment first, then the TOML file
+    named by SUANLI_CONFIG (default ./suanli.toml) when it exists."""
 
     model_config = SettingsConfigDict(env_prefix="SUANLI_", extra="ignore")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        config_file = Path(os.environ.get("SUANLI_CONFIG", DEFAULT_CONFIG_FILE))
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if config_file.is_file():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
+
+
+class Settings(SuanliSettings):
+    """Everything a platform node needs to start; see docs/configuration.md."""
 
     database_url: str = Field(
         default="sqlite:///suanli.db",
@@ -44,18 +64,3 @@ class Settings(BaseSettings):
     claim_timeout_s: int = Field(default=120, ge=2, le=86400,
                                  description="a placed job no agent claims this soon is "
                                  "placed elsewhere")
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        config_file = Path(os.environ.get("SUANLI_CONFIG", DEFAULT_CONFIG_FILE))
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        if config_file.is_file():
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
-        return tuple(sources)

@@ -29,6 +29,7 @@ from suanli.services import tenants
 from suanli.services.bootstrap import parse_authority
 from suanli.services.federation_runtime import FederationRuntime
 from suanli.settings import Settings
+from tests.databases import empty_database
 
 AUTHORITIES = ("CN", "CN.GD", "CN.SC")
 HOSTS = {"CN": "cn.test", "CN.GD": "gd.test", "CN.SC": "sc.test"}
@@ -58,19 +59,6 @@ def _platform_databases(database_url: str, tmp_path_factory: pytest.TempPathFact
             with db.engine.begin() as connection:
                 connection.execute(text(f'DROP SCHEMA IF EXISTS "{db.schema}" CASCADE'))
         db.dispose()
-
-
-def _empty(db: Database) -> None:
-    from suanli.adapters.store.schema import Base
-
-    with db.engine.begin() as connection:
-        names = [table.name for table in reversed(Base.metadata.sorted_tables)]
-        if db.dialect == "postgresql":
-            connection.execute(text("TRUNCATE " + ", ".join(f'"{n}"' for n in names)
-                                    + " CASCADE"))
-        else:
-            for name in names:
-                connection.execute(text(f'DELETE FROM "{name}"'))
 
 
 class Router(httpx.BaseTransport):
@@ -159,7 +147,7 @@ def net(_platform_databases: dict[str, Database], clock: Any, tmp_path: Path) ->
     nodes: dict[str, Node] = {}
     for authority in AUTHORITIES:
         db = _platform_databases[authority]
-        _empty(db)
+        empty_database(db)
         settings = Settings(database_url="sqlite://", authority=authority, auto_migrate=False,
                             run_scheduler=False, platform_name=f"platform {authority}",
                             claim_timeout_s=60)
