@@ -8,8 +8,10 @@ sites in 60+ cities across all eight national hubs and edges, pools of every cat
 prices scaled from a base price per nominal unit. Queries: a fixed random mix of filters
 (vendor, accelerator, memory, units, province, hub, price ceilings, green share), all sort
 orders (price per effective unit, price, latency from a city, green, free) and pages 1-5.
-Prints p50/p90/p99/max per query in milliseconds, measured through the search service (one
-database query per search, plus a count when asked).
+Prints p50/p90/p99/max per query in milliseconds, measured through the search service, for
+both orderings in the same run: SQL (the fallback path) and the in-memory index
+(services.pool_index: NumPy order, then the database checks free devices by id); plus the
+index's load time and memory per pool.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from suanli.domain.search import PoolQuery, SortKey
 from suanli.domain.units import WORKLOAD_CLASSES
 from suanli.domain.tenants import Principal, Role, TenantClass
 from suanli.services import registry, search, tenants
+from suanli.services.pool_index import PoolIndex
 
 HUB_OF_PROVINCE = {"CN-BJ": Hub.JINGJINJI, "CN-TJ": Hub.JINGJINJI, "CN-HE": Hub.JINGJINJI,
                    "CN-SH": Hub.YANGTZE, "CN-JS": Hub.YANGTZE, "CN-ZJ": Hub.YANGTZE,
@@ -135,16 +138,32 @@ def queries(n: int, seed: int) -> list[PoolQuery]:
     return out
 
 
-def measure(db, workload: list[PoolQuery], with_count: bool) -> list[float]:  # type: ignore[no-untyped-def]
+def measure(db, workload: list[PoolQuery], with_count: bool,  # type: ignore[no-untyped-def]
+            index: PoolIndex | None = None) -> list[float]:
     timings = []
     for query in workload:
         started = time.perf_counter()
         with db.unit_of_work() as session:
-            search.search_pools(session, query)
+            search.search_pools(session, query, index)
             if with_count:
                 search.count_pools(session, query)
         timings.append((time.perf_counter() - started) * 1000)
     return timings
+
+
+def _compare(db, workload: list[PoolQuery],  # type: ignore[no-untyped-def]
+             index: PoolIndex) -> tuple[int, int, int]:
+    """(searches ordered by the index, of those how many fell back to SQL, identical pages)."""
+    ordered = fallbacks = same = 0
+    with db.unit_of_work() as session:
+        for query in workload:
+            if query.sort is not SortKey.FREE:
+                ordered += 1
+                fallbacks += search._rows_from_index(session, query, index) is None  # noqa: SLF001
+            page = lambda i: [(h.pool.id, h.fen_per_unit_hour, h.latency_ms)  # noqa: E731
+                              for h in search.search_pools(session, query, i).items]
+            same += page(None) == page(index)
+    return ordered, fallbacks, same
 
 
 def report(label: str, timings: list[float]) -> None:
@@ -165,8 +184,22 @@ def run(url: str, label: str, pools: int, sites: int, n: int, seed: int) -> None
               f"{time.perf_counter() - started:.1f} s")
         workload = queries(n, seed + 1)
         measure(db, workload[:50], False)  # warm caches and prepared plans
-        report(f"[{label}] search", measure(db, workload, False))
-        report(f"[{label}] search + total count", measure(db, workload, True))
+        index = PoolIndex()
+        started = time.perf_counter()
+        with db.unit_of_work() as session:
+            columns = index.columns(session)
+        assert columns is not None
+        print(f"[{label}] index loaded in {time.perf_counter() - started:.2f} s: "
+              f"{len(columns):,} pools, {columns.nbytes() / len(columns):.0f} bytes a pool")
+        measure(db, workload[:50], False, index)
+        ordered, fallbacks, same = _compare(db, workload, index)
+        report(f"[{label}] search, SQL order", measure(db, workload, False))
+        report(f"[{label}] search, index order", measure(db, workload, False, index))
+        report(f"[{label}] search + count, SQL", measure(db, workload, True))
+        report(f"[{label}] search + count, index", measure(db, workload, True, index))
+        print(f"[{label}] index: ordered {ordered} searches (the rest sort by free devices, "
+              f"in SQL), {fallbacks} of them fell back to SQL; pages identical to SQL's: "
+              f"{same} of {len(workload)}; loads: {index.loads}")
     finally:
         if schema:
             with db.engine.begin() as connection:

@@ -64,3 +64,6 @@ class Settings(SuanliSettings):
     claim_timeout_s: int = Field(default=120, ge=2, le=86400,
                                  description="a placed job no agent claims this soon is "
                                  "placed elsewhere")
+    search_index: bool = Field(default=True,
+                               description="order pool searches in memory (NumPy columns "
+                               "of the registry) instead of SQL; see docs/api.md")

@@ -16,6 +16,7 @@ from suanli.api.routes import billing, calibration, jobs, platform, registry
 from suanli.api.routes import federation as federation_routes
 from suanli.services.background import SchedulerLoop
 from suanli.services.bootstrap import parse_authority
+from suanli.services.pool_index import PoolIndex
 from suanli.settings import Settings
 
 DESCRIPTION = """suanli (算力) — a compute-power internet.
@@ -48,7 +49,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app = FastAPI(title="suanli", version=__version__, description=DESCRIPTION,
                   docs_url="/docs", openapi_url="/openapi.json", lifespan=lifespan)
     app.state.ctx = AppContext(settings=settings, db=database, clock=clock or SystemClock(),
-                               authority=parse_authority(settings.authority))
+                               authority=parse_authority(settings.authority),
+                               pool_index=PoolIndex() if settings.search_index else None)
     problems.install(app)
     app.include_router(platform.router)
     app.include_router(registry.router)

@@ -11,6 +11,7 @@ from suanli.adapters.clock import Clock
 from suanli.adapters.store import Database
 from suanli.domain.ids import ComputeId
 from suanli.domain.tenants import Principal
+from suanli.services.pool_index import PoolIndex
 from suanli.services.tenants import authenticate
 from suanli.settings import Settings
 
@@ -21,6 +22,7 @@ class AppContext:
     db: Database
     clock: Clock
     authority: ComputeId
+    pool_index: PoolIndex | None = None  # None: pool search orders in SQL
 
 
 def context(request: Request) -> AppContext:

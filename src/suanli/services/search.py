@@ -9,9 +9,11 @@ from sqlalchemy import ColumnElement, Select, and_, func, select
 from sqlalchemy.orm import Session
 
 from suanli.adapters.store.tables import PoolRow, SiteRow
+from suanli.domain import pool_order
 from suanli.domain.geo import rtt_ms, unit_vector
 from suanli.domain.resources import PoolState
 from suanli.domain.search import PoolQuery, SortKey
+from suanli.services.pool_index import PoolIndex
 
 
 @dataclass(frozen=True)
@@ -126,30 +128,82 @@ def _rows_by_latency(session: Session, query: PoolQuery) -> list[PoolRow]:
         site_filters.append(SiteRow.green_share >= query.min_green_share)
     sites = session.execute(select(SiteRow.id, SiteRow.latitude, SiteRow.longitude)
                             .where(*site_filters)).all()
-    ranked = sorted(sites, key=lambda s: _chord2(unit_vector(s.latitude, s.longitude), x, y, z))
+    distances = sorted((_chord2(unit_vector(s.latitude, s.longitude), x, y, z), s.id)
+                       for s in sites)
     wanted = query.offset + query.limit + 1
-    for size in (*SITE_ROUNDS, len(ranked)):
-        chosen = [site.id for site in ranked[:size]]
+    for size in (*SITE_ROUNDS, len(distances)):
+        # A ring ends between two distances, never inside a tie: sites in one city share a
+        # distance, and a pool of a left-out one could sort (by id) before a chosen one's.
+        while 0 < size < len(distances) and distances[size][0] == distances[size - 1][0]:
+            size += 1
+        chosen = [site_id for _, site_id in distances[:size]]
         stmt = (select(PoolRow).where(and_(*_filters(query)), PoolRow.site_id.in_(chosen))
                 .order_by(*_order(query)).limit(wanted))
         rows = list(session.scalars(stmt))
-        if len(rows) >= wanted or size >= len(ranked):
+        if len(rows) >= wanted or size >= len(distances):
             return rows[query.offset:]
     return []
 
 
 def _chord2(point: tuple[float, float, float], x: float, y: float, z: float) -> float:
-    return (point[0] - x) ** 2 + (point[1] - y) ** 2 + (point[2] - z) ** 2
+    # The SQL sort's arithmetic exactly, so a site's pools and the site rank alike.
+    d_x, d_y, d_z = point[0] - x, point[1] - y, point[2] - z
+    return d_x * d_x + d_y * d_y + d_z * d_z
 
 
-def search_pools(session: Session, query: PoolQuery) -> PoolPage:
-    if query.sort is SortKey.LATENCY:
-        rows = _rows_by_latency(session, query)
+# The index path checks candidates against the database in at most this many rounds of at
+# most this many ids; a search whose dynamic filters reject more than that goes to SQL.
+INDEX_ROUNDS = 4
+INDEX_ROUND_IDS = 5_000
+
+
+def _rows_from_index(session: Session, query: PoolQuery, index: PoolIndex) -> list[PoolRow] | None:
+    """The page (from the offset, up to limit + 1 rows) in the order the index computes, each
+    candidate checked by the database against every filter, free devices included; None when
+    the rounds run out first."""
+    columns = index.columns(session)
+    if columns is None:
+        return None
+    ordering = pool_order.ordering(columns, query, pool_order.matches(columns, query))
+    wanted = query.offset + query.limit + 1
+    valid: list[str] = []
+    examined = 0
+    batch = min(INDEX_ROUND_IDS, wanted + wanted // 2 + 16)
+    for _ in range(INDEX_ROUNDS):
+        ids = [columns.ids[p] for p in ordering.first(examined + batch)[examined:]]
+        checked = select(PoolRow.id).where(PoolRow.id.in_(ids), *_filters(query))
+        passed = set(session.scalars(checked)) if ids else set()
+        valid += [pool_id for pool_id in ids if pool_id in passed]
+        examined += len(ids)
+        if len(valid) >= wanted or examined >= len(ordering.positions):
+            break
+        # Size the next round by the share of candidates that passed so far.
+        needed = (wanted - len(valid)) * examined / max(len(valid), 1)
+        batch = min(INDEX_ROUND_IDS, int(needed * 1.5) + 16)
     else:
-        order = _order(query, unindexed=_selective(session, query))
-        stmt: Select = (select(PoolRow).where(and_(*_filters(query))).order_by(*order)
-                        .limit(query.limit + 1).offset(query.offset))
-        rows = list(session.scalars(stmt))
+        return None
+    page = valid[query.offset:wanted]
+    rows = {row.id: row for row in session.scalars(select(PoolRow).where(PoolRow.id.in_(page)))}
+    return [rows[pool_id] for pool_id in page if pool_id in rows]
+
+
+def _rows_from_sql(session: Session, query: PoolQuery) -> list[PoolRow]:
+    if query.sort is SortKey.LATENCY:
+        return _rows_by_latency(session, query)
+    order = _order(query, unindexed=_selective(session, query))
+    stmt: Select = (select(PoolRow).where(and_(*_filters(query))).order_by(*order)
+                    .limit(query.limit + 1).offset(query.offset))
+    return list(session.scalars(stmt))
+
+
+def search_pools(session: Session, query: PoolQuery, index: PoolIndex | None = None) -> PoolPage:
+    """A page of matching pools. With an index, its order is computed in memory and only the
+    free-device filters are checked by the database; sorting by free devices always uses SQL."""
+    rows = None
+    if index is not None and query.sort is not SortKey.FREE:
+        rows = _rows_from_index(session, query, index)
+    if rows is None:
+        rows = _rows_from_sql(session, query)
     more = len(rows) > query.limit
     rows = rows[: query.limit]
     hits = [PoolHit(row, getattr(row, f"fen_per_unit_hour_{query.workload_class}"),

@@ -168,3 +168,15 @@ class DelegationRow(Base):
     level: Mapped[str] = mapped_column(String(16))  # national, regional, industry
     endpoint: Mapped[str] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SearchGenerationRow(Base):
+    """One row whose value changes whenever a pool's searchable facts change.
+
+    Triggers on `pools` (migration 0006) change it inside the writing transaction; an
+    in-memory search index compares it with the value it was loaded at.
+    """
+
+    __tablename__ = "search_generation"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger)

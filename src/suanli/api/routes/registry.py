@@ -173,7 +173,7 @@ def search_pools(
                       min_green_share=min_green_share, available_only=available_only,
                       provider_id=provider_id, sort=sort, near=near, limit=limit, offset=offset)
     with ctx.db.unit_of_work() as session:
-        page = search.search_pools(session, query)
+        page = search.search_pools(session, query, ctx.pool_index)
         items = [PoolHitOut(**_out(PoolOut, hit.pool).model_dump(),
                             fen_per_unit_hour=hit.fen_per_unit_hour, latency_ms=hit.latency_ms)
                  for hit in page.items]

@@ -1,0 +1,125 @@
+"""The per-process search index: the pools' static columns in memory, reloaded when stale.
+
+Freshness: triggers (migration 0006) change `search_generation` in every transaction that
+writes a searchable pool column, in any process. Each search reads that row (one primary-key
+read) and uses the columns only if they were loaded at the same value; otherwise it reloads
+them first. Free devices are never held here (see domain.pool_order).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from decimal import Decimal
+
+import numpy as np
+from sqlalchemy import Float, select, type_coerce
+from sqlalchemy.orm import Session
+
+from suanli.adapters.store.tables import PoolRow, SearchGenerationRow
+from suanli.domain.pool_order import CATEGORIES, DecimalKeys, PoolColumns
+from suanli.domain.resources import PoolState
+from suanli.domain.units import WORKLOAD_CLASSES
+
+# Numeric(18, 4) and Numeric(5, 4): four decimal places, so value * 10**4 is an exact integer.
+DECIMAL_SCALE = 4
+
+# The columns read; migration 0006's triggers watch each of them (a unit test checks).
+INDEXED_COLUMNS = (*CATEGORIES, "id", "memory_gb", "price_fen_per_device_hour", "device_count",
+                   "units_per_device_hour", *(f"fen_per_unit_hour_{c}" for c in WORKLOAD_CLASSES),
+                   "green_share", "geo_x", "geo_y", "geo_z")
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    generation: int | None
+    columns: PoolColumns
+
+
+class PoolIndex:
+    """Shared by the threads of one process; a loaded set of columns is never modified."""
+
+    def __init__(self) -> None:
+        self._loaded: _Loaded | None = None
+        self._lock = threading.Lock()
+        self.loads = 0  # how many times the columns were (re)loaded, for tests and benchmarks
+
+    def columns(self, session: Session) -> PoolColumns | None:
+        """The columns as of the generation this session sees, loaded first if need be; None
+        while another thread is loading them (that search is answered in SQL meanwhile)."""
+        generation = session.scalar(select(SearchGenerationRow.generation)
+                                    .where(SearchGenerationRow.id == 1))
+        loaded = self._loaded
+        if loaded is not None and loaded.generation == generation:
+            return loaded.columns
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            loaded = self._loaded
+            if loaded is None or loaded.generation != generation:
+                # Read after the generation, so the columns are at least as new as the label;
+                # a write in between only causes one more reload.
+                loaded = _Loaded(generation, load_columns(session))
+                self._loaded = loaded
+                self.loads += 1
+            return loaded.columns
+        finally:
+            self._lock.release()
+
+
+def load_columns(session: Session) -> PoolColumns:
+    """Every non-retired pool's searchable facts, in the database's id order."""
+    exact = session.get_bind().dialect.name != "sqlite"
+    decimals = {"units_per_device_hour", "green_share",
+                *(f"fen_per_unit_hour_{c}" for c in WORKLOAD_CLASSES)}
+
+    def column(name: str):  # type: ignore[no-untyped-def]
+        attribute = getattr(PoolRow, name)
+        # SQLite stores these decimals as doubles and compares the doubles: read them as such.
+        return attribute if exact or name not in decimals else type_coerce(attribute, Float)
+
+    stmt = (select(*(column(name) for name in INDEXED_COLUMNS))
+            .where(PoolRow.state != PoolState.RETIRED.value).order_by(PoolRow.id))
+    rows = session.execute(stmt).all()
+    values = dict(zip(INDEXED_COLUMNS, zip(*rows), strict=True)) if rows else \
+        {name: () for name in INDEXED_COLUMNS}
+    codes, vocabulary = {}, {}
+    for category in CATEGORIES:
+        codes[category], vocabulary[category] = _encode(values[category])
+    units = np.array([float(u) for u in values["units_per_device_hour"]], dtype=np.float64)
+    scale = DECIMAL_SCALE if exact else None
+    return PoolColumns(
+        ids=list(values["id"]), codes=codes, vocabulary=vocabulary,
+        memory_gb=np.array([np.nan if m is None else m for m in values["memory_gb"]],
+                           dtype=np.float64),
+        price_fen_per_device_hour=np.array(values["price_fen_per_device_hour"], dtype=np.int64),
+        capacity_units=np.array(values["device_count"], dtype=np.float64) * units,
+        unit_price={c: _decimal_keys(values[f"fen_per_unit_hour_{c}"], scale)
+                    for c in WORKLOAD_CLASSES},
+        green_share=_decimal_keys(values["green_share"], scale),
+        geo=np.array([values["geo_x"], values["geo_y"], values["geo_z"]],
+                     dtype=np.float64).reshape(3, -1).T.copy(),
+    )
+
+
+def _encode(values: tuple) -> tuple[np.ndarray, dict[str | None, int]]:
+    vocabulary: dict[str | None, int] = {}
+    codes = np.fromiter((vocabulary.setdefault(v, len(vocabulary)) for v in values),
+                        dtype=np.int32, count=len(values))
+    return codes, vocabulary
+
+
+def _decimal_keys(values: tuple, scale: int | None) -> DecimalKeys:
+    if scale is None:
+        keys = np.array([np.inf if v is None else float(v) for v in values], dtype=np.float64)
+    else:
+        largest = np.iinfo(np.int64).max
+        keys = np.array([largest if v is None else _scaled(v, scale) for v in values],
+                        dtype=np.int64)
+    return DecimalKeys(keys, scale)
+
+
+def _scaled(value: Decimal, scale: int) -> int:
+    scaled = value.scaleb(scale)
+    assert scaled == scaled.to_integral_value(), f"{value} has more than {scale} decimals"
+    return int(scaled)
