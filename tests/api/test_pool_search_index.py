@@ -202,11 +202,60 @@ def test_search_through_the_api_uses_the_index_and_can_turn_it_off(database, clo
 
     _registry(database, clock, random.Random(8), pools=40)
     params = {"sort": "price", "limit": 10}
-    with_index = TestClient(app).get("/v1/pools", params=params, headers=consumer.headers)
-    assert app.state.ctx.pool_index.loads == 1
+    index = app.state.ctx.pool_index
+    client = TestClient(app)
+    # A node reloads in the background: the first search is answered in SQL meanwhile.
+    first = client.get("/v1/pools", params=params, headers=consumer.headers)
+    _wait_for(lambda: index.loads == 1)
+    with_index = client.get("/v1/pools", params=params, headers=consumer.headers)
+    assert index.served == 1 and index.loads == 1
+    assert first.json() == with_index.json()
     plain = create_app(Settings(database_url="sqlite://", auto_migrate=False,
                                 search_index=False), database=database, clock=clock)
     assert plain.state.ctx.pool_index is None
     without = TestClient(plain).get("/v1/pools", params=params, headers=consumer.headers)
     assert with_index.status_code == without.status_code == 200
     assert with_index.json() == without.json() and with_index.json()["items"]
+
+
+def _wait_for(condition, timeout_s: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "the background reload did not finish in time"
+        time.sleep(0.01)
+
+
+def test_a_background_reload_never_makes_a_search_wait(database, clock) -> None:
+    rng = random.Random(9)
+    _registry(database, clock, rng, pools=30)
+    index = PoolIndex(background=True)
+    query = PoolQuery(sort=SortKey.PRICE, limit=10)
+    with database.unit_of_work() as session:
+        by_sql = search.search_pools(session, query, index)  # stale: SQL now, reload started
+    _wait_for(lambda: index.loads == 1)
+    with database.unit_of_work() as session:
+        by_index = search.search_pools(session, query, index)
+    assert index.served == 1
+    assert [h.pool.id for h in by_sql.items] == [h.pool.id for h in by_index.items]
+
+
+def test_a_failed_background_reload_leaves_searches_on_sql(database, clock,
+                                                           monkeypatch) -> None:
+    from suanli.services import pool_index
+
+    _registry(database, clock, random.Random(10), pools=20)
+
+    def broken(session):  # type: ignore[no-untyped-def]
+        raise RuntimeError("the database went away mid-reload")
+
+    monkeypatch.setattr(pool_index, "load_columns", broken)
+    index = PoolIndex(background=True)
+    query = PoolQuery(sort=SortKey.PRICE, limit=5)
+    with database.unit_of_work() as session:
+        assert search.search_pools(session, query, index).items
+    _wait_for(lambda: index._retry_at > 0)
+    with database.unit_of_work() as session:  # within the retry pause: SQL, no new thread
+        assert search.search_pools(session, query, index).items
+    assert index.loads == 0 and index.served == 0

@@ -42,6 +42,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
                                  heartbeat_ttl_s=settings.heartbeat_ttl_s,
                                  claim_timeout_s=settings.claim_timeout_s)
             loop.start()
+        if app.state.ctx.pool_index is not None:
+            app.state.ctx.pool_index.warm(app.state.ctx.db.engine)
         yield
         if loop is not None:
             loop.stop()
@@ -50,7 +52,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
                   docs_url="/docs", openapi_url="/openapi.json", lifespan=lifespan)
     app.state.ctx = AppContext(settings=settings, db=database, clock=clock or SystemClock(),
                                authority=parse_authority(settings.authority),
-                               pool_index=PoolIndex() if settings.search_index else None)
+                               pool_index=(PoolIndex(background=True) if settings.search_index
+                                           else None))
     problems.install(app)
     app.include_router(platform.router)
     app.include_router(registry.router)
