@@ -8,12 +8,14 @@ and `Ordering.first` lists pools exactly as SQL's `ORDER BY <key>, id` would.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 import numpy as np
 
 from suanli.domain.geo import unit_vector
+from suanli.domain.resources import PoolState
 from suanli.domain.search import PoolQuery, SortKey
 
 CATEGORIES = ("state", "vendor", "architecture", "accelerator", "device_kind", "province", "hub",
@@ -30,6 +32,17 @@ class DecimalKeys:
     keys: np.ndarray
     scale: int | None  # None: keys are the database's doubles
 
+    @classmethod
+    def of(cls, values: Sequence[Decimal | float | None], scale: int | None) -> DecimalKeys:
+        """Keys of a column's values as the database returned them (None for NULL)."""
+        if scale is None:
+            keys = np.array([np.inf if v is None else float(v) for v in values],
+                            dtype=np.float64)
+        else:
+            keys = np.array([_INT64_MAX if v is None else _scaled(v, scale) for v in values],
+                            dtype=np.int64)
+        return cls(keys, scale)
+
     def at_most(self, value: Decimal) -> np.ndarray:
         if self.scale is None:
             return self.keys <= float(value)
@@ -41,6 +54,12 @@ class DecimalKeys:
             return self.keys >= float(value)
         bound = (value.scaleb(self.scale)).to_integral_value(ROUND_CEILING)
         return self.keys >= min(int(bound), _INT64_MAX - 1)
+
+
+def _scaled(value: Decimal, scale: int) -> int:
+    scaled = value.scaleb(scale)
+    assert scaled == scaled.to_integral_value(), f"{value} has more than {scale} decimals"
+    return int(scaled)
 
 
 @dataclass(frozen=True)
@@ -74,10 +93,10 @@ def matches(columns: PoolColumns, query: PoolQuery) -> np.ndarray:
     """Positions of pools that may match: every filter on a fact held here, a superset of the
     rest. Ascending, so ties in a stable sort stay in id order."""
     mask = np.ones(len(columns), dtype=bool)
-    wanted = {"state": "active" if query.available_only else None, "vendor": query.vendor,
-              "architecture": query.architecture, "accelerator": query.accelerator,
-              "device_kind": query.device_kind, "province": query.province, "hub": query.hub,
-              "provider_id": query.provider_id}
+    wanted = {"state": PoolState.ACTIVE.value if query.available_only else None,
+              "vendor": query.vendor, "architecture": query.architecture,
+              "accelerator": query.accelerator, "device_kind": query.device_kind,
+              "province": query.province, "hub": query.hub, "provider_id": query.provider_id}
     for category, value in wanted.items():
         if value is None:
             continue

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from suanli.adapters.store.database import engine_of
 from suanli.adapters.store.tables import IdCounter
 from suanli.domain.ids import ComputeId, IdKind
 
@@ -39,9 +40,7 @@ def allocate_committed(session: Session, parent: ComputeId, kind: IdKind) -> Com
     until the caller's whole transaction ends, serialising all of them. The price is a gap in
     the serials when the caller later rolls back, which identifiers allow.
     """
-    bind = session.get_bind()
-    engine = getattr(bind, "engine", bind)
-    with Session(engine) as own, own.begin():
+    with Session(engine_of(session)) as own, own.begin():
         return allocate(own, parent, kind)
 
 

@@ -12,12 +12,12 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from decimal import Decimal
 
 import numpy as np
 from sqlalchemy import Engine, Float, select, type_coerce
 from sqlalchemy.orm import Session
 
+from suanli.adapters.store.database import engine_of
 from suanli.adapters.store.tables import PoolRow, SearchGenerationRow
 from suanli.domain.pool_order import CATEGORIES, DecimalKeys, PoolColumns
 from suanli.domain.resources import PoolState
@@ -71,7 +71,7 @@ class PoolIndex:
         if time.monotonic() < self._retry_at or not self._lock.acquire(blocking=False):
             return None
         if self._background:
-            self._start_reload(_engine_of(session))
+            self._start_reload(engine_of(session))
             return None
         try:
             loaded = self._loaded
@@ -114,11 +114,6 @@ def _generation(session: Session) -> int | None:
                           .where(SearchGenerationRow.id == 1))
 
 
-def _engine_of(session: Session) -> Engine:
-    bind = session.get_bind()
-    return getattr(bind, "engine", bind)
-
-
 def load_columns(session: Session) -> PoolColumns:
     """Every non-retired pool's searchable facts, in the database's id order."""
     exact = session.get_bind().dialect.name != "sqlite"
@@ -146,9 +141,9 @@ def load_columns(session: Session) -> PoolColumns:
                            dtype=np.float64),
         price_fen_per_device_hour=np.array(values["price_fen_per_device_hour"], dtype=np.int64),
         capacity_units=np.array(values["device_count"], dtype=np.float64) * units,
-        unit_price={c: _decimal_keys(values[f"fen_per_unit_hour_{c}"], scale)
+        unit_price={c: DecimalKeys.of(values[f"fen_per_unit_hour_{c}"], scale)
                     for c in WORKLOAD_CLASSES},
-        green_share=_decimal_keys(values["green_share"], scale),
+        green_share=DecimalKeys.of(values["green_share"], scale),
         geo=np.array([values["geo_x"], values["geo_y"], values["geo_z"]],
                      dtype=np.float64).reshape(3, -1).T.copy(),
     )
@@ -159,19 +154,3 @@ def _encode(values: tuple) -> tuple[np.ndarray, dict[str | None, int]]:
     codes = np.fromiter((vocabulary.setdefault(v, len(vocabulary)) for v in values),
                         dtype=np.int32, count=len(values))
     return codes, vocabulary
-
-
-def _decimal_keys(values: tuple, scale: int | None) -> DecimalKeys:
-    if scale is None:
-        keys = np.array([np.inf if v is None else float(v) for v in values], dtype=np.float64)
-    else:
-        largest = np.iinfo(np.int64).max
-        keys = np.array([largest if v is None else _scaled(v, scale) for v in values],
-                        dtype=np.int64)
-    return DecimalKeys(keys, scale)
-
-
-def _scaled(value: Decimal, scale: int) -> int:
-    scaled = value.scaleb(scale)
-    assert scaled == scaled.to_integral_value(), f"{value} has more than {scale} decimals"
-    return int(scaled)

@@ -57,6 +57,12 @@ class Database:
         self.engine.dispose()
 
 
+def engine_of(session: Session) -> Engine:
+    """The engine behind a session, for work that needs a transaction of its own."""
+    bind = session.get_bind()
+    return getattr(bind, "engine", bind)
+
+
 def alembic_config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(resources.files("suanli") / "migrations"))
