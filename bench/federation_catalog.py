@@ -47,7 +47,9 @@ from suanli.domain.ids import ComputeId, IdKind
 from suanli.domain.resources import Engine, Pool, SiteKind
 from suanli.domain.tenants import Principal, Role, TenantClass
 from suanli.federation_settings import FederationSettings
-from suanli.services import federated_catalog, registry, tenants
+from suanli.services import tenants
+from suanli.services.federation import catalog as federated_catalog
+from suanli.services.registry import inventory as registry
 from suanli.settings import Settings
 
 REGIONS = {"BJ": "CN-BJ", "SH": "CN-SH", "ZJ": "CN-ZJ", "JS": "CN-JS", "GD": "CN-GD",

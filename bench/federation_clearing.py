@@ -111,7 +111,7 @@ def main() -> None:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from suanli.services.clearing import build_statements
+    from suanli.services.clearing.cycle import build_statements
 
     key = Ed25519PrivateKey.generate()
     house = PlatformIdentity("CN", key, key.public_key().public_bytes(

@@ -33,8 +33,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import text
 
 from suanli.adapters.store import create_database
+from suanli.adapters.store import ledger as ledger_store
 from suanli.domain.ledger import Account, AccountKind, Transfer
-from suanli.services import ledger_store
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 FUNDS_FEN = 10**12

@@ -37,10 +37,12 @@ from suanli.domain.geo import cities as load_cities
 from suanli.domain.ids import ComputeId, IdKind
 from suanli.domain.resources import Engine, Hub, Pool, SiteKind
 from suanli.domain.search import PoolQuery, SortKey
-from suanli.domain.units import WORKLOAD_CLASSES
 from suanli.domain.tenants import Principal, Role, TenantClass
-from suanli.services import registry, search, tenants
-from suanli.services.pool_index import PoolIndex
+from suanli.domain.units import WORKLOAD_CLASSES
+from suanli.services import tenants
+from suanli.services.registry import inventory as registry
+from suanli.services.registry import search
+from suanli.services.registry.pool_index import PoolIndex
 
 HUB_OF_PROVINCE = {"CN-BJ": Hub.JINGJINJI, "CN-TJ": Hub.JINGJINJI, "CN-HE": Hub.JINGJINJI,
                    "CN-SH": Hub.YANGTZE, "CN-JS": Hub.YANGTZE, "CN-ZJ": Hub.YANGTZE,

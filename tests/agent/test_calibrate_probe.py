@@ -19,7 +19,7 @@ from suanli.agent.calibrate import (
     best_seconds,
     measure_matmul,
 )
-from suanli.services import calibration
+from suanli.services.registry import calibration
 from tests.agent.conftest import TINY
 
 

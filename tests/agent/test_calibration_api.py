@@ -6,7 +6,7 @@ import pytest
 
 from suanli.catalog import load_catalog
 from suanli.domain.ids import ComputeId, IdKind
-from suanli.services.calibration import NO_DATASHEET, OVER_DECLARED_BELOW, compare
+from suanli.services.registry.calibration import NO_DATASHEET, OVER_DECLARED_BELOW, compare
 from tests.agent.conftest import register_pool
 
 

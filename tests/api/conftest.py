@@ -8,9 +8,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from suanli.api.app import create_app
+from suanli.bootstrap import parse_authority
 from suanli.domain.tenants import Role, TenantClass
 from suanli.services import tenants
-from suanli.services.bootstrap import parse_authority
 from suanli.settings import Settings
 
 

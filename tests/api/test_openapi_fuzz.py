@@ -19,7 +19,7 @@ from sqlalchemy import text
 from suanli.adapters.clock import SystemClock
 from suanli.adapters.store import create_database
 from suanli.api.app import create_app
-from suanli.services.bootstrap import ensure_operator, load_demo, parse_authority
+from suanli.bootstrap import ensure_operator, load_demo, parse_authority
 from suanli.settings import Settings
 
 EXAMPLES_PER_OPERATION = 25

@@ -6,9 +6,9 @@ from decimal import Decimal
 
 import pytest
 
+from suanli.bootstrap import load_demo, parse_authority
 from suanli.catalog import load_catalog
 from suanli.domain.geo import city, rtt_ms
-from suanli.services.bootstrap import load_demo, parse_authority
 
 
 @pytest.fixture

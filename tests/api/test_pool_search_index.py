@@ -10,6 +10,7 @@ from sqlalchemy import insert, select, update
 
 from suanli.adapters.store import create_database
 from suanli.adapters.store.tables import PoolRow, SiteRow
+from suanli.bootstrap import parse_authority
 from suanli.catalog import load_catalog
 from suanli.domain.geo import cities
 from suanli.domain.ids import ComputeId, IdKind
@@ -17,9 +18,11 @@ from suanli.domain.resources import Engine, Hub, Pool
 from suanli.domain.search import PoolQuery, SortKey
 from suanli.domain.tenants import Principal, Role, TenantClass
 from suanli.domain.units import WORKLOAD_CLASSES
-from suanli.services import leases, registry, search, tenants
-from suanli.services.bootstrap import parse_authority
-from suanli.services.pool_index import PoolIndex
+from suanli.services import tenants
+from suanli.services.registry import inventory as registry
+from suanli.services.registry import search
+from suanli.services.registry.pool_index import PoolIndex
+from suanli.services.scheduling import leases
 
 STATES = ["active"] * 6 + ["draining", "maintenance"]
 
@@ -243,7 +246,7 @@ def test_a_background_reload_never_makes_a_search_wait(database, clock) -> None:
 
 def test_a_failed_background_reload_leaves_searches_on_sql(database, clock,
                                                            monkeypatch) -> None:
-    from suanli.services import pool_index
+    from suanli.services.registry import pool_index
 
     _registry(database, clock, random.Random(10), pools=20)
 

@@ -14,12 +14,14 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import func, select
 
+from suanli.adapters.store import ledger as ledger_store
 from suanli.adapters.store.billing_tables import UsageChargeRow, VoucherRow
 from suanli.domain.errors import InsufficientFunds
 from suanli.domain.jobs import JobState
 from suanli.domain.ledger import Account, AccountKind, Transfer, TransferKind, post_pending
 from suanli.domain.tenants import Principal, Role
-from suanli.services import agents, billing, ledger_store
+from suanli.services.billing import wallets as billing
+from suanli.services.jobs import agents
 from tests.billing.conftest import PROGRAMME, SITE
 from tests.conftest import TEST_DATABASE_URL
 

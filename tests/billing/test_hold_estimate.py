@@ -12,7 +12,7 @@ from suanli.domain.jobs import JobSpec
 from suanli.domain.metering import UsageRecord, meter
 from suanli.domain.rating import rate_usage
 from suanli.domain.tariffs import BAND_ORDER, Basis, Tariff, Tier, TierMode, TimeOfUse
-from suanli.services.billing import hold_estimate_fen
+from suanli.services.billing.wallets import hold_estimate_fen
 
 prices = st.decimals(min_value=0, max_value=50_000, places=4)
 

@@ -18,6 +18,7 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import delete, select
 
+from suanli.adapters.store import ledger as ledger_store
 from suanli.adapters.store.billing_tables import LedgerAccountRow, LedgerTransferRow
 from suanli.domain.errors import Conflict, InsufficientFunds, SuanliError
 from suanli.domain.ledger import (
@@ -31,7 +32,6 @@ from suanli.domain.ledger import (
     post_pending,
     void_pending,
 )
-from suanli.services import ledger_store
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 ACCOUNTS = ["cash", "wallet-a", "wallet-b", "prov-1", "fees", "fund"]

@@ -23,11 +23,11 @@ from sqlalchemy import text
 from suanli.adapters.store import Database, create_database
 from suanli.api.app import create_app
 from suanli.api.federation_runtime import build_runtime
+from suanli.bootstrap import parse_authority
 from suanli.domain.tenants import Role, TenantClass
 from suanli.federation_settings import FederationSettings
 from suanli.services import tenants
-from suanli.services.bootstrap import parse_authority
-from suanli.services.federation_runtime import FederationRuntime
+from suanli.services.federation.runtime import FederationRuntime
 from suanli.settings import Settings
 from tests.databases import empty_database
 

@@ -85,7 +85,7 @@ class HandAgent:
 
 
 def account(node, account_id: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    from suanli.services import ledger_store
+    from suanli.adapters.store import ledger as ledger_store
 
     with node.db.unit_of_work() as session:
         found = ledger_store.get_account(session, account_id)

@@ -161,7 +161,7 @@ def test_cancelling_at_home_cancels_at_the_host(net) -> None:  # type: ignore[no
 
 
 def test_a_record_delivered_twice_is_charged_once_and_a_changed_one_is_disputed(net) -> None:  # type: ignore[no-untyped-def]
-    from suanli.services import roaming_records
+    from suanli.services.roaming import records as roaming_records
 
     gd, sc = net["CN.GD"], net["CN.SC"]
     setup = roaming_setup(net)

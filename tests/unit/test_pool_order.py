@@ -11,7 +11,7 @@ import numpy as np
 import suanli
 from suanli.domain import pool_order
 from suanli.domain.search import PoolQuery, SortKey
-from suanli.services.pool_index import INDEXED_COLUMNS
+from suanli.services.registry.pool_index import INDEXED_COLUMNS
 
 
 def test_first_n_breaks_ties_by_position_even_across_the_cut() -> None:

@@ -14,9 +14,9 @@ from suanli.api import problems
 from suanli.api.context import AppContext
 from suanli.api.routes import billing, calibration, jobs, platform, registry
 from suanli.api.routes import federation as federation_routes
-from suanli.services.background import SchedulerLoop
-from suanli.services.bootstrap import parse_authority
-from suanli.services.pool_index import PoolIndex
+from suanli.bootstrap import parse_authority
+from suanli.services.jobs.background import SchedulerLoop
+from suanli.services.registry.pool_index import PoolIndex
 from suanli.settings import Settings
 
 DESCRIPTION = """suanli (算力) — a compute-power internet.

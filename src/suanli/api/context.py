@@ -11,7 +11,7 @@ from suanli.adapters.clock import Clock
 from suanli.adapters.store import Database
 from suanli.domain.ids import ComputeId
 from suanli.domain.tenants import Principal
-from suanli.services.pool_index import PoolIndex
+from suanli.services.registry.pool_index import PoolIndex
 from suanli.services.tenants import authenticate
 from suanli.settings import Settings
 

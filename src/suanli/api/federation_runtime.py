@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from suanli.adapters.platform_key import PlatformIdentity
 from suanli.federation_settings import FederationSettings
-from suanli.services.federation_runtime import FederationRuntime
+from suanli.services.federation.runtime import FederationRuntime
 
 _lock = threading.Lock()
 

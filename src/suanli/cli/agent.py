@@ -104,7 +104,7 @@ def calibrate(
 
     from suanli.agent.calibrate import ProbeError, probe
     from suanli.agent.runner import PlatformClient, PlatformError
-    from suanli.services.calibration import compare
+    from suanli.services.registry.calibration import compare
 
     if not dry_run and not (platform and pool and api_key):
         raise typer.BadParameter("--platform, --pool and an API key (SUANLI_API_KEY) are "
@@ -151,7 +151,7 @@ def _catalog_entry(key: str):  # type: ignore[no-untyped-def]
 def _print_calibration(result, view) -> None:  # type: ignore[no-untyped-def]
     from rich.table import Table
 
-    from suanli.services.calibration import FIGURES
+    from suanli.services.registry.calibration import FIGURES
 
     cores = f", {result.cores} cores" if result.cores else ""
     table = Table(title=f"{result.device_name}: {result.devices} device(s){cores} "

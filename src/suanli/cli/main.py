@@ -54,7 +54,7 @@ def serve(
 
     from suanli.adapters.clock import SystemClock
     from suanli.api.app import create_app
-    from suanli.services.bootstrap import ensure_operator, load_demo
+    from suanli.bootstrap import ensure_operator, load_demo
     from suanli.settings import Settings
 
     overrides = {k: v for k, v in {"host": host, "port": port, "database_url": database_url,
@@ -105,9 +105,9 @@ def create_tenant(
     """Create a tenant and print its API key once (only its hash is stored)."""
     from suanli.adapters.clock import SystemClock
     from suanli.adapters.store import create_database
+    from suanli.bootstrap import parse_authority
     from suanli.domain.errors import SuanliError
     from suanli.services import tenants
-    from suanli.services.bootstrap import parse_authority
     from suanli.settings import Settings
 
     settings = Settings(**({"database_url": database_url} if database_url else {}))

@@ -16,7 +16,7 @@ from suanli.domain.errors import NotFound, Unauthenticated, ValidationFailed
 from suanli.domain.ids import ComputeId, IdKind
 from suanli.domain.resources import check_name
 from suanli.domain.tenants import Principal, Role, TenantClass
-from suanli.services.identifiers import allocate
+from suanli.services.registry.identifiers import allocate
 
 KEY_PREFIX = "sl"
 _PREFIX_CHARS = 10

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
+from suanli.adapters.store import ledger as ledger_store
 from suanli.adapters.store.billing_tables import (
     UsageChargeRow,
     VoucherProgrammeRow,
@@ -38,14 +39,11 @@ from suanli.api.context import AppContext, context, principal
 from suanli.domain.errors import Forbidden, NotFound, ValidationFailed
 from suanli.domain.ledger import Account, Transfer, TransferRecord
 from suanli.domain.tenants import Principal
-from suanli.services import (
-    billing,
-    bills,
-    ledger_store,
-    tariff_store,
-    usage_ingest,
-    vouchers_store,
-)
+from suanli.services.billing import statements as bills
+from suanli.services.billing import tariffs as tariff_store
+from suanli.services.billing import vouchers as vouchers_store
+from suanli.services.billing import wallets as billing
+from suanli.services.metering import usage as usage_ingest
 
 router = APIRouter(prefix="/v1", tags=["billing"])
 Ctx = Annotated[AppContext, Depends(context)]

@@ -13,8 +13,8 @@ from suanli.api.context import AppContext, context, principal
 from suanli.api.schemas import Page
 from suanli.catalog import MAX_FIGURE
 from suanli.domain.tenants import Principal
-from suanli.services import calibration
-from suanli.services.registry import get_pool
+from suanli.services.registry import calibration
+from suanli.services.registry.inventory import get_pool
 
 router = APIRouter(prefix="/v1", tags=["calibration"])
 Ctx = Annotated[AppContext, Depends(context)]

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
+from suanli.adapters.store import ledger as ledger_store
 from suanli.adapters.store.federation_tables import (
     ClearingDisputeRow,
     EntitlementRow,
@@ -24,17 +25,14 @@ from suanli.api.routes import federation_peer
 from suanli.domain import federation as fed
 from suanli.domain.errors import Forbidden, NotFound
 from suanli.domain.tenants import Principal, Role, require_role
-from suanli.services import (
-    clearing,
-    federated_catalog,
-    federation,
-    jobs,
-    ledger_store,
-    roaming_money,
-    roaming_records,
-)
-from suanli.services.federation import aware
-from suanli.services.federation_runtime import FederationRuntime
+from suanli.services.clearing import cycle as clearing
+from suanli.services.federation import catalog as federated_catalog
+from suanli.services.federation import platforms as federation
+from suanli.services.federation.platforms import aware
+from suanli.services.federation.runtime import FederationRuntime
+from suanli.services.jobs import lifecycle as jobs
+from suanli.services.roaming import money as roaming_money
+from suanli.services.roaming import records as roaming_records
 
 router = APIRouter(lifespan=lifespan)
 router.include_router(federation_peer.router)

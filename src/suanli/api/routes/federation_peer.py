@@ -19,16 +19,14 @@ from suanli.adapters.store.federation_tables import FederationKeyRow
 from suanli.api.federation_runtime import runtime_of
 from suanli.domain import federation as fed
 from suanli.domain.errors import Conflict, ValidationFailed
-from suanli.services import (
-    clearing,
-    federated_catalog,
-    federation,
-    reconciliation,
-    roaming,
-    roaming_host,
-    roaming_records,
-)
-from suanli.services.federation_runtime import FederationRuntime
+from suanli.services.clearing import cycle as clearing
+from suanli.services.clearing import reconciliation
+from suanli.services.federation import catalog as federated_catalog
+from suanli.services.federation import platforms as federation
+from suanli.services.federation.runtime import FederationRuntime
+from suanli.services.roaming import home as roaming
+from suanli.services.roaming import host as roaming_host
+from suanli.services.roaming import records as roaming_records
 
 router = APIRouter(prefix="/federation/v1", tags=["federation protocol"])
 

@@ -24,7 +24,9 @@ from suanli.api.schemas import Page
 from suanli.domain.errors import ValidationFailed
 from suanli.domain.jobs import JobSpec, JobState
 from suanli.domain.tenants import Principal
-from suanli.services import agents, jobs, scheduling
+from suanli.services.jobs import agents
+from suanli.services.jobs import lifecycle as jobs
+from suanli.services.scheduling import placement as scheduling
 
 router = APIRouter(prefix="/v1")
 Ctx = Annotated[AppContext, Depends(context)]

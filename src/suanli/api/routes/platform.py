@@ -13,7 +13,8 @@ from suanli.catalog import load_catalog, load_ratings
 from suanli.domain.errors import NotFound
 from suanli.domain.ids import ComputeId
 from suanli.domain.tenants import Principal, Role, require_role
-from suanli.services import delegations, tenants
+from suanli.services import tenants
+from suanli.services.registry import delegations
 
 router = APIRouter(prefix="/v1")
 Ctx = Annotated[AppContext, Depends(context)]

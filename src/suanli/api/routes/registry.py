@@ -25,7 +25,8 @@ from suanli.domain.errors import NotFound, ValidationFailed
 from suanli.domain.geo import city
 from suanli.domain.search import PoolQuery, SortKey
 from suanli.domain.tenants import Principal
-from suanli.services import registry, search
+from suanli.services.registry import inventory as registry
+from suanli.services.registry import search
 
 router = APIRouter(prefix="/v1", tags=["registry"])
 Ctx = Annotated[AppContext, Depends(context)]

@@ -13,7 +13,9 @@ from suanli.adapters.store.tables import ProviderRow, TenantRow
 from suanli.domain.errors import ValidationFailed
 from suanli.domain.ids import ComputeId
 from suanli.domain.tenants import Principal, Role, TenantClass
-from suanli.services import billing, registry, tenants
+from suanli.services import tenants
+from suanli.services.billing import wallets as billing
+from suanli.services.registry import inventory as registry
 
 DEMO_BALANCE_FEN = 1_000_000  # 10,000 CNY
 

@@ -20,16 +20,17 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from suanli.adapters.store import ledger as ledger_store
 from suanli.adapters.store.billing_tables import VoucherProgrammeRow, VoucherRow
+from suanli.adapters.store.ledger import aware, utc
 from suanli.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from suanli.domain.jobs import check_idempotency_key
 from suanli.domain.ledger import Account, AccountKind, Transfer
 from suanli.domain.resources import Hub, check_name, check_province
 from suanli.domain.tenants import Principal, TenantClass
 from suanli.domain.vouchers import MAX_PROGRAMME_BUDGET_FEN, Programme, Voucher
-from suanli.services import billing, ledger_store
-from suanli.services.ledger_store import aware, utc
-from suanli.services.tariff_store import parse_decimal
+from suanli.services.billing import wallets as billing
+from suanli.services.billing.tariffs import parse_decimal
 
 # Short enough that `<usage record id>:voucher:<programme id>` stays a valid transfer id.
 _PROGRAMME_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,39}$")

@@ -15,13 +15,14 @@ from sqlalchemy.orm import Session
 
 from suanli.adapters.store.billing_tables import UsageChargeRow
 from suanli.adapters.store.job_tables import JobRow, LeaseRow, UsageRecordRow
+from suanli.adapters.store.ledger import aware, utc
 from suanli.adapters.store.tables import PoolRow
 from suanli.domain.errors import NotFound, ValidationFailed
 from suanli.domain.ids import ComputeId
 from suanli.domain.metering import IngestOutcome, UsageRecord, ingest_decision
 from suanli.domain.tenants import Principal, Role, require_owner, require_role
-from suanli.services import billing, tariff_store
-from suanli.services.ledger_store import aware, utc
+from suanli.services.billing import tariffs as tariff_store
+from suanli.services.billing import wallets as billing
 
 # Fits the usage_records id column and the ledger's transfer ids derived from it.
 _RECORD_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/*-]{0,71}$")

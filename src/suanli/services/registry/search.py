@@ -13,7 +13,7 @@ from suanli.domain import pool_order
 from suanli.domain.geo import rtt_ms, unit_vector
 from suanli.domain.resources import PoolState
 from suanli.domain.search import PoolQuery, SortKey
-from suanli.services.pool_index import PoolIndex
+from suanli.services.registry.pool_index import PoolIndex
 
 
 @dataclass(frozen=True)

@@ -20,13 +20,13 @@ from sqlalchemy.orm import Session
 
 from suanli.adapters.store.billing_tables import ChargeLineRow, LedgerTransferRow, UsageChargeRow
 from suanli.adapters.store.job_tables import JobRow
+from suanli.adapters.store.ledger import aware
 from suanli.adapters.store.tables import PoolRow, TenantRow
 from suanli.domain.errors import Forbidden, ValidationFailed
 from suanli.domain.ledger import TransferKind
 from suanli.domain.metering import SHANGHAI, period_close
 from suanli.domain.tenants import Principal, Role
-from suanli.services import billing
-from suanli.services.ledger_store import aware
+from suanli.services.billing import wallets as billing
 
 _PERIOD_RE = re.compile(r"^(\d{4})-(\d{2})$")
 MAX_BILL_CHARGES = 10_000  # a bill past this asks for paging (not yet offered): refuse clearly

@@ -25,8 +25,10 @@ from suanli.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from suanli.domain.ids import ComputeId, IdKind
 from suanli.domain.jobs import MAX_ATTEMPTS, JobState
 from suanli.domain.tenants import Principal, Role, require_owner, require_role
-from suanli.services import billing, jobs, scheduling
-from suanli.services.leases import ACTIVE, EXPIRED, RELEASED, release
+from suanli.services.billing import wallets as billing
+from suanli.services.jobs import lifecycle as jobs
+from suanli.services.scheduling import placement as scheduling
+from suanli.services.scheduling.leases import ACTIVE, EXPIRED, RELEASED, release
 
 HEARTBEAT_TTL_S = 30  # a claimed lease without a heartbeat this long is presumed lost
 MAX_CLAIM = 16

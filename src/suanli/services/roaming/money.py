@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from suanli.adapters.store import ledger as ledger_store
 from suanli.adapters.store.billing_tables import UsageChargeRow, VoucherProgrammeRow, VoucherRow
 from suanli.adapters.store.federation_tables import EntitlementRow
 from suanli.adapters.store.job_tables import UsageRecordRow
@@ -43,7 +44,7 @@ from suanli.domain.vouchers import (
     VoucherOutcome,
     apply_vouchers,
 )
-from suanli.services import billing, ledger_store
+from suanli.services.billing import wallets as billing
 
 ROAMING_ACCOUNT = "platform:roaming"
 MAX_ENTITLEMENTS_DRAWN = 64
@@ -97,7 +98,7 @@ def host_price(session: Session, usage: UsageRecordRow) -> tuple[int, int, str]:
 def pay_host(session: Session, *, record_id: str, home: str, provider_tenant_id: str,
              amount_fen: int, job_id: str, now: datetime) -> dict[str, Any]:
     """The host credits its provider now; the home platform owes the host the same amount."""
-    from suanli.services.charging import PLATFORM_FEE_RATE
+    from suanli.services.billing.charging import PLATFORM_FEE_RATE
 
     if amount_fen == 0:
         return {"provider_fen": 0, "fee_fen": 0, "transfers": []}
@@ -220,7 +221,7 @@ def _voucher_state(session: Session, tenant_id: str, programme_ids: list[str],
                    ) -> tuple[dict[str, ProgrammeBudget], list[Voucher]]:
     """The tenant's usable vouchers and their programmes' budgets, rows locked in billing's
     order (programmes, then vouchers) after the accounts."""
-    from suanli.services import vouchers_store
+    from suanli.services.billing import vouchers as vouchers_store
 
     funded = [p for p in programme_ids if billing.fund_account_id(p) in accounts]
     if not funded:

@@ -11,11 +11,12 @@ from urllib.parse import urlencode
 from suanli.domain import federation as fed
 from suanli.domain.clearing import parse_date
 from suanli.domain.errors import NotFound, ValidationFailed
-from suanli.services import federation, roaming_records
-from suanli.services.roaming_records import HOME, HOST
+from suanli.services.federation import platforms as federation
+from suanli.services.roaming import records as roaming_records
+from suanli.services.roaming.records import HOME, HOST
 
 if TYPE_CHECKING:
-    from suanli.services.federation_runtime import FederationRuntime
+    from suanli.services.federation.runtime import FederationRuntime
 
 MAX_PAGES = 100
 MAX_LISTED = 1_000

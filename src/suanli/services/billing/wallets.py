@@ -22,6 +22,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from suanli.adapters.store import ledger as ledger_store
 from suanli.adapters.store.billing_tables import BillingProfileRow, LeaseHoldRow
 from suanli.adapters.store.job_tables import JobRow, LeaseRow, UsageRecordRow
 from suanli.adapters.store.tables import PoolRow, TenantRow
@@ -40,7 +41,7 @@ from suanli.domain.ledger import (
 )
 from suanli.domain.tariffs import MICRO_PER_UNIT, Basis, Tariff
 from suanli.domain.tenants import Principal, Role
-from suanli.services import ledger_store, tariff_store
+from suanli.services.billing import tariffs as tariff_store
 
 EXTERNAL_ACCOUNT = "external:cash"  # money paid in from outside (bank, payment provider)
 FEES_ACCOUNT = "platform:fees"
@@ -295,7 +296,7 @@ def on_lease_ended_without_usage(session: Session, lease: LeaseRow, now: datetim
 
 def on_usage_recorded(session: Session, usage: UsageRecordRow, now: datetime):  # type: ignore[no-untyped-def]
     """Charge a usage record (idempotent: a record is charged once). Returns its charge."""
-    from suanli.services import charging
+    from suanli.services.billing import charging
 
     return charging.charge(session, usage, now)
 

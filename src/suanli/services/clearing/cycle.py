@@ -29,6 +29,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from suanli.adapters.platform_key import PlatformIdentity
+from suanli.adapters.store import ledger as ledger_store
 from suanli.adapters.store.federation_tables import (
     ClearingCycleRow,
     ClearingStatementRow,
@@ -40,8 +41,8 @@ from suanli.domain import clearing_run as run
 from suanli.domain import federation as fed
 from suanli.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from suanli.domain.ledger import Transfer
-from suanli.services import ledger_store, roaming_money
-from suanli.services.roaming_records import HOME, HOST, record_dispute
+from suanli.services.roaming import money as roaming_money
+from suanli.services.roaming.records import HOME, HOST, record_dispute
 
 ISSUED, DELIVERED, ACCEPTED, DISPUTED = "issued", "delivered", "accepted", "disputed"
 MAX_EXCLUDED_LISTED = 10_000

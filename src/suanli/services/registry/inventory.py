@@ -26,9 +26,9 @@ from suanli.domain.resources import (
     SiteKind,
     check_name,
 )
-from suanli.domain.units import WORKLOAD_CLASSES
 from suanli.domain.tenants import Principal, Role, require_owner, require_role
-from suanli.services.identifiers import allocate
+from suanli.domain.units import WORKLOAD_CLASSES
+from suanli.services.registry.identifiers import allocate
 
 PROVIDER_FIELDS = frozenset({"name", "kind"})
 SITE_FIELDS = frozenset({"name", "province", "city", "latitude", "longitude", "pue",

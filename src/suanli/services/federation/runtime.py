@@ -23,14 +23,12 @@ from suanli.domain import clearing as rules
 from suanli.domain import federation as fed
 from suanli.domain.ids import ComputeId
 from suanli.federation_settings import FederationSettings
-from suanli.services import (
-    clearing,
-    federation,
-    federation_sync,
-    roaming,
-    roaming_host,
-    roaming_records,
-)
+from suanli.services.clearing import cycle as clearing
+from suanli.services.federation import platforms as federation
+from suanli.services.federation import sync as federation_sync
+from suanli.services.roaming import home as roaming
+from suanli.services.roaming import host as roaming_host
+from suanli.services.roaming import records as roaming_records
 
 log = logging.getLogger("suanli.federation")
 MAX_ERRORS_LOGGED = 20
@@ -364,6 +362,6 @@ class FederationRuntime:
 
     def reconcile(self, peer: str, since: str | None, through: str | None,
                   repair: bool) -> dict[str, Any]:
-        from suanli.services import reconciliation
+        from suanli.services.clearing import reconciliation
 
         return reconciliation.reconcile(self, peer, since, through, repair)

@@ -21,7 +21,7 @@ from suanli.catalog import MAX_FIGURE, Accelerator, load_catalog
 from suanli.domain.errors import Conflict, ValidationFailed
 from suanli.domain.resources import PoolState
 from suanli.domain.tenants import Principal, Role, require_owner, require_role
-from suanli.services.registry import get_pool
+from suanli.services.registry.inventory import get_pool
 
 MATMUL_FIGURES: tuple[str, ...] = ("fp64_tflops", "fp32_tflops", "tf32_tflops", "bf16_tflops",
                                    "fp16_tflops")

@@ -31,7 +31,7 @@ from suanli.domain.errors import Conflict, SuanliError, ValidationFailed
 from suanli.domain.resources import PoolState
 from suanli.domain.tariffs import Band, Basis, Tariff, Tier, TierMode, TimeOfUse
 from suanli.domain.tenants import Principal, Role, require_owner, require_role
-from suanli.services import registry
+from suanli.services.registry import inventory as registry
 
 MAX_VERSIONS_LISTED = 100
 MAX_CACHED_TARIFFS = 1_000

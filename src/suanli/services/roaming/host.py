@@ -19,9 +19,10 @@ from suanli.domain.ids import ComputeId
 from suanli.domain.jobs import JobSpec, JobState
 from suanli.domain.roaming import MAX_FORWARD_ATTEMPTS
 from suanli.domain.tenants import Principal, Role, TenantClass
-from suanli.services import federation, jobs
-from suanli.services.federation import aware
-from suanli.services.roaming import (
+from suanli.services.federation import platforms as federation
+from suanli.services.federation.platforms import aware
+from suanli.services.jobs import lifecycle as jobs
+from suanli.services.roaming.home import (
     ACCEPTED,
     MAX_BATCH,
     MAX_LOG_CHARS,
@@ -39,7 +40,7 @@ def _spec_digest(spec: dict[str, Any]) -> str:
 def accept_forward(session: Session, own: ComputeId, sender: str, body: dict[str, Any],
                    now: datetime, claim_timeout_s: int) -> dict[str, Any]:
     """Answer a forwarded job attempt, once: the same attempt again gets the same answer."""
-    from suanli.services import scheduling
+    from suanli.services.scheduling import placement as scheduling
 
     home, home_job_id, attempt = _attempt_key(sender, body)
     spec_json = body.get("spec")

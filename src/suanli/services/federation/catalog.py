@@ -27,7 +27,7 @@ from suanli.domain.jobs import JobSpec
 from suanli.domain.resources import PoolState
 from suanli.domain.roaming import RemoteOffer
 from suanli.domain.units import WORKLOAD_CLASSES
-from suanli.services.federation import aware
+from suanli.services.federation.platforms import aware
 
 MAX_GROUPS_PER_ORIGIN = 20_000
 MAX_QUERY_ROWS = 5_000

@@ -15,13 +15,11 @@ from suanli.catalog import load_catalog
 from suanli.domain.errors import InsufficientFunds
 from suanli.domain.jobs import JobSpec, JobState
 from suanli.domain.resources import PoolState
-from suanli.services import (
-    billing,
-    jobs,
-    ranking,
-    roaming,  # issue 6: federation
-)
-from suanli.services.leases import open_lease
+from suanli.services.billing import wallets as billing
+from suanli.services.jobs import lifecycle as jobs
+from suanli.services.roaming import home as roaming
+from suanli.services.scheduling import ranking
+from suanli.services.scheduling.leases import open_lease
 
 MAX_CANDIDATES = 50
 MAX_JOBS_PER_PASS = 500

@@ -16,6 +16,7 @@ from decimal import ROUND_DOWN, Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from suanli.adapters.store import ledger as ledger_store
 from suanli.adapters.store.billing_tables import (
     ChargeLineRow,
     LeaseHoldRow,
@@ -24,6 +25,7 @@ from suanli.adapters.store.billing_tables import (
     VoucherRow,
 )
 from suanli.adapters.store.job_tables import JobRow, UsageRecordRow
+from suanli.adapters.store.ledger import aware
 from suanli.adapters.store.tables import PoolRow, SiteRow, TenantRow
 from suanli.domain.jobs import JobSpec
 from suanli.domain.ledger import Account, Transfer, TransferState, post_pending, void_pending
@@ -40,8 +42,8 @@ from suanli.domain.vouchers import (
     VoucherAllocation,
     apply_vouchers,
 )
-from suanli.services import billing, ledger_store, tariff_store
-from suanli.services.ledger_store import aware
+from suanli.services.billing import tariffs as tariff_store
+from suanli.services.billing import wallets as billing
 
 PLATFORM_FEE_RATE = Decimal("0.05")  # of what the provider earns (paid + voucher-covered)
 MAX_VOUCHERS_USED = 64
@@ -139,7 +141,7 @@ def _lock_vouchers(session: Session, tenant_id: str, accounts: dict[str, Account
                    ) -> tuple[dict[str, ProgrammeBudget], list[Voucher]]:
     """The tenant's usable vouchers, of programmes whose fund account this charge holds locked;
     programme rows, then voucher rows, are locked after the accounts."""
-    from suanli.services import vouchers_store
+    from suanli.services.billing import vouchers as vouchers_store
 
     funded = [pid for pid in sorted(accounts) if pid.startswith("programme:")]
     programme_ids = [account_id.removeprefix("programme:") for account_id in funded]

@@ -1,0 +1,1 @@
+"""Billing context: wallets and holds, charging, tariffs, vouchers, statements."""

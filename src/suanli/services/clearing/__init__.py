@@ -1,0 +1,1 @@
+"""Clearing context: daily clearing between platforms, statements, reconciliation."""

@@ -1,0 +1,1 @@
+"""Federation context: the platform tree, catalog aggregation, the runtime loop, sync."""

@@ -1,0 +1,1 @@
+"""Jobs context: the job lifecycle, the agents' pull protocol, the platform's background loop."""

@@ -1,0 +1,1 @@
+"""Metering context: usage records reported by agents."""

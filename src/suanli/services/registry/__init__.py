@@ -1,0 +1,1 @@
+"""Registry context: providers, sites, pools, identifiers, delegations, search, calibration."""

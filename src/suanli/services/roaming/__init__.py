@@ -1,0 +1,1 @@
+"""Roaming context: jobs forwarded between platforms and the money that follows them."""

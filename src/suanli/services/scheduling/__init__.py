@@ -1,0 +1,1 @@
+"""Scheduling context: placement of pending jobs, ranking, leases."""
