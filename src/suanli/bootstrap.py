@@ -1,21 +1,36 @@
-"""Start-up chores of a node: its authority, the first operator key, the demo federation."""
+"""Builds a platform node: settings, store, clock, search index, background loops, federation.
+
+One place wires them (`build_node`); the API, the CLI and the tests all go through it. The
+start-up chores of a node live here too: its authority, the first operator key, the demo.
+""" 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, select
 
-from suanli.adapters.clock import Clock
-from suanli.adapters.store import Database
+from suanli.adapters.clock import Clock, SystemClock
+from suanli.adapters.platform_key import PlatformIdentity
+from suanli.adapters.store import Database, create_database
 from suanli.adapters.store.tables import ProviderRow, TenantRow
+from suanli.demo import demo_federation
 from suanli.domain.errors import ValidationFailed
 from suanli.domain.ids import ComputeId
 from suanli.domain.tenants import Principal, Role, TenantClass
+from suanli.federation_settings import FederationSettings
 from suanli.services import tenants
 from suanli.services.billing import wallets as billing
+from suanli.services.dispatch.background import SchedulerLoop
+from suanli.services.peering.runtime import FederationRuntime
 from suanli.services.registry import inventory as registry
+from suanli.services.registry.pool_index import PoolIndex
+from suanli.settings import Settings
 
 DEMO_BALANCE_FEN = 1_000_000  # 10,000 CNY
 
@@ -26,6 +41,86 @@ def parse_authority(text: str) -> ComputeId:
         return ComputeId.platform(*text.strip().upper().split("."))
     except ValidationFailed as exc:
         raise ValidationFailed(exc.detail, field="authority") from None
+
+
+@dataclass
+class Node:
+    """One platform node: what every request handler and background loop needs."""
+
+    settings: Settings
+    db: Database
+    clock: Clock
+    authority: ComputeId
+    pool_index: PoolIndex | None = None  # None: pool search orders in SQL
+    # Federation: `suanli serve` sets these before start; tests set a transport of their own.
+    federation_settings: FederationSettings | None = None
+    federation_transport: httpx.BaseTransport | None = None
+    federation: FederationRuntime | None = None
+    _scheduler: SchedulerLoop | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def federation_runtime(self) -> FederationRuntime:
+        """The node's federation runtime, built on first use (its loop runs only after
+        `start`; a node that never started, e.g. in a test, answers peers all the same)."""
+        if self.federation is None:
+            with self._lock:
+                if self.federation is None:
+                    runtime = self.build_federation_runtime()
+                    runtime.prepare()
+                    self.federation = runtime
+        return self.federation
+
+    def build_federation_runtime(self) -> FederationRuntime:
+        """Without a key file configured (`suanli serve` always sets one) the key lives in
+        memory only: a node in a test never writes key files where it runs."""
+        settings = self.federation_settings or FederationSettings()
+        me = _ephemeral(self.authority.body) if settings.key_file is None else None
+        public_url = settings.public_url or f"http://{self.settings.host}:{self.settings.port}"
+        return FederationRuntime(self.db, self.clock, self.authority,
+                                 name=self.settings.platform_name, public_url=public_url,
+                                 settings=settings, claim_timeout_s=self.settings.claim_timeout_s,
+                                 me=me, transport=self.federation_transport)
+
+    def start(self) -> None:
+        """Start the background work: scheduler and failover, index warm-up, federation."""
+        if self.settings.run_scheduler:
+            self._scheduler = SchedulerLoop(self.db, self.clock, self.settings.scheduler_interval_s,
+                                            heartbeat_ttl_s=self.settings.heartbeat_ttl_s,
+                                            claim_timeout_s=self.settings.claim_timeout_s)
+            self._scheduler.start()
+        if self.pool_index is not None:
+            self.pool_index.warm(self.db.engine)
+        with self._lock:
+            if self.federation is None:
+                self.federation = self.build_federation_runtime()
+        self.federation.start()
+
+    def stop(self) -> None:
+        if self.federation is not None:
+            self.federation.stop()
+        if self._scheduler is not None:
+            self._scheduler.stop()
+            self._scheduler = None
+
+
+def _ephemeral(authority: str) -> PlatformIdentity:
+    key = Ed25519PrivateKey.generate()
+    raw = key.public_key().public_bytes(serialization.Encoding.Raw,
+                                        serialization.PublicFormat.Raw)
+    return PlatformIdentity(authority, key, raw)
+
+
+def build_node(settings: Settings | None = None, *, database: Database | None = None,
+               clock: Clock | None = None) -> Node:
+    """A node from its settings; `database` and `clock` are given by tests and the simulator."""
+    settings = settings or Settings()
+    if database is None:
+        database = create_database(settings.database_url, schema=settings.database_schema)
+        if settings.auto_migrate:
+            database.migrate()
+    return Node(settings=settings, db=database, clock=clock or SystemClock(),
+                authority=parse_authority(settings.authority),
+                pool_index=PoolIndex(background=True) if settings.search_index else None)
 
 
 def ensure_operator(db: Database, authority: ComputeId, clock: Clock) -> str | None:
@@ -53,8 +148,6 @@ class DemoSummary:
 
 def load_demo(db: Database, authority: ComputeId, clock: Clock, seed: int = 7) -> DemoSummary:
     """Load the illustrative national federation once; always issue a fresh demo consumer key."""
-    from suanli.demo import demo_federation
-
     now = clock.now()
     with db.unit_of_work() as session:
         already = session.scalar(select(func.count()).select_from(ProviderRow)

@@ -18,7 +18,14 @@ from decimal import Decimal
 
 from suanli.domain import geo
 from suanli.domain.resources import (
-    WESTERN_HUBS, Engine, Hub, Pool, PoolState, ProviderKind, Site, SiteKind,
+    WESTERN_HUBS,
+    Engine,
+    Hub,
+    Pool,
+    PoolState,
+    ProviderKind,
+    Site,
+    SiteKind,
 )
 
 DEMO_NOTICE = (

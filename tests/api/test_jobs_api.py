@@ -6,7 +6,7 @@ import pytest
 
 from suanli.domain.tenants import Principal, Role
 from suanli.services.billing import wallets as billing
-from suanli.services.jobs import agents as agent_service
+from suanli.services.dispatch import agents as agent_service
 
 SITE = {"name": "Zhongwei DC", "province": "CN-NX", "city": "Zhongwei", "latitude": 37.5,
         "longitude": 105.2, "pue": "1.15", "electricity_fen_per_kwh": 32, "green_share": "0.7",

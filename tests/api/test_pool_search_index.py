@@ -19,10 +19,10 @@ from suanli.domain.search import PoolQuery, SortKey
 from suanli.domain.tenants import Principal, Role, TenantClass
 from suanli.domain.units import WORKLOAD_CLASSES
 from suanli.services import tenants
+from suanli.services.jobs import leases
 from suanli.services.registry import inventory as registry
 from suanli.services.registry import search
 from suanli.services.registry.pool_index import PoolIndex
-from suanli.services.scheduling import leases
 
 STATES = ["active"] * 6 + ["draining", "maintenance"]
 

@@ -90,7 +90,7 @@ def start_up(make_tenant) -> Tenant:  # noqa: F811
 
 @pytest.fixture
 def tick(database, clock) -> Callable[[], tuple[int, int]]:
-    from suanli.services.jobs import agents
+    from suanli.services.dispatch import agents
 
     def run() -> tuple[int, int]:
         with database.unit_of_work() as session:

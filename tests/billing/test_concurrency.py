@@ -16,12 +16,12 @@ from sqlalchemy import func, select
 
 from suanli.adapters.store import ledger as ledger_store
 from suanli.adapters.store.billing_tables import UsageChargeRow, VoucherRow
+from suanli.domain.accounts import fund_account_id
 from suanli.domain.errors import InsufficientFunds
 from suanli.domain.jobs import JobState
 from suanli.domain.ledger import Account, AccountKind, Transfer, TransferKind, post_pending
 from suanli.domain.tenants import Principal, Role
-from suanli.services.billing import wallets as billing
-from suanli.services.jobs import agents
+from suanli.services.dispatch import agents
 from tests.billing.conftest import PROGRAMME, SITE
 from tests.conftest import TEST_DATABASE_URL
 
@@ -145,7 +145,7 @@ def test_voucher_budget_is_never_overspent_under_concurrency(client, operator, p
     with database.unit_of_work() as session:
         charges = session.scalars(select(UsageChargeRow)).all()
         used = session.scalar(select(func.sum(VoucherRow.granted_fen - VoucherRow.remaining_fen)))
-        fund = ledger_store.get_account(session, billing.fund_account_id(programme["id"]))
+        fund = ledger_store.get_account(session, fund_account_id(programme["id"]))
         report = ledger_store.check_invariants(session)
     assert report.ok, report.problems
     assert len(charges) == THREADS  # every job charged once

@@ -22,12 +22,11 @@ from sqlalchemy import text
 
 from suanli.adapters.store import Database, create_database
 from suanli.api.app import create_app
-from suanli.api.federation_runtime import build_runtime
 from suanli.bootstrap import parse_authority
 from suanli.domain.tenants import Role, TenantClass
 from suanli.federation_settings import FederationSettings
 from suanli.services import tenants
-from suanli.services.federation.runtime import FederationRuntime
+from suanli.services.peering.runtime import FederationRuntime
 from suanli.settings import Settings
 from tests.databases import empty_database
 
@@ -93,7 +92,7 @@ class Node:
 
     @property
     def runtime(self) -> FederationRuntime:
-        return self.app.state.federation
+        return self.app.state.ctx.federation
 
     def tenant(self, role: str = "consumer", name: str = "tenant") -> tuple[str, dict[str, str]]:
         with self.db.unit_of_work() as session:
@@ -177,13 +176,14 @@ def net(_platform_databases: dict[str, Database], clock: Any, tmp_path: Path) ->
 
 def _start(node: Node, parent: str | None, token: str | None, router: Router,
            tmp_path: Path) -> None:
-    node.app.state.federation_settings = FederationSettings(
+    ctx = node.app.state.ctx
+    ctx.federation_settings = FederationSettings(
         key_file=tmp_path / f"{node.authority}.key", parent=parent, enrolment_token=token,
         public_url=f"http://{HOSTS[node.authority]}", run_federation=False,
         catalog_pull_s=0.1, catalog_heartbeat_s=3600, peer_timeout_s=2, peer_retries=2,
         clearing_auto=False)
-    node.app.state.federation_transport = router
-    runtime = build_runtime(node.app)
+    ctx.federation_transport = router
+    runtime = ctx.build_federation_runtime()
     runtime.peers._backoff_s = 0.0  # no sleeping between retries in tests
-    node.app.state.federation = runtime
+    ctx.federation = runtime
     runtime.start()

@@ -9,10 +9,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from suanli.domain.placement import (
-    JobRequest, LatencyClass, PlacementEngine, PoolTable, make_policy,
+    JobRequest,
+    LatencyClass,
+    PlacementEngine,
+    PoolTable,
+    make_policy,
 )
 from suanli.domain.placement.batch import (
-    assign_batch, objective_of, score_matrix, solve,
+    assign_batch,
+    objective_of,
+    score_matrix,
+    solve,
 )
 from suanli.domain.placement.policies import BALANCED
 from suanli.domain.placement.table import INFEASIBLE

@@ -9,8 +9,14 @@ import pytest
 
 from suanli.domain.errors import PlacementInfeasible, ValidationFailed
 from suanli.domain.placement import (
-    AcceleratorConstraint, HourlySeries, JobRequest, LatencyClass, PlacementEngine, PoolSnapshot,
-    PoolTable, make_policy,
+    AcceleratorConstraint,
+    HourlySeries,
+    JobRequest,
+    LatencyClass,
+    PlacementEngine,
+    PoolSnapshot,
+    PoolTable,
+    make_policy,
 )
 from suanli.domain.resources import Hub
 

@@ -11,8 +11,15 @@ from hypothesis import strategies as st
 
 from suanli.domain.errors import PlacementInfeasible
 from suanli.domain.placement import (
-    MAX_RTT_MS, POLICIES, AcceleratorConstraint, JobRequest, LatencyClass, PlacementEngine,
-    PoolSnapshot, PoolTable, make_policy,
+    MAX_RTT_MS,
+    POLICIES,
+    AcceleratorConstraint,
+    JobRequest,
+    LatencyClass,
+    PlacementEngine,
+    PoolSnapshot,
+    PoolTable,
+    make_policy,
 )
 from suanli.sim.synthetic import PLACES, USER_CITIES, random_pools
 

@@ -6,17 +6,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
 
 from suanli import __version__
-from suanli.adapters.clock import Clock, SystemClock
-from suanli.adapters.store import Database, create_database
+from suanli.adapters.clock import Clock
+from suanli.adapters.store import Database
 from suanli.api import problems
-from suanli.api.context import AppContext
 from suanli.api.routes import billing, calibration, jobs, platform, registry
 from suanli.api.routes import federation as federation_routes
-from suanli.bootstrap import parse_authority
-from suanli.services.jobs.background import SchedulerLoop
-from suanli.services.registry.pool_index import PoolIndex
+from suanli.bootstrap import build_node
 from suanli.settings import Settings
 
 DESCRIPTION = """suanli (算力) — a compute-power internet.
@@ -28,32 +26,21 @@ Errors are `application/problem+json` (RFC 9457) and name the offending field.
 
 def create_app(settings: Settings | None = None, *, database: Database | None = None,
                clock: Clock | None = None) -> FastAPI:
-    settings = settings or Settings()
-    if database is None:
-        database = create_database(settings.database_url, schema=settings.database_schema)
-        if settings.auto_migrate:
-            database.migrate()
+    """The HTTP face of one node (built by `bootstrap.build_node`); its lifespan starts and
+    stops the node's background work."""
+    node = build_node(settings, database=database, clock=clock)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        loop = None
-        if settings.run_scheduler:
-            loop = SchedulerLoop(app.state.ctx.db, app.state.ctx.clock,
-                                 settings.scheduler_interval_s,
-                                 heartbeat_ttl_s=settings.heartbeat_ttl_s,
-                                 claim_timeout_s=settings.claim_timeout_s)
-            loop.start()
-        if app.state.ctx.pool_index is not None:
-            app.state.ctx.pool_index.warm(app.state.ctx.db.engine)
-        yield
-        if loop is not None:
-            loop.stop()
+        await run_in_threadpool(node.start)
+        try:
+            yield
+        finally:
+            await run_in_threadpool(node.stop)
 
     app = FastAPI(title="suanli", version=__version__, description=DESCRIPTION,
                   docs_url="/docs", openapi_url="/openapi.json", lifespan=lifespan)
-    app.state.ctx = AppContext(settings=settings, db=database, clock=clock or SystemClock(),
-                               authority=parse_authority(settings.authority),
-                               pool_index=(PoolIndex(background=True) if settings.search_index
-                                           else None))
+    app.state.ctx = node
     problems.install(app)
     app.include_router(platform.router)
     app.include_router(registry.router)

@@ -1,28 +1,16 @@
-"""What every request handler needs: settings, the database, the clock, the authority."""
+"""What every request handler needs: the node (settings, database, clock, authority) and the
+caller."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from suanli.adapters.clock import Clock
-from suanli.adapters.store import Database
-from suanli.domain.ids import ComputeId
+from suanli.bootstrap import Node
 from suanli.domain.tenants import Principal
-from suanli.services.registry.pool_index import PoolIndex
 from suanli.services.tenants import authenticate
-from suanli.settings import Settings
 
-
-@dataclass
-class AppContext:
-    settings: Settings
-    db: Database
-    clock: Clock
-    authority: ComputeId
-    pool_index: PoolIndex | None = None  # None: pool search orders in SQL
+AppContext = Node  # what every request handler needs
 
 
 def context(request: Request) -> AppContext:

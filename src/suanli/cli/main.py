@@ -63,8 +63,8 @@ def serve(
     settings = Settings(**overrides)
     api = create_app(settings)
     ctx = api.state.ctx
-    api.state.federation_settings = _federation_settings(parent, enrolment_token, key_file,
-                                                         public_url, settings.authority)
+    ctx.federation_settings = _federation_settings(parent, enrolment_token, key_file,
+                                                   public_url, settings.authority)
     key = ensure_operator(ctx.db, ctx.authority, SystemClock())
     if key:
         console.print(f"[bold]first start: operator API key (shown once):[/bold] {key}")

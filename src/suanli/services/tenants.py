@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from suanli.adapters.store.tables import ApiKeyRow, TenantRow
-from suanli.domain.errors import NotFound, Unauthenticated, ValidationFailed
+from suanli.domain.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
 from suanli.domain.ids import ComputeId, IdKind
 from suanli.domain.resources import check_name
 from suanli.domain.tenants import Principal, Role, TenantClass
@@ -115,10 +115,19 @@ def authenticate(session: Session, key: str | None) -> Principal:
 
 
 def get_tenant(session: Session, tenant_id: str) -> TenantRow:
-    row = session.get(TenantRow, tenant_id)
+    row = session.get(TenantRow, str(ComputeId.parse(tenant_id, field="tenant_id")))
     if row is None:
         raise NotFound(f"tenant {tenant_id} does not exist", field="tenant_id")
     return row
+
+
+def scoped_tenant(principal: Principal, tenant_id: str | None) -> str:
+    """The tenant a request is about: the caller's own, or any for an operator."""
+    if tenant_id is None or tenant_id == principal.tenant_id:
+        return principal.tenant_id
+    if not principal.is_operator:
+        raise Forbidden("you may only see your own tenant's money")
+    return tenant_id
 
 
 def list_tenants(session: Session) -> list[TenantRow]:

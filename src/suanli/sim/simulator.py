@@ -25,7 +25,11 @@ import numpy as np
 
 from suanli.domain.errors import PlacementInfeasible
 from suanli.domain.placement import (
-    AcceleratorConstraint, Allocation, JobRequest, PlacementEngine, make_policy,
+    AcceleratorConstraint,
+    Allocation,
+    JobRequest,
+    PlacementEngine,
+    make_policy,
 )
 from suanli.domain.placement.model import SECONDS_PER_HOUR
 from suanli.sim.federation import Federation, rating

@@ -5,7 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from suanli.domain.placement.model import (
-    AcceleratorConstraint, JobRequest, LatencyClass, PoolSnapshot,
+    AcceleratorConstraint,
+    JobRequest,
+    LatencyClass,
+    PoolSnapshot,
 )
 from suanli.domain.resources import WESTERN_HUBS, Hub
 

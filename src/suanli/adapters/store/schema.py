@@ -1,7 +1,12 @@
 """Every table module, imported once so that Base.metadata knows the whole schema."""
 
-from suanli.adapters.store import billing_tables, calibration_tables, job_tables, tables
-from suanli.adapters.store import federation_tables  # issue 6: federation and clearing
+from suanli.adapters.store import (
+    billing_tables,
+    calibration_tables,
+    federation_tables,  # issue 6: federation and clearing
+    job_tables,
+    tables,
+)
 from suanli.adapters.store.tables import Base
 
 __all__ = ["Base", "billing_tables", "calibration_tables", "job_tables", "tables"]

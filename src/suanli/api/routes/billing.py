@@ -36,9 +36,11 @@ from suanli.api.billing_schemas import (
     VoucherOut,
 )
 from suanli.api.context import AppContext, context, principal
+from suanli.domain.accounts import receivable_account_id, wallet_account_id
 from suanli.domain.errors import Forbidden, NotFound, ValidationFailed
 from suanli.domain.ledger import Account, Transfer, TransferRecord
 from suanli.domain.tenants import Principal
+from suanli.services import tenants
 from suanli.services.billing import statements as bills
 from suanli.services.billing import tariffs as tariff_store
 from suanli.services.billing import vouchers as vouchers_store
@@ -117,8 +119,8 @@ def set_billing_mode(tenant_id: str, body: BillingModeIn, ctx: Ctx,
 
 def _readable_account(caller: Principal, account_id: str) -> str:
     Transfer(account_id, account_id, "x", 1, "check")  # validates the id like the ledger
-    own = {billing.wallet_account_id(caller.tenant_id),
-           billing.receivable_account_id(caller.tenant_id)}
+    own = {wallet_account_id(caller.tenant_id),
+           receivable_account_id(caller.tenant_id)}
     if not caller.is_operator and account_id not in own:
         raise Forbidden("you may only read your own accounts")
     return account_id
@@ -297,7 +299,7 @@ def list_grants(programme_id: str, ctx: Ctx, caller: Caller,
 def my_vouchers(ctx: Ctx, caller: Caller, tenant_id: TenantQuery = None) -> list[VoucherOut]:
     """Your vouchers and what remains of each."""
     with ctx.db.unit_of_work() as session:
-        target = billing.scoped_tenant(caller, tenant_id)
+        target = tenants.scoped_tenant(caller, tenant_id)
         return [_voucher_out(r) for r in vouchers_store.vouchers_of(session, target)]
 
 

@@ -10,31 +10,29 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 
 from suanli.adapters.store import ledger as ledger_store
 from suanli.adapters.store.federation_tables import (
     ClearingDisputeRow,
     EntitlementRow,
-    RoamingJobRow,
-    RoamingRecordRow,
 )
 from suanli.api.context import principal
-from suanli.api.federation_runtime import lifespan, runtime_of
+from suanli.api.federation_runtime import runtime_of
 from suanli.api.routes import federation_peer
 from suanli.domain import federation as fed
-from suanli.domain.errors import Forbidden, NotFound
+from suanli.domain.errors import Forbidden
 from suanli.domain.tenants import Principal, Role, require_role
 from suanli.services.clearing import cycle as clearing
 from suanli.services.federation import catalog as federated_catalog
 from suanli.services.federation import platforms as federation
 from suanli.services.federation.platforms import aware
-from suanli.services.federation.runtime import FederationRuntime
 from suanli.services.jobs import lifecycle as jobs
+from suanli.services.peering import reconciliation
+from suanli.services.peering.runtime import FederationRuntime
 from suanli.services.roaming import money as roaming_money
 from suanli.services.roaming import records as roaming_records
 
-router = APIRouter(lifespan=lifespan)
+router = APIRouter()
 router.include_router(federation_peer.router)
 api = APIRouter(prefix="/v1/federation", tags=["federation"])
 Caller = Annotated[Principal, Depends(principal)]
@@ -162,11 +160,7 @@ def roaming_job(job_id: str, rt: Runtime, caller: Caller) -> dict[str, Any]:
     """Where a job roamed: each forward attempt and its host's answer, and its records."""
     with rt.db.unit_of_work() as session:
         job = jobs.get(session, caller, job_id)
-        attempts = session.scalars(select(RoamingJobRow).where(RoamingJobRow.job_id == job.id)
-                                   .order_by(RoamingJobRow.attempt)).all()
-        records = session.scalars(select(RoamingRecordRow)
-                                  .where(RoamingRecordRow.home_job_id == job.id)
-                                  .order_by(RoamingRecordRow.id)).all()
+        attempts, records = roaming_records.of_job(session, job.id)
         return {"job_id": job.id, "state": job.state, "attempts": [
             {"attempt": a.attempt, "host": a.host, "state": a.state, "reason": a.reason,
              "host_job_id": a.host_job_id, "host_pool_id": a.host_pool_id,
@@ -181,21 +175,10 @@ def list_records(rt: Runtime, caller: Caller,
                  since: Day = None, through: Day = None,
                  limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict[str, Any]:
     """Roaming records held here; a consumer sees its own, an operator all."""
-    stmt = select(RoamingRecordRow)
-    if not caller.is_operator:
-        stmt = stmt.where(RoamingRecordRow.tenant_id == caller.tenant_id,
-                          RoamingRecordRow.role == roaming_records.HOME)
-    if peer:
-        stmt = stmt.where((RoamingRecordRow.home == peer) | (RoamingRecordRow.host == peer))
-    if role:
-        stmt = stmt.where(RoamingRecordRow.role == role)
-    if since:
-        stmt = stmt.where(RoamingRecordRow.business_date >= since)
-    if through:
-        stmt = stmt.where(RoamingRecordRow.business_date <= through)
     with rt.db.unit_of_work() as session:
-        rows = session.scalars(stmt.order_by(RoamingRecordRow.created_at.desc(),
-                                             RoamingRecordRow.id).limit(limit)).all()
+        rows = roaming_records.listing(
+            session, tenant_id=None if caller.is_operator else caller.tenant_id, peer=peer,
+            role=role, since=since, through=through, limit=limit)
         return {"items": [roaming_records.summary_of(r) for r in rows]}
 
 
@@ -288,7 +271,7 @@ def reconcile(body: ReconcileIn, rt: Runtime, caller: Caller) -> dict[str, Any]:
     """Compare the records held here and at a peer; `repair` takes in or re-sends the ones
     missing on one side (signed by their host, so nothing is taken on trust)."""
     require_role(caller, Role.OPERATOR)
-    return rt.reconcile(body.peer, body.since, body.through, body.repair)
+    return reconciliation.reconcile(rt, body.peer, body.since, body.through, body.repair)
 
 
 @api.get("/disputes")
@@ -296,11 +279,8 @@ def list_disputes(rt: Runtime, caller: Caller,
                   state: Annotated[str | None, Query(pattern="^(open|resolved)$")] = None
                   ) -> dict[str, Any]:
     require_role(caller, Role.OPERATOR)
-    stmt = select(ClearingDisputeRow)
-    if state:
-        stmt = stmt.where(ClearingDisputeRow.state == state)
     with rt.db.unit_of_work() as session:
-        rows = session.scalars(stmt.order_by(ClearingDisputeRow.id.desc()).limit(500)).all()
+        rows = roaming_records.disputes(session, state)
         return {"items": [_dispute_json(r) for r in rows]}
 
 
@@ -320,10 +300,7 @@ def resolve_dispute(dispute_id: Annotated[int, Path(ge=1, le=2**62)], body: Reso
                     rt: Runtime, caller: Caller) -> dict[str, Any]:
     require_role(caller, Role.OPERATOR)
     with rt.db.unit_of_work() as session:
-        row = session.get(ClearingDisputeRow, dispute_id)
-        if row is None:
-            raise NotFound(f"dispute {dispute_id} does not exist", field="dispute_id")
-        row.state, row.resolution, row.resolved_at = "resolved", body.resolution, rt.now()
+        row = roaming_records.resolve_dispute(session, dispute_id, body.resolution, rt.now())
         return _dispute_json(row)
 
 

@@ -15,18 +15,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from suanli.adapters.store.federation_tables import FederationKeyRow
 from suanli.api.federation_runtime import runtime_of
 from suanli.domain import federation as fed
 from suanli.domain.errors import Conflict, ValidationFailed
 from suanli.services.clearing import cycle as clearing
-from suanli.services.clearing import reconciliation
 from suanli.services.federation import catalog as federated_catalog
 from suanli.services.federation import platforms as federation
-from suanli.services.federation.runtime import FederationRuntime
+from suanli.services.peering import reconciliation
+from suanli.services.peering.runtime import FederationRuntime
 from suanli.services.roaming import home as roaming
 from suanli.services.roaming import host as roaming_host
 from suanli.services.roaming import records as roaming_records
+from suanli.services.scheduling import placement
 
 router = APIRouter(prefix="/federation/v1", tags=["federation protocol"])
 
@@ -120,9 +120,7 @@ async def register(request: Request) -> Response:
                                         field=fed.HEADER_KEY_ID)
         now = runtime.now()
         with runtime.db.unit_of_work() as session:
-            stored = session.get(FederationKeyRow, reg.key_id)
-            presented = stored or FederationKeyRow(key_id=reg.key_id, authority=reg.authority,
-                                                   public_key=reg.public_key, created_at=now)
+            presented = federation.presented_key(session, reg, now)
             federation.verify_message(session, runtime.own, headers, request.method, path,
                                       body, now, runtime.settings.replay_window_s,
                                       public_key=presented)
@@ -186,7 +184,7 @@ def forward(msg: Message) -> Response:
         federation.guest_tenant(session, rt.authority_id, msg.sender, rt.now())
     with rt.db.unit_of_work() as session:
         answer = roaming_host.accept_forward(session, rt.authority_id, msg.sender, msg.json(),
-                                        rt.now(), rt.claim_timeout_s)
+                                             rt.now(), rt.claim_timeout_s, placement)
     return msg.reply(answer)
 
 

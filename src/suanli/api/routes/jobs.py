@@ -6,9 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import PlainTextResponse
-from sqlalchemy import select
 
-from suanli.adapters.store.job_tables import UsageRecordRow
 from suanli.api.context import AppContext, context, principal
 from suanli.api.job_schemas import (
     AgentIn,
@@ -24,8 +22,9 @@ from suanli.api.schemas import Page
 from suanli.domain.errors import ValidationFailed
 from suanli.domain.jobs import JobSpec, JobState
 from suanli.domain.tenants import Principal
-from suanli.services.jobs import agents
+from suanli.services.dispatch import agents
 from suanli.services.jobs import lifecycle as jobs
+from suanli.services.metering import usage
 from suanli.services.scheduling import placement as scheduling
 
 router = APIRouter(prefix="/v1")
@@ -100,8 +99,7 @@ def job_logs(job_id: str, ctx: Ctx, caller: Caller) -> str:
 def job_usage(job_id: str, ctx: Ctx, caller: Caller) -> list[UsageOut]:
     with ctx.db.unit_of_work() as session:
         job = jobs.get(session, caller, job_id)
-        rows = session.scalars(select(UsageRecordRow).where(UsageRecordRow.job_id == job.id)
-                               .order_by(UsageRecordRow.created_at)).all()
+        rows = usage.records_of_job(session, job.id)
         return [UsageOut.model_validate(r, from_attributes=True) for r in rows]
 
 

@@ -6,11 +6,25 @@ simulator and the server run the same decisions.
 
 from suanli.domain.placement.engine import Choice, PlacementEngine
 from suanli.domain.placement.model import (
-    ANY_ACCELERATOR, HUB_PROVINCE, MAX_RTT_MS, AcceleratorConstraint, Allocation, JobRequest,
-    LatencyClass, Placement, PoolSnapshot,
+    ANY_ACCELERATOR,
+    HUB_PROVINCE,
+    MAX_RTT_MS,
+    AcceleratorConstraint,
+    Allocation,
+    JobRequest,
+    LatencyClass,
+    Placement,
+    PoolSnapshot,
 )
 from suanli.domain.placement.policies import (
-    BASELINES, POLICIES, FirstFit, LeastLoaded, LinearPolicy, Policy, RandomFit, make_policy,
+    BASELINES,
+    POLICIES,
+    FirstFit,
+    LeastLoaded,
+    LinearPolicy,
+    Policy,
+    RandomFit,
+    make_policy,
 )
 from suanli.domain.placement.scoring import TERMS, LinearScorer, Weights
 from suanli.domain.placement.table import HourlySeries, Network, PoolTable, UniformNetwork

@@ -9,11 +9,18 @@ import numpy as np
 
 from suanli.domain.errors import PlacementInfeasible
 from suanli.domain.placement.estimates import (
-    lease_cost, lease_cost_one, lease_timing, lease_timing_one,
+    lease_cost,
+    lease_cost_one,
+    lease_timing,
+    lease_timing_one,
 )
 from suanli.domain.placement.explain import infeasible_reason, placement_note
 from suanli.domain.placement.model import (
-    SECONDS_PER_HOUR, Allocation, JobRequest, LatencyClass, Placement,
+    SECONDS_PER_HOUR,
+    Allocation,
+    JobRequest,
+    LatencyClass,
+    Placement,
 )
 from suanli.domain.placement.policies import Policy
 from suanli.domain.placement.scoring import CLASS_INDEX, job_devices

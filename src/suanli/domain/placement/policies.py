@@ -32,7 +32,10 @@ import numpy as np
 from suanli.domain.errors import ValidationFailed
 from suanli.domain.placement.model import JobRequest
 from suanli.domain.placement.scoring import (
-    SOCIAL_COST_OF_CARBON_FEN_PER_KG, TERMS, LinearScorer, Weights,
+    SOCIAL_COST_OF_CARBON_FEN_PER_KG,
+    TERMS,
+    LinearScorer,
+    Weights,
 )
 from suanli.domain.placement.table import PoolTable
 

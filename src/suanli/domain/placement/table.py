@@ -11,7 +11,11 @@ import numpy as np
 
 from suanli.domain.errors import ValidationFailed
 from suanli.domain.placement.model import (
-    MAX_RTT_MS, SECONDS_PER_HOUR, JobRequest, LatencyClass, PoolSnapshot,
+    MAX_RTT_MS,
+    SECONDS_PER_HOUR,
+    JobRequest,
+    LatencyClass,
+    PoolSnapshot,
 )
 
 MAX_POOLS = 1_000_000

@@ -27,6 +27,17 @@ from suanli.adapters.store.billing_tables import (
 from suanli.adapters.store.job_tables import JobRow, UsageRecordRow
 from suanli.adapters.store.ledger import aware
 from suanli.adapters.store.tables import PoolRow, SiteRow, TenantRow
+from suanli.domain.accounts import (
+    EXPIRED,
+    FEES_ACCOUNT,
+    OPEN,
+    POSTED,
+    PREPAID,
+    VOIDED,
+    fund_account_id,
+    receivable_account_id,
+    wallet_account_id,
+)
 from suanli.domain.jobs import JobSpec
 from suanli.domain.ledger import Account, Transfer, TransferState, post_pending, void_pending
 from suanli.domain.metering import MeteredUsage, UsageRecord, billing_period, meter, record_period
@@ -43,6 +54,7 @@ from suanli.domain.vouchers import (
     apply_vouchers,
 )
 from suanli.services.billing import tariffs as tariff_store
+from suanli.services.billing import vouchers as vouchers_store
 from suanli.services.billing import wallets as billing
 
 PLATFORM_FEE_RATE = Decimal("0.05")  # of what the provider earns (paid + voucher-covered)
@@ -98,7 +110,7 @@ def charge(session: Session, usage: UsageRecordRow, now: datetime) -> UsageCharg
                           pool.province, Hub(pool.hub) if pool.hub else None)
     lines, discounts, spent = _discount(rated, context, vouchers, budgets)
     discount = sum(discounts.values())
-    prepaid = billing.billing_mode(session, usage.tenant_id) == billing.PREPAID
+    prepaid = billing.billing_mode(session, usage.tenant_id) == PREPAID
     money = _money(session, usage, hold, accounts, rated.amount_fen - discount, discounts,
                    prepaid, now)
     if money.transfers:
@@ -107,8 +119,8 @@ def charge(session: Session, usage: UsageRecordRow, now: datetime) -> UsageCharg
         row = session.get(VoucherRow, voucher.id)
         assert row is not None and voucher.remaining_fen <= row.remaining_fen
         row.remaining_fen = voucher.remaining_fen
-    if hold is not None and hold.state == billing.OPEN:
-        hold.state = billing.POSTED if money.held_fen > money.released_fen else billing.VOIDED
+    if hold is not None and hold.state == OPEN:
+        hold.state = POSTED if money.held_fen > money.released_fen else VOIDED
         hold.settled_at = now
     return _write(session, usage, pool, tariff, spec, record, metered, rated, period, lines,
                   discount, money, now)
@@ -131,9 +143,9 @@ def _lock(session: Session, usage: UsageRecordRow, now: datetime) -> dict[str, A
     programme_ids = session.scalars(
         select(VoucherRow.programme_id).where(VoucherRow.tenant_id == usage.tenant_id,
                                               VoucherRow.remaining_fen > 0).distinct()).all()
-    ids = {billing.wallet_account_id(usage.tenant_id), billing.FEES_ACCOUNT,
-           billing.receivable_account_id(usage.provider_tenant_id)}
-    ids |= {billing.fund_account_id(p) for p in programme_ids}
+    ids = {wallet_account_id(usage.tenant_id), FEES_ACCOUNT,
+           receivable_account_id(usage.provider_tenant_id)}
+    ids |= {fund_account_id(p) for p in programme_ids}
     return ledger_store.lock_accounts(session, ids)
 
 
@@ -141,8 +153,6 @@ def _lock_vouchers(session: Session, tenant_id: str, accounts: dict[str, Account
                    ) -> tuple[dict[str, ProgrammeBudget], list[Voucher]]:
     """The tenant's usable vouchers, of programmes whose fund account this charge holds locked;
     programme rows, then voucher rows, are locked after the accounts."""
-    from suanli.services.billing import vouchers as vouchers_store
-
     funded = [pid for pid in sorted(accounts) if pid.startswith("programme:")]
     programme_ids = [account_id.removeprefix("programme:") for account_id in funded]
     if not programme_ids:
@@ -163,7 +173,7 @@ def _lock_vouchers(session: Session, tenant_id: str, accounts: dict[str, Account
     budgets = {}
     for row in programmes:
         programme = vouchers_store.programme_from_row(row)
-        fund = accounts[billing.fund_account_id(row.id)]
+        fund = accounts[fund_account_id(row.id)]
         budgets[row.id] = ProgrammeBudget(programme, min(fund.available_fen, row.budget_fen),
                                           int(used.get(row.id) or 0))
     return budgets, [vouchers_store.voucher_from_row(row) for row in rows]
@@ -230,12 +240,12 @@ def _money(session: Session, usage: UsageRecordRow, hold: LeaseHoldRow | None,
     excess from a prepaid wallet if it can pay (else, and for a postpaid tenant, it is unpaid:
     due on the bill), pay the voucher-covered part from
     each programme's fund, and take the platform fee from the provider's receivable."""
-    wallet = billing.wallet_account_id(usage.tenant_id)
-    receivable = billing.receivable_account_id(usage.provider_tenant_id)
+    wallet = wallet_account_id(usage.tenant_id)
+    receivable = receivable_account_id(usage.provider_tenant_id)
     prefix = usage.id
     transfers: list[Transfer] = []
     held = settled = 0
-    if hold is not None and hold.state == billing.OPEN:
+    if hold is not None and hold.state == OPEN:
         billing_hold = _live_hold(session, hold, now)
         if billing_hold:
             held = hold.amount_fen
@@ -258,12 +268,12 @@ def _money(session: Session, usage: UsageRecordRow, hold: LeaseHoldRow | None,
     for programme_id, amount in sorted(discounts.items()):
         if amount > 0:
             transfers.append(Transfer(f"{prefix}:voucher:{programme_id}",
-                                      billing.fund_account_id(programme_id), receivable, amount,
+                                      fund_account_id(programme_id), receivable, amount,
                                       "voucher", reference=usage.job_id))
     earned = collected + sum(discounts.values())
     fee = int((Decimal(earned) * PLATFORM_FEE_RATE).to_integral_value(ROUND_DOWN))
     if fee > 0:
-        transfers.append(Transfer(f"{prefix}:fee", receivable, billing.FEES_ACCOUNT, fee,
+        transfers.append(Transfer(f"{prefix}:fee", receivable, FEES_ACCOUNT, fee,
                                   "platform-fee", reference=usage.job_id))
     return _Money(transfers, collected, unpaid, fee, held, held - settled)
 
@@ -276,7 +286,7 @@ def _live_hold(session: Session, hold: LeaseHoldRow, now: datetime) -> bool:
     if record.state == TransferState.PENDING and record.expires_at is not None and (
             now >= record.expires_at):
         ledger_store.expire(session, hold.transfer_id, now)
-        hold.state, hold.settled_at = billing.EXPIRED, now
+        hold.state, hold.settled_at = EXPIRED, now
         return False
     return record.state == TransferState.PENDING
 

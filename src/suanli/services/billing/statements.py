@@ -22,10 +22,12 @@ from suanli.adapters.store.billing_tables import ChargeLineRow, LedgerTransferRo
 from suanli.adapters.store.job_tables import JobRow
 from suanli.adapters.store.ledger import aware
 from suanli.adapters.store.tables import PoolRow, TenantRow
+from suanli.domain.accounts import receivable_account_id, wallet_account_id
 from suanli.domain.errors import Forbidden, ValidationFailed
 from suanli.domain.ledger import TransferKind
 from suanli.domain.metering import SHANGHAI, period_close
 from suanli.domain.tenants import Principal, Role
+from suanli.services import tenants
 from suanli.services.billing import wallets as billing
 
 _PERIOD_RE = re.compile(r"^(\d{4})-(\d{2})$")
@@ -51,7 +53,7 @@ def _micro(value: int) -> str:
 
 
 def _tenant(session: Session, principal: Principal, tenant_id: str | None) -> TenantRow:
-    return billing.get_tenant(session, billing.scoped_tenant(principal, tenant_id))
+    return tenants.get_tenant(session, tenants.scoped_tenant(principal, tenant_id))
 
 
 def _charges(session: Session, column: Any, tenant_id: str, period: str) -> list[UsageChargeRow]:
@@ -97,7 +99,7 @@ def statement(session: Session, principal: Principal, period: str,
         "lines": lines, "totals": totals,
         "vouchers": [{"programme_id": p, "voucher_id": v, "discount_fen": amount}
                      for (p, v), amount in sorted(vouchers.items())],
-        "wallet": _wallet_movement(session, billing.wallet_account_id(tenant.id), start, end),
+        "wallet": _wallet_movement(session, wallet_account_id(tenant.id), start, end),
     }
 
 
@@ -249,5 +251,5 @@ def payout(session: Session, principal: Principal, period: str,
     account = billing.wallet(session, principal, provider.id).receivable
     return {"provider_tenant_id": provider.id, "period": period, "currency": "CNY",
             "lines": lines, "totals": totals,
-            "receivable_account_id": billing.receivable_account_id(provider.id),
+            "receivable_account_id": receivable_account_id(provider.id),
             "receivable_balance_fen": 0 if account is None else account.balance_fen}

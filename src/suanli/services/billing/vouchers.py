@@ -23,12 +23,14 @@ from sqlalchemy.orm import Session
 from suanli.adapters.store import ledger as ledger_store
 from suanli.adapters.store.billing_tables import VoucherProgrammeRow, VoucherRow
 from suanli.adapters.store.ledger import aware, utc
+from suanli.domain.accounts import EXTERNAL_ACCOUNT, fund_account_id
 from suanli.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from suanli.domain.jobs import check_idempotency_key
 from suanli.domain.ledger import Account, AccountKind, Transfer
 from suanli.domain.resources import Hub, check_name, check_province
 from suanli.domain.tenants import Principal, TenantClass
 from suanli.domain.vouchers import MAX_PROGRAMME_BUDGET_FEN, Programme, Voucher
+from suanli.services import tenants
 from suanli.services.billing import wallets as billing
 from suanli.services.billing.tariffs import parse_decimal
 
@@ -138,9 +140,9 @@ def create_programme(session: Session, principal: Principal, fields: Mapping[str
             raise Conflict(f"programme {programme.id} exists with different fields", field="id")
         return existing, False
     billing.ensure_platform_accounts(session, now)
-    fund = billing.fund_account_id(programme.id)
+    fund = fund_account_id(programme.id)
     ledger_store.open_account(session, Account.open(fund, AccountKind.PROGRAMME_FUND), now)
-    ledger_store.apply(session, Transfer(f"{fund}:budget", billing.EXTERNAL_ACCOUNT, fund,
+    ledger_store.apply(session, Transfer(f"{fund}:budget", EXTERNAL_ACCOUNT, fund,
                                          programme.budget_fen, "programme-budget",
                                          reference=programme.id), now)
     row = VoucherProgrammeRow(**values, fund_account_id=fund, created_by=principal.tenant_id,
@@ -210,7 +212,7 @@ def grant(session: Session, principal: Principal, programme_id: str, *, tenant_i
                            field="Idempotency-Key")
         return existing, False
     programme = programme_from_row(row)
-    tenant = billing.get_tenant(session, tenant_id)
+    tenant = tenants.get_tenant(session, tenant_id)
     if TenantClass(tenant.tenant_class) not in programme.eligible_tenant_classes:
         raise ValidationFailed(f"tenant {tenant.id} is a {tenant.tenant_class}; the programme "
                                f"is for {', '.join(sorted(programme.eligible_tenant_classes))}",

@@ -1,36 +1,46 @@
 """Billing (计费): wallets, deposits, the money held for a lease, and the job lifecycle's hooks.
 
-The hooks the scheduler and the agents call:
+The hooks the scheduler and the agents call (charging a usage record is
+`services.billing.charging.charge`):
 
 - `hold_shortfall` / `on_lease_opened`: before a lease holds devices, a two-phase hold takes
   the job's worst-case price from the tenant's wallet (see `hold_estimate_fen`);
-- `on_usage_recorded`: meter, rate, discount and post the usage record (services.charging);
 - `on_lease_ended_without_usage` and `sweep`: the hold goes back to the wallet.
 
-Account ids: `wallet:<tenant>`, `receivable:<provider tenant>`, `programme:<programme>`,
-`platform:fees`, `external:cash`. See docs/billing.md.
+Account ids and hold states are named in `domain.accounts`. See docs/billing.md.
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from suanli.adapters.store import ledger as ledger_store
 from suanli.adapters.store.billing_tables import BillingProfileRow, LeaseHoldRow
-from suanli.adapters.store.job_tables import JobRow, LeaseRow, UsageRecordRow
-from suanli.adapters.store.tables import PoolRow, TenantRow
-from suanli.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from suanli.domain.ids import ComputeId
+from suanli.adapters.store.job_tables import JobRow, LeaseRow
+from suanli.adapters.store.tables import PoolRow
+from suanli.domain.accounts import (
+    BILLING_MODES,
+    EXPIRED,
+    EXTERNAL_ACCOUNT,
+    FEES_ACCOUNT,
+    FREE,
+    HOLD_GRACE_S,
+    OPEN,
+    POSTPAID,
+    PREPAID,
+    VOIDED,
+    receivable_account_id,
+    wallet_account_id,
+)
+from suanli.domain.errors import Conflict, Forbidden, ValidationFailed
+from suanli.domain.holds import hold_estimate_fen
 from suanli.domain.jobs import JobSpec, check_idempotency_key
 from suanli.domain.ledger import (
-    MAX_TRANSFER_FEN,
     Account,
     AccountKind,
     Transfer,
@@ -39,32 +49,14 @@ from suanli.domain.ledger import (
     TransferState,
     void_pending,
 )
-from suanli.domain.tariffs import MICRO_PER_UNIT, Basis, Tariff
+from suanli.domain.tariffs import Tariff
 from suanli.domain.tenants import Principal, Role
+from suanli.services import tenants
 from suanli.services.billing import tariffs as tariff_store
 
-EXTERNAL_ACCOUNT = "external:cash"  # money paid in from outside (bank, payment provider)
-FEES_ACCOUNT = "platform:fees"
-HOLD_GRACE_S = 6 * 3600  # a hold outlives the job's time limit by this, for late final reports
 MAX_DEPOSIT_FEN = 10**12  # ten billion CNY in one deposit: a sanity bound
 MAX_SWEEP = 500
 _REFERENCE_CHARS = 128
-
-OPEN, POSTED, VOIDED, EXPIRED, FREE = "open", "posted", "voided", "expired", "free"
-PREPAID, POSTPAID = "prepaid", "postpaid"
-BILLING_MODES = (PREPAID, POSTPAID)
-
-
-def wallet_account_id(tenant_id: str) -> str:
-    return f"wallet:{tenant_id}"
-
-
-def receivable_account_id(provider_tenant_id: str) -> str:
-    return f"receivable:{provider_tenant_id}"
-
-
-def fund_account_id(programme_id: str) -> str:
-    return f"programme:{programme_id}"
 
 
 def ensure_platform_accounts(session: Session, now: datetime) -> None:
@@ -91,22 +83,6 @@ def check_reference(value: str, field: str = "reference") -> str:
     return value
 
 
-def get_tenant(session: Session, tenant_id: str) -> TenantRow:
-    row = session.get(TenantRow, str(ComputeId.parse(tenant_id, field="tenant_id")))
-    if row is None:
-        raise NotFound(f"tenant {tenant_id} does not exist", field="tenant_id")
-    return row
-
-
-def scoped_tenant(principal: Principal, tenant_id: str | None) -> str:
-    """The tenant a request is about: the caller's own, or any for an operator."""
-    if tenant_id is None or tenant_id == principal.tenant_id:
-        return principal.tenant_id
-    if not principal.is_operator:
-        raise Forbidden("you may only see your own tenant's money")
-    return tenant_id
-
-
 # -- billing modes ---------------------------------------------------------------------------
 
 def billing_mode(session: Session, tenant_id: str) -> str:
@@ -123,7 +99,7 @@ def set_billing_mode(session: Session, principal: Principal, tenant_id: str, mod
         raise Forbidden("only an operator sets a tenant's billing mode")
     if mode not in BILLING_MODES:
         raise ValidationFailed(f"one of {', '.join(BILLING_MODES)}", field="mode")
-    tenant = get_tenant(session, tenant_id)
+    tenant = tenants.get_tenant(session, tenant_id)
     row = session.get(BillingProfileRow, tenant.id)
     if row is None:
         session.add(BillingProfileRow(tenant_id=tenant.id, mode=mode,
@@ -146,7 +122,7 @@ class WalletView:
 
 def wallet(session: Session, principal: Principal, tenant_id: str | None = None) -> WalletView:
     """A tenant's wallet as it stands (zero balances before its first deposit)."""
-    tenant = get_tenant(session, scoped_tenant(principal, tenant_id))
+    tenant = tenants.get_tenant(session, tenants.scoped_tenant(principal, tenant_id))
     account = (ledger_store.get_account(session, wallet_account_id(tenant.id))
                or Account.open(wallet_account_id(tenant.id), AccountKind.TENANT_WALLET))
     receivable = None
@@ -169,7 +145,7 @@ def deposit(session: Session, principal: Principal, tenant_id: str, amount_fen: 
             1 <= amount_fen <= MAX_DEPOSIT_FEN):
         raise ValidationFailed(f"must be an int fen between 1 and {MAX_DEPOSIT_FEN}",
                                field="amount_fen")
-    tenant = get_tenant(session, tenant_id)
+    tenant = tenants.get_tenant(session, tenant_id)
     check_reference(reference)
     ensure_platform_accounts(session, now)
     ensure_wallet(session, tenant.id, now)
@@ -189,32 +165,6 @@ def deposit(session: Session, principal: Principal, tenant_id: str, amount_fen: 
 
 
 # -- the hold for a lease --------------------------------------------------------------------
-
-def _max_unit_price_fen(tariff: Tariff, spot: bool) -> Decimal:
-    """The highest effective unit price any line of this tariff can carry."""
-    prices = [tariff.unit_price_fen(tier, band, spot)
-              for tier in range(len(tariff.tier_prices())) for band in tariff.bands_in_use()]
-    if tariff.reserved_unit_price_fen is not None:
-        prices.append(tariff.reserved_unit_price_fen)
-    return max(prices)
-
-
-def hold_estimate_fen(tariff: Tariff, spec: JobSpec, units_per_device_hour: Decimal) -> int:
-    """The most the job can be charged: devices x its time limit at the tariff's highest
-    effective price (any tier, any band), plus rounding room, and at least the minimum charge.
-
-    Billing never charges more than the time limit (see charging), so the hold covers the
-    whole charge; a tariff changed meanwhile does not matter, the hold keeps its tariff.
-    """
-    device_hours = Decimal(spec.devices * spec.time_limit_s) / 3600
-    quantity = device_hours if tariff.basis == Basis.DEVICE_HOUR else (
-        device_hours * units_per_device_hour)
-    # Metering rounds the quantity to the micro-unit, each line rounds to the fen: room for both.
-    lines = len(tariff.tier_prices()) * len(tariff.bands_in_use()) + 2
-    bound = (quantity + Decimal(1) / MICRO_PER_UNIT) * _max_unit_price_fen(tariff, spec.spot)
-    estimate = math.ceil(bound) + (lines if bound > 0 else 0)
-    return min(MAX_TRANSFER_FEN, max(estimate, tariff.minimum_charge_fen_per_job))
-
 
 @dataclass(frozen=True)
 class HoldPlan:
@@ -292,13 +242,6 @@ def on_lease_ended_without_usage(session: Session, lease: LeaseRow, now: datetim
     hold = session.get(LeaseHoldRow, lease.id)
     if hold is not None:
         release_hold(session, hold, now)
-
-
-def on_usage_recorded(session: Session, usage: UsageRecordRow, now: datetime):  # type: ignore[no-untyped-def]
-    """Charge a usage record (idempotent: a record is charged once). Returns its charge."""
-    from suanli.services.billing import charging
-
-    return charging.charge(session, usage, now)
 
 
 def sweep(session: Session, now: datetime) -> int:

@@ -1,1 +1,1 @@
-"""Clearing context: daily clearing between platforms, statements, reconciliation."""
+"""Clearing context: daily clearing between platforms, netting and statements."""

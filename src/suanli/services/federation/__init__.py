@@ -1,1 +1,1 @@
-"""Federation context: the platform tree, catalog aggregation, the runtime loop, sync."""
+"""Federation context: the platform tree, its peers and keys, catalog aggregation and sync."""

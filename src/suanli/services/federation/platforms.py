@@ -35,6 +35,7 @@ from suanli.domain import federation as fed
 from suanli.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from suanli.domain.resources import check_name
 from suanli.domain.tenants import Principal, Role, TenantClass, require_role
+from suanli.services import tenants
 
 ACTIVE, SUSPENDED = "active", "suspended"
 MAX_PLATFORMS = 4096
@@ -295,8 +296,6 @@ def platforms(session: Session) -> list[FederationPlatformRow]:
 def guest_tenant(session: Session, own_authority_id: Any, home: str,
                  now: datetime) -> str:
     """The local tenant standing for `home`'s users when their jobs run here (created once)."""
-    from suanli.services import tenants
-
     row = session.get(FederationPlatformRow, home)
     if row is None:
         raise NotFound(f"platform {home} is not known here", field="home")
@@ -373,3 +372,11 @@ def put_state(session: Session, name: str, value: dict[str, Any], now: datetime)
         session.add(FederationStateRow(name=name, value=value, updated_at=now))
     else:
         row.value, row.updated_at = value, now
+
+
+def presented_key(session: Session, reg: Registration, now: datetime) -> FederationKeyRow:
+    """The key a registering platform signs with: the stored row, or a transient one that is
+    checked against the message before anything is stored."""
+    stored = session.get(FederationKeyRow, reg.key_id)
+    return stored or FederationKeyRow(key_id=reg.key_id, authority=reg.authority,
+                                      public_key=reg.public_key, created_at=now)

@@ -1,1 +1,2 @@
-"""Jobs context: the job lifecycle, the agents' pull protocol, the platform's background loop."""
+"""Jobs context: the job lifecycle (submit, read, cancel, logs, transitions) and the leases
+that hold devices for jobs."""

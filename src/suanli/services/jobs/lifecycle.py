@@ -16,6 +16,7 @@ from suanli.domain.errors import Conflict, NotFound, ValidationFailed
 from suanli.domain.ids import ComputeId, IdKind
 from suanli.domain.jobs import JobSpec, JobState, check_idempotency_key, check_transition
 from suanli.domain.tenants import Principal, Role, require_owner, require_role
+from suanli.services.jobs.leases import release
 from suanli.services.registry.identifiers import allocate_committed
 
 MAX_LIST = 200
@@ -112,8 +113,6 @@ def events(session: Session, job: JobRow) -> list[JobEventRow]:
 
 def cancel(session: Session, principal: Principal, job_id: str, now: datetime) -> JobRow:
     """Cancel a job. Unclaimed devices are freed now; a running job's agent stops it."""
-    from suanli.services.scheduling.leases import release
-
     job = get(session, principal, job_id)
     if JobState(job.state).is_terminal:
         raise Conflict(f"job {job.id} already ended ({job.state})", field="state")

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,8 +22,8 @@ from suanli.domain.errors import NotFound, ValidationFailed
 from suanli.domain.ids import ComputeId
 from suanli.domain.metering import IngestOutcome, UsageRecord, ingest_decision
 from suanli.domain.tenants import Principal, Role, require_owner, require_role
+from suanli.services.billing import charging
 from suanli.services.billing import tariffs as tariff_store
-from suanli.services.billing import wallets as billing
 
 # Fits the usage_records id column and the ledger's transfer ids derived from it.
 _RECORD_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/*-]{0,71}$")
@@ -87,7 +88,7 @@ def ingest(session: Session, principal: Principal, *, record_id: str, lease_id: 
             raise
         ingest_decision(record, _stored(winner), now)
         return Ingested(winner, IngestOutcome.DUPLICATE, session.get(UsageChargeRow, winner.id))
-    return Ingested(row, outcome, billing.on_usage_recorded(session, row, now))
+    return Ingested(row, outcome, charging.charge(session, row, now))
 
 
 def _row(record: UsageRecord, pool: PoolRow, now: datetime) -> UsageRecordRow:
@@ -110,3 +111,9 @@ def _row(record: UsageRecord, pool: PoolRow, now: datetime) -> UsageRecordRow:
                           max_rss_mb=None, energy_wh=energy_wh,
                           energy_estimated=record.measured_energy_wh is None,
                           content_sha256=digest, created_at=now)
+
+
+def records_of_job(session: Session, job_id: str) -> list[UsageRecordRow]:
+    """The usage records reported for one job, oldest first (the caller checked access)."""
+    return list(session.scalars(select(UsageRecordRow).where(UsageRecordRow.job_id == job_id)
+                                .order_by(UsageRecordRow.created_at)))

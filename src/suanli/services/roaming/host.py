@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -37,11 +37,20 @@ def _spec_digest(spec: dict[str, Any]) -> str:
     return fed.document_digest({"spec": spec})
 
 
-def accept_forward(session: Session, own: ComputeId, sender: str, body: dict[str, Any],
-                   now: datetime, claim_timeout_s: int) -> dict[str, Any]:
-    """Answer a forwarded job attempt, once: the same attempt again gets the same answer."""
-    from suanli.services.scheduling import placement as scheduling
+class LocalScheduler(Protocol):
+    """What the host needs of its own scheduler (services.scheduling.placement), passed in by
+    the caller: scheduling sits above roaming, since its placement may choose to roam."""
 
+    def candidates(self, session: Session, spec: JobSpec, excluded: list[str],
+                   now: datetime | None = None) -> list[Any]: ...
+
+    def place(self, session: Session, job: Any, now: datetime, claim_timeout_s: int) -> bool: ...
+
+
+def accept_forward(session: Session, own: ComputeId, sender: str, body: dict[str, Any],
+                   now: datetime, claim_timeout_s: int,
+                   scheduling: LocalScheduler) -> dict[str, Any]:
+    """Answer a forwarded job attempt, once: the same attempt again gets the same answer."""
     home, home_job_id, attempt = _attempt_key(sender, body)
     spec_json = body.get("spec")
     if not isinstance(spec_json, dict):

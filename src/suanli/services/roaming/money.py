@@ -30,6 +30,14 @@ from suanli.adapters.store.billing_tables import UsageChargeRow, VoucherProgramm
 from suanli.adapters.store.federation_tables import EntitlementRow
 from suanli.adapters.store.job_tables import UsageRecordRow
 from suanli.adapters.store.tables import PoolRow
+from suanli.domain.accounts import (
+    EXTERNAL_ACCOUNT,
+    FEES_ACCOUNT,
+    PREPAID,
+    fund_account_id,
+    receivable_account_id,
+    wallet_account_id,
+)
 from suanli.domain.errors import Conflict, Forbidden, ValidationFailed
 from suanli.domain.jobs import check_idempotency_key
 from suanli.domain.ledger import Account, AccountKind, Transfer
@@ -44,7 +52,10 @@ from suanli.domain.vouchers import (
     VoucherOutcome,
     apply_vouchers,
 )
+from suanli.services import tenants
+from suanli.services.billing import vouchers as vouchers_store
 from suanli.services.billing import wallets as billing
+from suanli.services.billing.charging import PLATFORM_FEE_RATE
 
 ROAMING_ACCOUNT = "platform:roaming"
 MAX_ENTITLEMENTS_DRAWN = 64
@@ -98,19 +109,17 @@ def host_price(session: Session, usage: UsageRecordRow) -> tuple[int, int, str]:
 def pay_host(session: Session, *, record_id: str, home: str, provider_tenant_id: str,
              amount_fen: int, job_id: str, now: datetime) -> dict[str, Any]:
     """The host credits its provider now; the home platform owes the host the same amount."""
-    from suanli.services.billing.charging import PLATFORM_FEE_RATE
-
     if amount_fen == 0:
         return {"provider_fen": 0, "fee_fen": 0, "transfers": []}
     peer = open_peer(session, home, now)
     billing.ensure_platform_accounts(session, now)
     billing.ensure_receivable(session, provider_tenant_id, now)
-    receivable = billing.receivable_account_id(provider_tenant_id)
+    receivable = receivable_account_id(provider_tenant_id)
     fee = int((Decimal(amount_fen) * PLATFORM_FEE_RATE).to_integral_value(ROUND_DOWN))
     transfers = [Transfer(_tid(record_id, "payout"), peer, receivable, amount_fen,
                           "roaming-payout", reference=job_id)]
     if fee:
-        transfers.append(Transfer(_tid(record_id, "fee"), receivable, billing.FEES_ACCOUNT, fee,
+        transfers.append(Transfer(_tid(record_id, "fee"), receivable, FEES_ACCOUNT, fee,
                                   "platform-fee", reference=job_id))
     ledger_store.apply_many(session, transfers, now, linked=True)
     return {"provider_fen": amount_fen - fee, "fee_fen": fee,
@@ -130,7 +139,7 @@ def charge_home(session: Session, *, tenant_id: str, host: str, record_id: str,
     vouchers (judged on where the job ran), then the wallet; what a prepaid wallet cannot
     cover, and all of a postpaid tenant's, stays unpaid (billed later) while this platform
     owes the host the whole amount at once."""
-    wallet = billing.wallet_account_id(tenant_id)
+    wallet = wallet_account_id(tenant_id)
     entitlement = entitlement_account_id(tenant_id)
     peer = open_peer(session, host, now)
     billing.ensure_wallet(session, tenant_id, now)
@@ -145,7 +154,7 @@ def charge_home(session: Session, *, tenant_id: str, host: str, record_id: str,
     # our entitlement rows.
     accounts = ledger_store.lock_accounts(
         session, [wallet, entitlement, peer, ROAMING_ACCOUNT,
-                  *(billing.fund_account_id(p) for p in programme_ids)])
+                  *(fund_account_id(p) for p in programme_ids)])
     budgets, vouchers = _voucher_state(session, tenant_id, programme_ids, accounts)
     rows = list(session.scalars(
         select(EntitlementRow)
@@ -154,7 +163,7 @@ def charge_home(session: Session, *, tenant_id: str, host: str, record_id: str,
         .order_by(EntitlementRow.valid_until.is_(None), EntitlementRow.valid_until,
                   EntitlementRow.created_at, EntitlementRow.id)
         .limit(MAX_ENTITLEMENTS_DRAWN).with_for_update()))
-    tenant = billing.get_tenant(session, tenant_id)
+    tenant = tenants.get_tenant(session, tenant_id)
     context = LineContext(tenant_id, TenantClass(tenant.tenant_class), LineCategory.COMPUTE,
                           where.at, where.provider_id, where.province,
                           Hub(where.hub) if where.hub else None)
@@ -166,7 +175,7 @@ def charge_home(session: Session, *, tenant_id: str, host: str, record_id: str,
         outcome.append(apply_vouchers(rest, context, vouchers, budgets))
         return outcome[0].discount_fen
 
-    prepaid = billing.billing_mode(session, tenant_id) == billing.PREPAID
+    prepaid = billing.billing_mode(session, tenant_id) == PREPAID
     plan = plan_home_charge(amount_fen, units_micro,
                             [EntitlementBalance(r.id, r.remaining_units_micro, r.remaining_fen)
                              for r in rows], max(0, accounts[wallet].available_fen), prepaid,
@@ -187,7 +196,7 @@ def charge_home(session: Session, *, tenant_id: str, host: str, record_id: str,
     for allocation in outcome[0].allocations if outcome else ():
         per_programme[allocation.programme_id] = (per_programme.get(allocation.programme_id, 0)
                                                   + allocation.discount_fen)
-    moves += [(billing.fund_account_id(p), peer, fen, f"voucher:{p}", "voucher")
+    moves += [(fund_account_id(p), peer, fen, f"voucher:{p}", "voucher")
               for p, fen in sorted(per_programme.items())]
     transfers = [Transfer(_tid(record_id, what), debit, credit, amount, code, reference=job_id)
                  for debit, credit, amount, what, code in moves if amount > 0]
@@ -221,9 +230,7 @@ def _voucher_state(session: Session, tenant_id: str, programme_ids: list[str],
                    ) -> tuple[dict[str, ProgrammeBudget], list[Voucher]]:
     """The tenant's usable vouchers and their programmes' budgets, rows locked in billing's
     order (programmes, then vouchers) after the accounts."""
-    from suanli.services.billing import vouchers as vouchers_store
-
-    funded = [p for p in programme_ids if billing.fund_account_id(p) in accounts]
+    funded = [p for p in programme_ids if fund_account_id(p) in accounts]
     if not funded:
         return {}, []
     programmes = session.scalars(select(VoucherProgrammeRow)
@@ -239,7 +246,7 @@ def _voucher_state(session: Session, tenant_id: str, programme_ids: list[str],
         .where(VoucherRow.tenant_id == tenant_id, VoucherRow.programme_id.in_(funded))
         .group_by(VoucherRow.programme_id)).all())
     budgets = {row.id: ProgrammeBudget(vouchers_store.programme_from_row(row),
-                                       min(accounts[billing.fund_account_id(row.id)]
+                                       min(accounts[fund_account_id(row.id)]
                                            .available_fen, row.budget_fen),
                                        int(used.get(row.id) or 0))
                for row in programmes}
@@ -267,7 +274,7 @@ def grant_entitlement(session: Session, principal: Principal, *, tenant_id: str,
         raise ValidationFailed("must be a positive number of compute-unit hours", field="units")
     if isinstance(price_fen, bool) or not 0 <= price_fen <= billing.MAX_DEPOSIT_FEN:
         raise ValidationFailed("must be 0.. fen", field="price_fen")
-    tenant = billing.get_tenant(session, tenant_id)
+    tenant = tenants.get_tenant(session, tenant_id)
     existing = session.scalar(select(EntitlementRow).where(
         EntitlementRow.tenant_id == tenant.id, EntitlementRow.idempotency_key == key))
     if existing is not None:
@@ -281,8 +288,8 @@ def grant_entitlement(session: Session, principal: Principal, *, tenant_id: str,
                               owner_tenant_id=tenant.id)
     if price_fen:
         billing.ensure_platform_accounts(session, now)
-        source = billing.wallet_account_id(tenant.id) if pay_from_wallet \
-            else billing.EXTERNAL_ACCOUNT
+        source = wallet_account_id(tenant.id) if pay_from_wallet \
+            else EXTERNAL_ACCOUNT
         if pay_from_wallet:
             billing.ensure_wallet(session, tenant.id, now)
         ledger_store.apply(session, Transfer(f"{entitlement_id}:purchase", source, account,

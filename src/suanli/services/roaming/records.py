@@ -309,3 +309,47 @@ def summary_of(row: RoamingRecordRow) -> dict[str, Any]:
 
 def conflict_error(detail: str) -> Conflict:
     return Conflict(detail, field="record")
+
+
+def of_job(session: Session, job_id: str) -> tuple[list[RoamingJobRow], list[RoamingRecordRow]]:
+    """A home job's forward attempts and the roaming records its hosts signed for it."""
+    attempts = session.scalars(select(RoamingJobRow).where(RoamingJobRow.job_id == job_id)
+                               .order_by(RoamingJobRow.attempt)).all()
+    records = session.scalars(select(RoamingRecordRow)
+                              .where(RoamingRecordRow.home_job_id == job_id)
+                              .order_by(RoamingRecordRow.id)).all()
+    return list(attempts), list(records)
+
+
+def listing(session: Session, *, tenant_id: str | None, peer: str | None, role: str | None,
+            since: str | None, through: str | None, limit: int) -> list[RoamingRecordRow]:
+    """Records held here, newest first; `tenant_id` limits them to that consumer's own."""
+    stmt = select(RoamingRecordRow)
+    if tenant_id is not None:
+        stmt = stmt.where(RoamingRecordRow.tenant_id == tenant_id, RoamingRecordRow.role == HOME)
+    if peer:
+        stmt = stmt.where((RoamingRecordRow.home == peer) | (RoamingRecordRow.host == peer))
+    if role:
+        stmt = stmt.where(RoamingRecordRow.role == role)
+    if since:
+        stmt = stmt.where(RoamingRecordRow.business_date >= since)
+    if through:
+        stmt = stmt.where(RoamingRecordRow.business_date <= through)
+    return list(session.scalars(stmt.order_by(RoamingRecordRow.created_at.desc(),
+                                              RoamingRecordRow.id).limit(limit)))
+
+
+def disputes(session: Session, state: str | None, limit: int = 500) -> list[ClearingDisputeRow]:
+    stmt = select(ClearingDisputeRow)
+    if state:
+        stmt = stmt.where(ClearingDisputeRow.state == state)
+    return list(session.scalars(stmt.order_by(ClearingDisputeRow.id.desc()).limit(limit)))
+
+
+def resolve_dispute(session: Session, dispute_id: int, resolution: str,
+                    now: datetime) -> ClearingDisputeRow:
+    row = session.get(ClearingDisputeRow, dispute_id)
+    if row is None:
+        raise NotFound(f"dispute {dispute_id} does not exist", field="dispute_id")
+    row.state, row.resolution, row.resolved_at = "resolved", resolution, now
+    return row

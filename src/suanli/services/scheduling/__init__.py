@@ -1,1 +1,1 @@
-"""Scheduling context: placement of pending jobs, ranking, leases."""
+"""Scheduling context: placement of pending jobs on pools, and their ranking."""

@@ -17,9 +17,9 @@ from suanli.domain.jobs import JobSpec, JobState
 from suanli.domain.resources import PoolState
 from suanli.services.billing import wallets as billing
 from suanli.services.jobs import lifecycle as jobs
+from suanli.services.jobs.leases import open_lease
 from suanli.services.roaming import home as roaming
 from suanli.services.scheduling import ranking
-from suanli.services.scheduling.leases import open_lease
 
 MAX_CANDIDATES = 50
 MAX_JOBS_PER_PASS = 500

@@ -25,10 +25,11 @@ from suanli.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from suanli.domain.ids import ComputeId, IdKind
 from suanli.domain.jobs import MAX_ATTEMPTS, JobState
 from suanli.domain.tenants import Principal, Role, require_owner, require_role
+from suanli.services.billing import charging
 from suanli.services.billing import wallets as billing
 from suanli.services.jobs import lifecycle as jobs
+from suanli.services.jobs.leases import ACTIVE, EXPIRED, RELEASED, release
 from suanli.services.scheduling import placement as scheduling
-from suanli.services.scheduling.leases import ACTIVE, EXPIRED, RELEASED, release
 
 HEARTBEAT_TTL_S = 30  # a claimed lease without a heartbeat this long is presumed lost
 MAX_CLAIM = 16
@@ -160,7 +161,7 @@ def report(session: Session, principal: Principal, agent_id: str, lease_id: str,
         if lease.state == RELEASED and state.is_terminal and usage is not None:
             # The agent retrying a final report whose answer it lost: the same figures are
             # the same record; different ones are a 409 from record_usage.
-            billing.on_usage_recorded(session, record_usage(session, lease, job, usage, now),
+            charging.charge(session, record_usage(session, lease, job, usage, now),
                                       now)
             return job
         raise Conflict(f"lease {lease.id} already ended ({lease.state})", field="lease_id")
@@ -172,7 +173,7 @@ def report(session: Session, principal: Principal, agent_id: str, lease_id: str,
         recorded = record_usage(session, lease, job, usage, now) if usage is not None else None
         release(session, lease, now, RELEASED)
         if recorded is not None:
-            billing.on_usage_recorded(session, recorded, now)
+            charging.charge(session, recorded, now)
         else:
             billing.on_lease_ended_without_usage(session, lease, now)
         if state is JobState.PREEMPTED:

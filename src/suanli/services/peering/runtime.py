@@ -357,11 +357,3 @@ class FederationRuntime:
             if not after:
                 return columns
         raise PeerRejected(platform, 413, {"detail": f"more than {MAX_COLLECT_PAGES} pages"})
-
-    # -- reconciliation ----------------------------------------------------------------------
-
-    def reconcile(self, peer: str, since: str | None, through: str | None,
-                  repair: bool) -> dict[str, Any]:
-        from suanli.services.clearing import reconciliation
-
-        return reconciliation.reconcile(self, peer, since, through, repair)

@@ -7,7 +7,7 @@ import threading
 
 from suanli.adapters.clock import Clock
 from suanli.adapters.store import Database
-from suanli.services.jobs import agents
+from suanli.services.dispatch import agents
 
 log = logging.getLogger("suanli.scheduler")
 MAX_CONSECUTIVE_ERRORS_LOGGED = 10

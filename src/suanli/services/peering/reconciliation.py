@@ -5,18 +5,16 @@ platform lacks is delivered again. Differences open disputes."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode
 
 from suanli.domain import federation as fed
 from suanli.domain.clearing import parse_date
 from suanli.domain.errors import NotFound, ValidationFailed
 from suanli.services.federation import platforms as federation
+from suanli.services.peering.runtime import FederationRuntime
 from suanli.services.roaming import records as roaming_records
 from suanli.services.roaming.records import HOME, HOST
-
-if TYPE_CHECKING:
-    from suanli.services.federation.runtime import FederationRuntime
 
 MAX_PAGES = 100
 MAX_LISTED = 1_000

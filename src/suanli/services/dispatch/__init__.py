@@ -1,0 +1,2 @@
+"""Dispatch context: the agents' pull protocol (claim, heartbeat, report) and the
+platform's background loop."""
