@@ -245,8 +245,8 @@ def _inner_command(tools: Tools, sandbox: JobSandbox) -> list[str]:
 
 
 def _passwd(uid: int | None) -> str:
-    lines = ["root:x:0:0:root:/root:/usr/sbin/nologin", f"nobody:x:{NOBODY}:{NOBODY}:nobody:"
-             f"{JOB_HOME}:/bin/sh"]
+    lines = ["root:x:0:0:root:/root:/usr/sbin/nologin",
+             f"nobody:x:{NOBODY}:{NOBODY}:nobody:{JOB_HOME}:/bin/sh"]
     if uid is not None:
         lines.append(f"job:x:{uid}:{uid}:suanli job:{JOB_HOME}:/bin/sh")
     return "\n".join(lines) + "\n"
