@@ -65,18 +65,22 @@ def wait_for() -> WaitFor:
     return wait
 
 
-def processes_running(marker: str) -> list[int]:
-    """Live (not zombie) processes on this host whose command line contains `marker`."""
+def processes_running(marker: str, program: str | None = None) -> list[int]:
+    """Live (not zombie) processes on this host whose command line contains `marker` (and
+    whose program is `program`, when given: a sandbox's bwrap carries the job's argv too)."""
     found = []
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
         try:
             with open(f"/proc/{entry.name}/cmdline", "rb") as fh:
-                cmdline = fh.read().replace(b"\0", b" ").decode(errors="replace")
+                argv = fh.read().split(b"\0")
+                cmdline = b" ".join(argv).decode(errors="replace")
             with open(f"/proc/{entry.name}/stat", encoding="ascii") as fh:
                 state = fh.read().rsplit(")", 1)[1].split()[0]
         except (FileNotFoundError, ProcessLookupError):
+            continue
+        if program is not None and os.path.basename(argv[0].decode(errors="replace")) != program:
             continue
         if marker in cmdline and state != "Z" and int(entry.name) != os.getpid():
             found.append(int(entry.name))

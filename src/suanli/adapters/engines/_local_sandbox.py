@@ -78,11 +78,13 @@ class Tools:
     prlimit: str
 
 
-def find_tools() -> Tools:
-    found = {name: shutil.which(name, path=DEFAULT_PATH) for name in ("bwrap", "setpriv",
-                                                                       "prlimit")}
+def find_tools(bwrap: str | None = None) -> Tools:
+    """bwrap (given, or found on the system PATH), setpriv and prlimit."""
+    found = {name: shutil.which(name, path=DEFAULT_PATH) for name in ("setpriv", "prlimit")}
+    found["bwrap"] = shutil.which(bwrap or "bwrap", path=DEFAULT_PATH)
     if found["bwrap"] is None:
-        raise SandboxUnavailable(f"bubblewrap (`bwrap`) is not installed; {INSTALL_HINT}")
+        where = f" at {bwrap}" if bwrap else ""
+        raise SandboxUnavailable(f"bubblewrap (`bwrap`) is not installed{where}; {INSTALL_HINT}")
     for name in ("setpriv", "prlimit"):
         if found[name] is None:
             raise SandboxUnavailable(f"`{name}` (util-linux) is missing; install util-linux")

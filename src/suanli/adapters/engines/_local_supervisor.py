@@ -38,6 +38,7 @@ POLL_S = 0.1
 ADMISSION_POLL_S = 0.25
 DRAIN_TIMEOUT_S = 2.0
 READ_CHUNK = 64 << 10
+GRACEFUL = frozenset({"cancelled", "wall-time-limit"})  # SIGTERM first; limits kill at once
 MAX_JOB_UIDS = 65536  # root mode: job uids are uid_base .. uid_base + this - 1
 
 
@@ -268,7 +269,7 @@ class Supervisor:
                 reason = self._reason_to_stop(now, deadline, cgroup, cpu_limit)
             if reason and kill_at is None:
                 signal_job(child.pid, signal.SIGTERM, sandboxed=self.sandboxed)
-                kill_at = now + (0.0 if reason == "cpu-time-limit" else grace_s)
+                kill_at = now + (grace_s if reason in GRACEFUL else 0.0)
             elif kill_at is not None and now >= kill_at:
                 signal_job(child.pid, signal.SIGKILL, sandboxed=self.sandboxed)
         wall_s = time.monotonic() - t0
@@ -293,10 +294,14 @@ class Supervisor:
             return "cancelled"
         if deadline is not None and now >= deadline:
             return "wall-time-limit"
-        if cgroup is not None and cpu_limit is not None:
+        if cgroup is None:
+            return ""
+        if cpu_limit is not None:
             used = cgroup.cpu_s()  # the whole tree; rlimits count each process alone
             if used is not None and used >= cpu_limit:
                 return "cpu-time-limit"
+        if cgroup.oom_kills():  # the kernel killed one process; the job goes as a whole
+            return "memory-limit"
         return ""
 
     def _outcome(
@@ -324,7 +329,7 @@ class Supervisor:
             sig == signal.SIGKILL and cpu_limit is not None and cpu_s >= cpu_limit
         ):
             out["message"] = f"CPU time limit {cpu_limit} s exceeded"
-        elif cgroup is not None and cgroup.oom_kills():
+        elif reason == "memory-limit" or (cgroup is not None and cgroup.oom_kills()):
             out["message"] = f"memory limit {self.spec['memory_mb']} MB exceeded"
         elif sig == signal.SIGXFSZ:
             out["message"] = f"file size limit {self.limits['max_file_mb']} MB exceeded"

@@ -107,6 +107,7 @@ class LocalEngine:
         cgroups: str = "auto",
         uid_base: int = DEFAULT_UID_BASE,
         expose: str | Sequence[str] | None = None,
+        bwrap: str | None = None,
     ) -> None:
         self.state_dir = Path(state_dir) if state_dir is not None else default_state_dir()
         self.total_cpus = _in_range("cpus", cpus, 1, 1 << 16, os.cpu_count() or 1)
@@ -141,7 +142,7 @@ class LocalEngine:
         uid_base = _in_range("uid_base", uid_base, 1000, (1 << 31) - MAX_JOB_UIDS - 1)
         self._python = python
         self._prepare_dirs()
-        self._limits.update(self._sandbox_limits(uid_base, _paths(expose)))
+        self._limits.update(self._sandbox_limits(uid_base, _paths(expose), bwrap))
         self._limits["cgroups"] = use_cgroups and self.policy is not SandboxPolicy.NONE \
             and JobCgroup.usable()
         self._children: list[subprocess.Popen[bytes]] = []
@@ -154,7 +155,8 @@ class LocalEngine:
             if path.stat().st_uid == os.geteuid():
                 path.chmod(0o700)
 
-    def _sandbox_limits(self, uid_base: int, expose: list[str] | None) -> dict[str, Any]:
+    def _sandbox_limits(self, uid_base: int, expose: list[str] | None,
+                        bwrap: str | None) -> dict[str, Any]:
         if expose is None:
             expose = list(dict.fromkeys([sys.prefix, sys.base_prefix]))  # the Python jobs use
         for path in expose:
@@ -170,7 +172,7 @@ class LocalEngine:
                         "with this host's network and files; for development only",
                         os.geteuid())
             return {"tools": None, "uid_base": None, "expose": expose}
-        tools = find_tools()
+        tools = find_tools(bwrap)
         as_root = os.geteuid() == 0
         probe(tools, as_root=as_root, uid=uid_base + MAX_JOB_UIDS - 1, expose=expose,
               scratch=self.work_root)
@@ -229,6 +231,14 @@ class LocalEngine:
                 return
             time.sleep(0.05)
         raise EngineError(f"job {ref} did not stop within {wait_s:.0f} s of cancel")
+
+    def workdir(self, ref: EngineJobRef) -> Path:
+        """Where the job's working directory (its /job in the sandbox) is on this host."""
+        self._job_dir(ref)
+        spec = table.read_json(self.state_dir / ref.native_id / table.SPEC) or {}
+        if spec.get("limits", {}).get("sandbox") == SandboxPolicy.NONE and spec.get("workdir"):
+            return Path(spec["workdir"])
+        return self.work_root / ref.native_id
 
     def logs(self, ref: EngineJobRef, *, max_bytes: int = DEFAULT_LOG_BYTES) -> str:
         check_log_bytes(max_bytes)
