@@ -93,7 +93,9 @@ def test_cpu_time_limit_kills_a_busy_loop(local_engine: LocalEngine, wait_for: W
     assert status.state is EngineState.FAILED
     assert "CPU time limit" in status.message
     usage = local_engine.usage(ref)
-    assert usage.cpu_s is not None and 0.9 <= usage.cpu_s < 4
+    # RLIMIT_CPU fires on tick-sampled CPU time; the precise figure reported can be lower
+    # on a busy virtual machine (0.87-0.96 s measured here)
+    assert usage.cpu_s is not None and 0.7 <= usage.cpu_s < 4
 
 
 def test_wall_time_limit_stops_a_sleeper(local_engine: LocalEngine, wait_for: WaitFor) -> None:

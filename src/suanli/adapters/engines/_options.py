@@ -21,7 +21,7 @@ def coerce_options(kind: str, cls: type, options: Mapping[str, Any]) -> dict[str
     """`options` with text values parsed to the declared type; unknown names refused."""
     params = {name for name in inspect.signature(cls).parameters}
     try:
-        hints = typing.get_type_hints(cls.__init__)
+        hints = typing.get_type_hints(cls.__init__)  # type: ignore[misc]
     except (NameError, TypeError):  # an annotation that cannot be evaluated: take text as is
         hints = {}
     out: dict[str, Any] = {}
