@@ -1,18 +1,59 @@
-"""Starting and stopping one local job's process tree: limits set between fork and exec, and
-signals that reach every process of the job (its PID namespace, or its process group)."""
+"""One local job's process tree: limits set between fork and exec, its output captured with a
+cap, signals that reach every process of the job (its PID namespace, or its process group),
+and its CPU time and memory read while it runs."""
 
 from __future__ import annotations
 
 import os
 import resource
+import selectors
 import signal
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
 
 from suanli.adapters.engines._local_cgroup import JobCgroup
 
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
+READ_CHUNK = 64 << 10
 CPU_HARD_GRACE_S = 2  # SIGXCPU at the soft limit, SIGKILL this much later
+
+
+class CappedSink:
+    """Writes the first `cap_bytes` to a file, keeps the last `tail_bytes` in memory, drops the
+    middle; the tail goes to the file at the end, so both the start and the crash show."""
+
+    def __init__(self, path: Path, cap_bytes: int, tail_bytes: int) -> None:
+        assert cap_bytes > 0 and 0 <= tail_bytes <= cap_bytes, (cap_bytes, tail_bytes)
+        # unbuffered, since logs() reads it while the job runs; closed by close()
+        self._fh = open(path, "ab", buffering=0)  # noqa: SIM115
+        self._cap = cap_bytes
+        self._tail_cap = tail_bytes
+        self._written = 0
+        self._tail = bytearray()
+        self.dropped = 0
+
+    def write(self, data: bytes) -> None:
+        room = self._cap - self._written
+        if room > 0:
+            head = data[:room]
+            self._fh.write(head)
+            self._written += len(head)
+            data = data[room:]
+        if data:
+            self._tail += data
+            overflow = len(self._tail) - self._tail_cap
+            if overflow > 0:
+                del self._tail[:overflow]
+                self.dropped += overflow
+
+    def close(self) -> None:
+        if self.dropped:
+            self._fh.write(f"\n[suanli: {self.dropped} bytes of output dropped]\n".encode())
+        self._fh.write(bytes(self._tail))
+        self._fh.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,3 +159,40 @@ def tree_cpu_s(leader: int, *, sandboxed: bool) -> float | None:
         total += sum(int(x) for x in fields[11:15]) / _CLK_TCK
         seen = True
     return total if seen else None
+
+
+def cgroup_cpu_s(cpuacct: str | None) -> float | None:
+    if cpuacct is None:
+        return None
+    try:
+        return int((Path(cpuacct) / "cpuacct.usage").read_text(encoding="ascii")) / 1e9
+    except (OSError, ValueError):
+        return None
+
+
+def peak_rss_mb(pids: list[int]) -> float | None:
+    peaks = []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+                hwm = next((ln for ln in fh if ln.startswith("VmHWM:")), None)
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if hwm:
+            peaks.append(int(hwm.split()[1]) / 1024)
+    return max(peaks, default=None)
+
+
+def pump(sel: selectors.BaseSelector, timeout_s: float) -> None:
+    """Moves what the pipes hold into the sinks; unregisters a pipe at EOF."""
+    if not sel.get_map():
+        time.sleep(timeout_s)
+        return
+    for key, _ in sel.select(timeout_s):
+        fileobj: IO[bytes] = key.fileobj  # type: ignore[assignment]
+        data = os.read(fileobj.fileno(), READ_CHUNK)
+        if data:
+            key.data.write(data)
+        else:
+            sel.unregister(fileobj)
+            fileobj.close()

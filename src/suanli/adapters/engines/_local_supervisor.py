@@ -19,12 +19,18 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from suanli.adapters.engines import _local_table as table
 from suanli.adapters.engines._gpu import GpuMeter, cpu_energy_wh
 from suanli.adapters.engines._local_cgroup import JobCgroup
-from suanli.adapters.engines._local_process import ProcessLimits, preexec, signal_job
+from suanli.adapters.engines._local_process import (
+    CappedSink,
+    ProcessLimits,
+    preexec,
+    pump,
+    signal_job,
+)
 from suanli.adapters.engines._local_sandbox import (
     JOB_HOME,
     JobSandbox,
@@ -37,44 +43,8 @@ from suanli.adapters.engines._local_sandbox import (
 POLL_S = 0.1
 ADMISSION_POLL_S = 0.25
 DRAIN_TIMEOUT_S = 2.0
-READ_CHUNK = 64 << 10
 GRACEFUL = frozenset({"cancelled", "wall-time-limit"})  # SIGTERM first; limits kill at once
 MAX_JOB_UIDS = 65536  # root mode: job uids are uid_base .. uid_base + this - 1
-
-
-class CappedSink:
-    """Writes the first `cap_bytes` to a file, keeps the last `tail_bytes` in memory, drops the
-    middle; the tail goes to the file at the end, so both the start and the crash show."""
-
-    def __init__(self, path: Path, cap_bytes: int, tail_bytes: int) -> None:
-        assert cap_bytes > 0 and 0 <= tail_bytes <= cap_bytes, (cap_bytes, tail_bytes)
-        # unbuffered, since logs() reads it while the job runs; closed by close()
-        self._fh = open(path, "ab", buffering=0)  # noqa: SIM115
-        self._cap = cap_bytes
-        self._tail_cap = tail_bytes
-        self._written = 0
-        self._tail = bytearray()
-        self.dropped = 0
-
-    def write(self, data: bytes) -> None:
-        room = self._cap - self._written
-        if room > 0:
-            head = data[:room]
-            self._fh.write(head)
-            self._written += len(head)
-            data = data[room:]
-        if data:
-            self._tail += data
-            overflow = len(self._tail) - self._tail_cap
-            if overflow > 0:
-                del self._tail[:overflow]
-                self.dropped += overflow
-
-    def close(self) -> None:
-        if self.dropped:
-            self._fh.write(f"\n[suanli: {self.dropped} bytes of output dropped]\n".encode())
-        self._fh.write(bytes(self._tail))
-        self._fh.close()
 
 
 class Supervisor:
@@ -259,7 +229,7 @@ class Supervisor:
         kill_at: float | None = None
         waited: tuple[int, int, resource.struct_rusage] | None = None
         while waited is None:
-            _pump(sel, POLL_S)
+            pump(sel, POLL_S)
             pid, status, rusage = os.wait4(child.pid, os.WNOHANG)
             if pid:
                 waited = (pid, status, rusage)
@@ -279,7 +249,7 @@ class Supervisor:
             cgroup.kill_all()
         drain_until = time.monotonic() + DRAIN_TIMEOUT_S
         while sel.get_map() and time.monotonic() < drain_until:
-            _pump(sel, POLL_S)
+            pump(sel, POLL_S)
         for key in list(sel.get_map().values()):
             sel.unregister(key.fileobj)
         for sink in sinks.values():
@@ -367,21 +337,6 @@ def _pick_cpus(held: list[table.Held], want: int) -> tuple[int, ...]:
 
 def _joined(first: str, second: str) -> str:
     return f"{first}; {second}" if first else second
-
-
-def _pump(sel: selectors.BaseSelector, timeout_s: float) -> None:
-    """Moves what the pipes hold into the sinks; unregisters a pipe at EOF."""
-    if not sel.get_map():
-        time.sleep(timeout_s)
-        return
-    for key, _ in sel.select(timeout_s):
-        fileobj: IO[bytes] = key.fileobj  # type: ignore[assignment]
-        data = os.read(fileobj.fileno(), READ_CHUNK)
-        if data:
-            key.data.write(data)
-        else:
-            sel.unregister(fileobj)
-            fileobj.close()
 
 
 def main(argv: list[str]) -> int:

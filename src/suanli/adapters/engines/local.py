@@ -10,7 +10,6 @@ default) refuses to start without bwrap rather than run strangers' code unconfin
 
 from __future__ import annotations
 
-import logging
 import os
 import posixpath
 import secrets
@@ -26,14 +25,22 @@ from typing import Any
 from suanli.adapters.engines import _local_table as table
 from suanli.adapters.engines._gpu import DEFAULT_CPU_WATTS_PER_CORE, cpu_energy_wh, gpu_count
 from suanli.adapters.engines._local_cgroup import JobCgroup
-from suanli.adapters.engines._local_process import namespace_members, signal_job, tree_cpu_s
-from suanli.adapters.engines._local_sandbox import (
-    JOB_HOME,
-    SandboxPolicy,
-    find_tools,
-    probe,
+from suanli.adapters.engines._local_process import (
+    cgroup_cpu_s,
+    namespace_members,
+    peak_rss_mb,
+    signal_job,
+    tree_cpu_s,
 )
-from suanli.adapters.engines._local_supervisor import MAX_JOB_UIDS
+from suanli.adapters.engines._local_sandbox import JOB_HOME, SandboxPolicy
+from suanli.adapters.engines._local_settings import (
+    DEFAULT_UID_BASE,
+    MAX_UID_BASE,
+    choice,
+    in_range,
+    paths,
+    sandbox_settings,
+)
 from suanli.adapters.engines.base import (
     DEFAULT_LOG_BYTES,
     Capacity,
@@ -48,15 +55,13 @@ from suanli.adapters.engines.base import (
     joined_logs,
     read_tail,
 )
-from suanli.domain.errors import NotFound, ValidationFailed
+from suanli.domain.errors import NotFound
 
 KIND = "local"
 SUPERVISOR_MODULE = "suanli.adapters.engines._local_supervisor"
 START_TIMEOUT_S = 15.0
 MAX_RETAINED_JOBS = 1000
-DEFAULT_UID_BASE = 1_900_000_000  # root mode: running jobs get uids from here up
 MIN_JOB_MEMORY_MB = 256
-log = logging.getLogger("suanli.engines.local")
 
 
 def default_state_dir() -> Path:
@@ -110,39 +115,40 @@ class LocalEngine:
         bwrap: str | None = None,
     ) -> None:
         self.state_dir = Path(state_dir) if state_dir is not None else default_state_dir()
-        self.total_cpus = _in_range("cpus", cpus, 1, 1 << 16, os.cpu_count() or 1)
-        self.total_memory_mb = _in_range("memory_mb", memory_mb, 1, 1 << 36, None) \
+        self.total_cpus = in_range("cpus", cpus, 1, 1 << 16, os.cpu_count() or 1)
+        self.total_memory_mb = in_range("memory_mb", memory_mb, 1, 1 << 36, None) \
             or _meminfo_mb()
-        self.total_gpus = _in_range("gpus", gpus, 0, 1024, None)
+        self.total_gpus = in_range("gpus", gpus, 0, 1024, None)
         if self.total_gpus is None:
             self.total_gpus = gpu_count()
-        self.policy = SandboxPolicy(_choice("sandbox", sandbox, list(SandboxPolicy)))
-        use_cgroups = _choice("cgroups", cgroups, ("auto", "off")) == "auto"
+        self.policy = SandboxPolicy(choice("sandbox", sandbox, list(SandboxPolicy)))
+        use_cgroups = choice("cgroups", cgroups, ("auto", "off")) == "auto"
         self.work_root = Path(work_dir) if work_dir is not None else \
             self.state_dir.parent / f"{self.state_dir.name}-work"
-        self._job_memory_mb = _in_range("job_memory_mb", job_memory_mb, 1, 1 << 36, None)
+        self._job_memory_mb = in_range("job_memory_mb", job_memory_mb, 1, 1 << 36, None)
         self._limits: dict[str, Any] = {
             "total_cpus": self.total_cpus,
             "total_memory_mb": self.total_memory_mb,
             "total_gpus": self.total_gpus,
-            "open_files": _in_range("open_files", open_files, 16, 1 << 20),
-            "log_cap_bytes": _in_range("log_cap_bytes", log_cap_bytes, 1024, 1 << 30),
-            "log_tail_bytes": _in_range("log_tail_bytes", log_tail_bytes, 0, log_cap_bytes),
-            "kill_grace_s": _in_range("kill_grace_s", kill_grace_s, 0, 300, integer=False),
-            "cpu_watts_per_core": _in_range("cpu_watts_per_core", cpu_watts_per_core, 0, 1000,
+            "open_files": in_range("open_files", open_files, 16, 1 << 20),
+            "log_cap_bytes": in_range("log_cap_bytes", log_cap_bytes, 1024, 1 << 30),
+            "log_tail_bytes": in_range("log_tail_bytes", log_tail_bytes, 0, log_cap_bytes),
+            "kill_grace_s": in_range("kill_grace_s", kill_grace_s, 0, 300, integer=False),
+            "cpu_watts_per_core": in_range("cpu_watts_per_core", cpu_watts_per_core, 0, 1000,
                                             integer=False),
             "sandbox": self.policy.value,
-            "max_processes": _in_range("max_processes", max_processes, 8, 1 << 22),
-            "max_file_mb": _in_range("max_file_mb", max_file_mb, 1, 1 << 30),
-            "tmp_mb": _in_range("tmp_mb", tmp_mb, 1, 1 << 30),
+            "max_processes": in_range("max_processes", max_processes, 8, 1 << 22),
+            "max_file_mb": in_range("max_file_mb", max_file_mb, 1, 1 << 30),
+            "tmp_mb": in_range("tmp_mb", tmp_mb, 1, 1 << 30),
             "work_root": str(self.work_root.resolve()),
         }
         self._kill_grace_s = float(kill_grace_s)
-        self._max_retained_jobs = _in_range("max_retained_jobs", max_retained_jobs, 1, 100_000)
-        uid_base = _in_range("uid_base", uid_base, 1000, (1 << 31) - MAX_JOB_UIDS - 1)
+        self._max_retained_jobs = in_range("max_retained_jobs", max_retained_jobs, 1, 100_000)
+        uid_base = in_range("uid_base", uid_base, 1000, MAX_UID_BASE)
         self._python = python
         self._prepare_dirs()
-        self._limits.update(self._sandbox_limits(uid_base, _paths(expose), bwrap))
+        self._limits.update(sandbox_settings(self.policy, uid_base, paths(expose), bwrap,
+                                             (self.state_dir, self.work_root)))
         self._limits["cgroups"] = use_cgroups and self.policy is not SandboxPolicy.NONE \
             and JobCgroup.usable()
         self._children: list[subprocess.Popen[bytes]] = []
@@ -154,31 +160,6 @@ class LocalEngine:
             path.mkdir(parents=True, exist_ok=True)
             if path.stat().st_uid == os.geteuid():
                 path.chmod(0o700)
-
-    def _sandbox_limits(self, uid_base: int, expose: list[str] | None,
-                        bwrap: str | None) -> dict[str, Any]:
-        if expose is None:
-            expose = list(dict.fromkeys([sys.prefix, sys.base_prefix]))  # the Python jobs use
-        for path in expose:
-            resolved = Path(path).resolve()
-            if not Path(path).is_absolute() or any(
-                inner == resolved or resolved in inner.parents
-                for inner in (self.state_dir.resolve(), self.work_root.resolve())
-            ):
-                raise ValidationFailed(f"cannot expose {path!r}: not absolute, or it holds the "
-                                       "engine's own files", field="expose")
-        if self.policy is SandboxPolicy.NONE:
-            log.warning("JOB SANDBOX DISABLED (--sandbox none): jobs run unconfined as %s, "
-                        "with this host's network and files; for development only",
-                        os.geteuid())
-            return {"tools": None, "uid_base": None, "expose": expose}
-        tools = find_tools(bwrap)
-        as_root = os.geteuid() == 0
-        probe(tools, as_root=as_root, uid=uid_base + MAX_JOB_UIDS - 1, expose=expose,
-              scratch=self.work_root)
-        return {"tools": {"bwrap": tools.bwrap, "setpriv": tools.setpriv,
-                          "prlimit": tools.prlimit},
-                "uid_base": uid_base if as_root else None, "expose": expose}
 
     # -- the Engine interface -------------------------------------------------------------
 
@@ -360,8 +341,8 @@ class LocalEngine:
         (and what they reaped) from /proc; RSS is the largest process's peak."""
         wall_s = max(0.0, table.now_s() - float(started["started_at"]))
         pid, sandboxed = int(started["pid"]), bool(started.get("sandboxed"))
-        cpu_s = _cgroup_cpu_s(started.get("cpuacct")) or tree_cpu_s(pid, sandboxed=sandboxed)
-        rss_mb = _peak_rss_mb([pid, *namespace_members(pid)] if sandboxed else [pid])
+        cpu_s = cgroup_cpu_s(started.get("cpuacct")) or tree_cpu_s(pid, sandboxed=sandboxed)
+        rss_mb = peak_rss_mb([pid, *namespace_members(pid)] if sandboxed else [pid])
         gpus = len(started.get("gpu_indices", []))
         watts = float(self._limits["cpu_watts_per_core"])
         return EngineUsage(
@@ -391,56 +372,6 @@ def _status_from_result(result: dict[str, Any]) -> EngineStatus:
         exit_code=int(exit_code) if exit_code is not None else None,
         message=str(result.get("message", "")),
     )
-
-
-def _cgroup_cpu_s(cpuacct: str | None) -> float | None:
-    if cpuacct is None:
-        return None
-    try:
-        return int((Path(cpuacct) / "cpuacct.usage").read_text(encoding="ascii")) / 1e9
-    except (OSError, ValueError):
-        return None
-
-
-def _peak_rss_mb(pids: list[int]) -> float | None:
-    peaks = []
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/status", encoding="ascii") as fh:
-                hwm = next((ln for ln in fh if ln.startswith("VmHWM:")), None)
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        if hwm:
-            peaks.append(int(hwm.split()[1]) / 1024)
-    return max(peaks, default=None)
-
-
-def _in_range(name: str, value: Any, low: float, high: float, default: Any = ..., *,
-              integer: bool = True) -> Any:
-    """An option's value, checked: an integer (or any number) within [low, high]."""
-    if value is None and default is not ...:
-        return default
-    kinds = int if integer else int | float
-    if isinstance(value, bool) or not isinstance(value, kinds) or not low <= value <= high:
-        kind = "an integer" if integer else "a number"
-        raise ValidationFailed(f"{name} must be {kind} in [{low}, {high}], not {value!r}",
-                               field=name)
-    return value
-
-
-def _choice(name: str, value: Any, choices: Sequence[str]) -> str:
-    if value not in choices:
-        raise ValidationFailed(f"{name} must be one of {', '.join(choices)}, not {value!r}",
-                               field=name)
-    return str(value)
-
-
-def _paths(expose: str | Sequence[str] | None) -> list[str] | None:
-    if expose is None:
-        return None
-    if isinstance(expose, str):
-        return [p for p in expose.split(",") if p]
-    return list(expose)
 
 
 def _opt_float(value: Any) -> float | None:
