@@ -77,7 +77,8 @@ def make_agent(client, provider, tmp_path: Path  # type: ignore[no-untyped-def]
                 engine.cancel(EngineJobRef("local", job_dir.name))
 
 
-def submit(client, consumer, command: list[str], key: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def submit(client, consumer, command: list[str],  # type: ignore[no-untyped-def]
+           key: str) -> dict[str, Any]:
     response = client.post("/v1/jobs", json={"name": key, "command": command, "devices": 1},
                            headers={**consumer.headers, "Idempotency-Key": key})
     assert response.status_code == 201, response.text
@@ -101,7 +102,7 @@ def step_until(agent: ProviderAgent, done: Callable[[], bool]) -> None:
 
 @pytest.mark.parametrize("poison", ["nul-in-command", "oversized-env"])
 def test_an_engine_refusal_fails_that_job_and_the_agent_goes_on(
-        client, funded, cpu_pools, make_agent, database, poison: str) -> None:  # type: ignore[no-untyped-def]
+        client, funded, cpu_pools, make_agent, database, poison: str) -> None:
     if poison == "nul-in-command" and database.dialect == "postgresql":
         pytest.skip("PostgreSQL cannot even store a NUL in JSON: nothing to hand an agent")
     bad = submit(client, funded, ["echo", "fine"], "poisoned")
@@ -125,7 +126,7 @@ def test_an_engine_refusal_fails_that_job_and_the_agent_goes_on(
 
 
 def test_a_lease_a_crash_left_unstarted_is_failed_not_kept_forever(
-        client, funded, cpu_pools, provider, make_agent, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+        client, funded, cpu_pools, provider, make_agent, tmp_path: Path) -> None:
     agent_id = make_agent("crashy", cpu_pools).state.agent_id
     submitted = submit(client, funded, ["true"], "orphaned")
     [claimed] = client.post(f"/v1/agents/{agent_id}/claim", json={},
@@ -147,7 +148,7 @@ def test_a_lease_a_crash_left_unstarted_is_failed_not_kept_forever(
 
 
 def test_a_returning_agent_kills_its_copy_at_once_and_reports_nothing_more(
-        client, funded, cpu_pools, make_agent, database, clock) -> None:  # type: ignore[no-untyped-def]
+        client, funded, cpu_pools, make_agent, database, clock) -> None:
     marker = f"{secrets.randbelow(10**6)}.75"
     command = ["sh", "-c", f"setsid sleep {marker} & exec sleep {marker}"]
     first = make_agent("first", cpu_pools[:1])
@@ -167,7 +168,7 @@ def test_a_returning_agent_kills_its_copy_at_once_and_reports_nothing_more(
     assert first.state.leases == {}
     ref = EngineJobRef.parse(first_lease.engine_ref or "")
     assert first._engine.status(ref).state is EngineState.CANCELLED
-    assert len(processes_running(marker, "sleep")) == 2, "the first copy (or its setsid child) lives on"
+    assert len(processes_running(marker, "sleep")) == 2, "the first copy or its daemon lives on"
     for _ in range(3):
         first.step()
     after = job(client, funded, submitted["id"])

@@ -9,11 +9,14 @@ import os
 import secrets
 import shutil
 import socket
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -54,7 +57,8 @@ def make_engine(agent_dir: Path) -> Iterator[Callable[..., LocalEngine]]:
     def make(**options: object) -> LocalEngine:
         settings: dict[str, object] = {"cpus": 2, "memory_mb": 2048, "kill_grace_s": 1.0,
                                        "max_processes": 64, "max_file_mb": 8, "tmp_mb": 16}
-        engine = LocalEngine(agent_dir / "engine", **{**settings, **options})  # type: ignore[arg-type]
+        merged: dict[str, Any] = {**settings, **options}
+        engine = LocalEngine(agent_dir / "engine", **merged)
         refs: list[EngineJobRef] = []
         submit = engine.submit
 
@@ -386,3 +390,68 @@ def test_sandbox_none_runs_without_bwrap_and_says_so_loudly(
     assert "JOB SANDBOX DISABLED" in caplog.text
     status, logs, _ = run(engine, wait_for, "import os; print(sorted(os.environ))")
     assert status.state is EngineState.SUCCEEDED and "SUANLI_API_KEY" not in logs
+
+
+# -- an engine run by an ordinary user --------------------------------------------------
+
+ROOTLESS_SCRIPT = """
+import json, os, sys, time
+from suanli.adapters.engines import EngineJobSpec
+from suanli.adapters.engines.local import LocalEngine
+home = sys.argv[1]
+with open(os.path.join(home, 'agent-state.json'), 'w') as fh:
+    json.dump({'key': os.environ['SUANLI_API_KEY']}, fh)
+engine = LocalEngine(os.path.join(home, 'engine'), cpus=1, memory_mb=512, max_processes=32,
+                     kill_grace_s=1)
+code = '''
+import os, json
+try:
+    state = open(%r).read()
+except OSError as exc:
+    state = type(exc).__name__
+n = 0
+try:
+    while True:
+        if os.fork() == 0:
+            import time; time.sleep(5); os._exit(0)
+        n += 1
+except OSError:
+    pass
+print(json.dumps({"uid": os.getuid(), "env": sorted(os.environ), "state": state, "forks": n}))
+''' % os.path.join(home, 'agent-state.json')
+ref = engine.submit(EngineJobSpec(command=('python3', '-c', code)))
+deadline = time.time() + 30
+while not engine.status(ref).state.is_terminal and time.time() < deadline:
+    time.sleep(0.05)
+print(json.dumps({"uid_base": engine._limits["uid_base"], "status": str(engine.status(ref)),
+                  "job": engine.logs(ref)}))
+"""
+
+
+def test_an_engine_run_by_an_ordinary_user_sandboxes_jobs_as_nobody() -> None:
+    """Without root there are no job uids and no cgroups: the job is nobody in a user
+    namespace, and the process limit is counted inside it."""
+    src = Path(__file__).resolve().parents[2] / "src"
+    system_python = Path("/usr/bin/python3")
+    if os.geteuid() != 0 or not system_python.exists():
+        pytest.skip("needs root (to become an ordinary user) and /usr/bin/python3")
+    if any(not (p.stat().st_mode & 0o001) for p in (src, *src.parents) if p != Path("/")):
+        pytest.skip(f"{src} is not reachable by other users")
+    uid = 1_800_000_000 + secrets.randbelow(1000)
+    home = Path(tempfile.mkdtemp(prefix="suanli-rootless-", dir="/tmp"))
+    try:
+        os.chown(home, uid, uid)
+        done = subprocess.run(
+            ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "env", "-i",
+             "PATH=/usr/bin:/bin", f"SUANLI_API_KEY={AGENT_KEY}", f"PYTHONPATH={src}",
+             str(system_python), "-c", ROOTLESS_SCRIPT, str(home)],
+            capture_output=True, text=True, timeout=120, check=False)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    outcome = json.loads(done.stdout.strip().splitlines()[-1])
+    assert outcome["uid_base"] is None and "SUCCEEDED" in outcome["status"], outcome
+    job = json.loads(outcome["job"])
+    assert job["uid"] == 65534 and "SUANLI_API_KEY" not in job["env"]
+    assert job["state"] == "FileNotFoundError"  # the agent user's own file, hidden
+    assert 10 < job["forks"] < 32, job
