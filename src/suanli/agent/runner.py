@@ -193,7 +193,8 @@ class ProviderAgent:
         gpus = assignment["devices"] if self._pool_kind(assignment["pool_id"]) == "gpu" else 0
         return EngineJobSpec(command=tuple(spec["command"]), env=dict(spec.get("env") or {}),
                              cpus=1, gpus=gpus, time_limit_s=int(spec["time_limit_s"]),
-                             name=_NAME_SAFE.sub("-", assignment["lease_id"])[:64])
+                             name=_NAME_SAFE.sub("-", assignment["lease_id"])[:64],
+                             network=spec.get("network") is True)
 
     def _pool_kind(self, pool_id: str) -> str:
         if pool_id not in self._device_kind:
