@@ -65,6 +65,28 @@ def wait_for() -> WaitFor:
     return wait
 
 
+def processes_running(marker: str, program: str | None = None) -> list[int]:
+    """Live (not zombie) processes on this host whose command line contains `marker` (and
+    whose program is `program`, when given: a sandbox's bwrap carries the job's argv too)."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/cmdline", "rb") as fh:
+                argv = fh.read().split(b"\0")
+                cmdline = b" ".join(argv).decode(errors="replace")
+            with open(f"/proc/{entry.name}/stat", encoding="ascii") as fh:
+                state = fh.read().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if program is not None and os.path.basename(argv[0].decode(errors="replace")) != program:
+            continue
+        if marker in cmdline and state != "Z" and int(entry.name) != os.getpid():
+            found.append(int(entry.name))
+    return found
+
+
 @pytest.fixture
 def local_engine(tmp_path: Path) -> LocalEngine:
     return LocalEngine(tmp_path / "local-jobs", cpus=2, memory_mb=4096, kill_grace_s=1.0)

@@ -19,10 +19,12 @@ from suanli.adapters.engines import (
     EngineState,
 )
 from suanli.agent.state import AgentState, LeaseState, StateFile
+from suanli.domain.errors import NotFound
 
 log = logging.getLogger("suanli.agent")
 REQUEST_TIMEOUT_S = 15.0
 MAX_LOG_BYTES = 256 << 10
+MAX_REFUSAL_CHARS = 1000
 _NAME_SAFE = re.compile(r"[^A-Za-z0-9._-]")
 TERMINAL = {EngineState.SUCCEEDED: "succeeded", EngineState.FAILED: "failed",
             EngineState.CANCELLED: "cancelled"}
@@ -68,6 +70,8 @@ class ProviderAgent:
         self._state = self._store.load()
         self._name, self._max_running, self._platform_url = name, max_running, platform_url
         self._device_kind: dict[str, str] = {}
+        self._fenced: list[LeaseState] = []  # fenced-off jobs whose cancel must be retried
+        self._refusals: dict[str, str] = {}  # lease id -> why the engine refused its job
 
     @property
     def state(self) -> AgentState:
@@ -86,6 +90,7 @@ class ProviderAgent:
 
     def step(self) -> None:
         """One round: heartbeat, follow the engine, report, claim. Bounded work per call."""
+        self._retry_fenced()
         self._heartbeat()
         for lease in list(self._state.leases.values()):
             self._follow(lease)
@@ -124,9 +129,7 @@ class ProviderAgent:
             if lease is None:
                 continue
             if answer == "lost":
-                # Another agent holds this job now (failover): stop our copy at once.
-                self._cancel_engine(lease)
-                del self._state.leases[lease_id]
+                self._fence_off(lease, "the platform gave its lease to another claim")
             elif answer == "cancel" and not lease.cancel_requested:
                 lease.cancel_requested = True
                 self._cancel_engine(lease)
@@ -134,11 +137,18 @@ class ProviderAgent:
 
     def _follow(self, lease: LeaseState) -> None:
         if lease.engine_ref is None:
+            self._never_started(lease)
             return
         ref = EngineJobRef.parse(lease.engine_ref)
-        status = self._engine.status(ref)
+        try:
+            status = self._engine.status(ref)
+        except NotFound:
+            self._refuse(lease, f"the engine no longer knows job {ref}")
+            return
         if status.state is EngineState.RUNNING and not lease.reported_running:
-            self._report(lease, "running")
+            if not self._report(lease, "running"):
+                self._fence_off(lease, "the platform refused its report")
+                return
             lease.reported_running = True
             self._store.save(self._state)
         elif status.state in TERMINAL:
@@ -152,7 +162,9 @@ class ProviderAgent:
             del self._state.leases[lease.lease_id]
             self._store.save(self._state)
 
-    def _report(self, lease: LeaseState, state: str, **body: Any) -> None:
+    def _report(self, lease: LeaseState, state: str, **body: Any) -> bool:
+        """True when the platform took the report; False when it answered that the lease is
+        no longer ours (409: fenced off, already ended)."""
         path = f"{self._agent_path()}/leases/{lease.lease_id}/report"
         try:
             self._client.call("POST", path, {"fence": lease.fence, "state": state,
@@ -162,6 +174,8 @@ class ProviderAgent:
                 raise
             log.info("report on %s refused (%s); the lease is no longer ours", lease.lease_id,
                      exc)
+            return False
+        return True
 
     def _claim(self, free: int) -> None:
         answer = self._client.call("POST", self._agent_path() + "/claim",
@@ -171,15 +185,7 @@ class ProviderAgent:
                                fence=assignment["fence"], pool_id=assignment["pool_id"])
             self._state.leases[lease.lease_id] = lease
             self._store.save(self._state)  # remembered before the engine starts anything
-            spec = self._engine_spec(assignment)
-            try:
-                ref = self._engine.submit(spec)
-            except EngineError as exc:
-                self._report(lease, "failed", message=f"engine refused the job: {exc}",
-                             usage={"wall_s": 0.0})
-                del self._state.leases[lease.lease_id]
-            else:
-                lease.engine_ref = str(ref)
+            self._start_on_engine(lease, assignment)
             self._store.save(self._state)
 
     def _engine_spec(self, assignment: dict[str, Any]) -> EngineJobSpec:
@@ -187,7 +193,8 @@ class ProviderAgent:
         gpus = assignment["devices"] if self._pool_kind(assignment["pool_id"]) == "gpu" else 0
         return EngineJobSpec(command=tuple(spec["command"]), env=dict(spec.get("env") or {}),
                              cpus=1, gpus=gpus, time_limit_s=int(spec["time_limit_s"]),
-                             name=_NAME_SAFE.sub("-", assignment["lease_id"])[:64])
+                             name=_NAME_SAFE.sub("-", assignment["lease_id"])[:64],
+                             network=spec.get("network") is True)
 
     def _pool_kind(self, pool_id: str) -> str:
         if pool_id not in self._device_kind:
@@ -195,10 +202,78 @@ class ProviderAgent:
             self._device_kind[pool_id] = pool["device_kind"]
         return self._device_kind[pool_id]
 
-    def _cancel_engine(self, lease: LeaseState) -> None:
+    def _cancel_engine(self, lease: LeaseState) -> bool:
+        """Stops the lease's engine job; False when the engine could not be made to."""
         if lease.engine_ref is None:
-            return
+            return True
         try:
             self._engine.cancel(EngineJobRef.parse(lease.engine_ref))
-        except EngineError as exc:
+        except NotFound:
+            return True  # the engine no longer knows it: nothing is left to stop
+        except Exception as exc:  # noqa: BLE001 - any engine failure: retried next round
             log.warning("could not cancel %s: %s", lease.engine_ref, exc)
+            return False
+        return True
+
+    # -- engine refusals and fencing (docs/engines.md, "Failover and fencing") ------------
+
+    def _start_on_engine(self, lease: LeaseState, assignment: dict[str, Any]) -> None:
+        """Hands the job to the engine. Whatever the engine (or a spec it cannot take) raises,
+        the job fails with the reason and the lease is released: one bad job never stops the
+        agent."""
+        try:
+            ref = self._engine.submit(self._engine_spec(assignment))
+        except Exception as exc:  # noqa: BLE001 - the refusal is reported, never raised
+            log.warning("engine refused the job of lease %s: %s", lease.lease_id, exc)
+            reason = f"engine refused the job: {_printable(str(exc))}"
+            self._refusals[lease.lease_id] = reason
+            try:
+                self._refuse(lease, reason)
+            except (httpx.HTTPError, PlatformError) as report_exc:  # next round retries it
+                log.warning("could not report the refusal yet: %s", report_exc)
+        else:
+            lease.engine_ref = str(ref)
+
+    def _never_started(self, lease: LeaseState) -> None:
+        """A lease whose job the engine never accepted: a refusal whose report did not get
+        through, or an agent that stopped between claiming and submitting. Without this the
+        lease would be heartbeated forever with nothing running."""
+        reason = self._refusals.get(lease.lease_id) or (
+            "the engine never started the job (the agent stopped between claiming and "
+            "starting it)")
+        self._refuse(lease, reason)
+
+    def _refuse(self, lease: LeaseState, message: str) -> None:
+        """Reports the job failed and forgets the lease; a report the platform rejects (4xx)
+        is given up on, since the lease then expires on its own; a platform that cannot be
+        reached keeps the lease for the next round."""
+        try:
+            self._report(lease, "failed", message=message[:MAX_REFUSAL_CHARS],
+                         usage={"wall_s": 0.0})
+        except PlatformError as exc:
+            if not 400 <= exc.status < 500:
+                raise
+            log.warning("platform rejected the failure report of %s: %s", lease.lease_id, exc)
+        self._state.leases.pop(lease.lease_id, None)
+        self._refusals.pop(lease.lease_id, None)
+        self._store.save(self._state)
+
+    def _fence_off(self, lease: LeaseState, why: str) -> None:
+        """The platform says this lease is no longer ours (failover gave the job to another
+        claim): kill our copy at once and report nothing more for it. A cancel that fails is
+        retried every round until the engine job is gone."""
+        log.warning("lease %s fenced off (%s): stopping %s", lease.lease_id, why,
+                    lease.engine_ref)
+        self._state.leases.pop(lease.lease_id, None)
+        self._store.save(self._state)
+        if not self._cancel_engine(lease):
+            self._fenced.append(lease)
+
+    def _retry_fenced(self) -> None:
+        self._fenced = [lease for lease in self._fenced if not self._cancel_engine(lease)]
+
+
+def _printable(text: str) -> str:
+    """A reason safe to send: no NUL or other control characters (a refused job's command
+    may hold them, and the platform rightly refuses them in a report)."""
+    return "".join(ch if ch.isprintable() else "?" for ch in text)

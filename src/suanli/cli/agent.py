@@ -26,6 +26,35 @@ def _engine_options(options: list[str]) -> dict[str, str]:
     return parsed
 
 
+def _make_engine(engine: str, engine_option: list[str], state_dir: Path,
+                 sandbox: str | None):  # type: ignore[no-untyped-def]
+    """The engine from the command line's settings; a bad setting or a sandbox that cannot
+    be had ends the command with the reason (exit 2), never a traceback."""
+    from suanli.adapters.engines import EngineError, get_engine
+    from suanli.domain.errors import ValidationFailed
+
+    options = _engine_options(engine_option)
+    if sandbox is not None:
+        if engine != "local":
+            raise typer.BadParameter("only the local engine has a job sandbox; on "
+                                     f"{engine} the cluster confines jobs", param_hint="--sandbox")
+        if options.get("sandbox", sandbox) != sandbox:
+            raise typer.BadParameter("--sandbox and --engine-option sandbox= disagree",
+                                     param_hint="--sandbox")
+        options["sandbox"] = sandbox
+    if engine == "local":
+        options.setdefault("state_dir", str(state_dir / "engine"))
+    elif engine == "slurm":
+        options.setdefault("output_dir", str((state_dir / "slurm-output").resolve()))
+    try:
+        return get_engine(engine, **options)
+    except ValidationFailed as exc:
+        raise typer.BadParameter(exc.detail, param_hint="--engine-option") from None
+    except EngineError as exc:
+        Console(stderr=True).print(f"[red]cannot start the {engine} engine:[/red] {exc.detail}")
+        raise typer.Exit(2) from None
+
+
 @agent_app.callback()
 def run(
     ctx: typer.Context,
@@ -43,6 +72,10 @@ def run(
     poll_s: Annotated[float, typer.Option(min=0.05, max=60)] = 1.0,
     api_key: Annotated[str | None, typer.Option(envvar="SUANLI_API_KEY",
                                                 help="the provider's API key")] = None,
+    sandbox: Annotated[str | None, typer.Option(
+        help="local engine's job sandbox: strict (default: bubblewrap, no network), network "
+             "(jobs that ask get the network) or none (development only: jobs unconfined)")]
+    = None,
 ) -> None:
     """Pull work for POOLs from PLATFORM over outbound HTTP and run it on ENGINE."""
     if ctx.invoked_subcommand is not None:
@@ -50,16 +83,11 @@ def run(
     if not platform or not pool or not api_key:
         raise typer.BadParameter("--platform, at least one --pool and an API key "
                                  "(SUANLI_API_KEY) are required")
-    from suanli.adapters.engines import get_engine
     from suanli.agent.runner import PlatformClient, ProviderAgent
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    options = _engine_options(engine_option or [])
-    if engine == "local":
-        options.setdefault("state_dir", str(state_dir / "engine"))
-    elif engine == "slurm":
-        options.setdefault("output_dir", str((state_dir / "slurm-output").resolve()))
-    runner = ProviderAgent(PlatformClient(platform, api_key), get_engine(engine, **options),
+    runner = ProviderAgent(PlatformClient(platform, api_key),
+                           _make_engine(engine, engine_option or [], state_dir, sandbox),
                            list(pool), state_dir, name=name, max_running=max_running,
                            platform_url=platform)
     stop = threading.Event()

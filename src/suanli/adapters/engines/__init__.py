@@ -11,6 +11,7 @@ import importlib
 from importlib.metadata import entry_points
 from typing import Any
 
+from suanli.adapters.engines._options import coerce_options
 from suanli.adapters.engines.base import (
     Capacity,
     Engine,
@@ -58,14 +59,19 @@ def engine_kinds() -> tuple[str, ...]:
 
 
 def get_engine(kind: str, **config: Any) -> Engine:
-    """A new adapter of `kind` configured by keyword arguments (see each adapter's __init__)."""
+    """A new adapter of `kind` configured by keyword arguments (see each adapter's __init__).
+
+    Text values (from a command line) are parsed to the types the adapter declares; an
+    unknown setting or an unparsable value is a ValidationFailed, never a crash later.
+    """
     target = _targets().get(kind)
     if target is None:
         raise ValidationFailed(
             f"unknown engine {kind!r}; known: {', '.join(engine_kinds())}", field="engine"
         )
     module_name, _, class_name = target.partition(":")
-    engine = getattr(importlib.import_module(module_name), class_name)(**config)
+    cls = getattr(importlib.import_module(module_name), class_name)
+    engine = cls(**coerce_options(kind, cls, config))
     if not isinstance(engine, Engine):
         raise TypeError(f"{target} does not implement the Engine protocol")
     return engine

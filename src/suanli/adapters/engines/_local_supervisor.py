@@ -1,8 +1,10 @@
-"""Supervises one local job: waits for room, runs it under rlimits, captures output, records usage.
+"""Supervises one local job: waits for room, runs it in its sandbox under limits, captures
+output, records usage.
 
 Run as `python -m suanli.adapters.engines._local_supervisor JOB_DIR`. It outlives the adapter
 object that started it, which is what lets status, logs and usage be read by a new adapter,
-and it is the job's parent, which is what lets `os.wait4` report the job's CPU time and RSS.
+and it is the job's parent (bwrap's, in a sandbox), which is what lets `os.wait4` report the
+CPU time and RSS of the whole tree: the job's PID namespace reaps every orphan into it.
 """
 
 from __future__ import annotations
@@ -15,79 +17,34 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections import Counter
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from suanli.adapters.engines import _local_table as table
 from suanli.adapters.engines._gpu import GpuMeter, cpu_energy_wh
+from suanli.adapters.engines._local_cgroup import JobCgroup
+from suanli.adapters.engines._local_process import (
+    CappedSink,
+    ProcessLimits,
+    preexec,
+    pump,
+    signal_job,
+)
+from suanli.adapters.engines._local_sandbox import (
+    JOB_HOME,
+    JobSandbox,
+    Launch,
+    SandboxPolicy,
+    Tools,
+    job_environment,
+)
 
 POLL_S = 0.1
 ADMISSION_POLL_S = 0.25
 DRAIN_TIMEOUT_S = 2.0
-READ_CHUNK = 64 << 10
-
-
-class CappedSink:
-    """Writes the first `cap_bytes` to a file, keeps the last `tail_bytes` in memory, drops the
-    middle; the tail goes to the file at the end, so both the start and the crash show."""
-
-    def __init__(self, path: Path, cap_bytes: int, tail_bytes: int) -> None:
-        assert cap_bytes > 0 and 0 <= tail_bytes <= cap_bytes, (cap_bytes, tail_bytes)
-        # unbuffered, since logs() reads it while the job runs; closed by close()
-        self._fh = open(path, "ab", buffering=0)  # noqa: SIM115
-        self._cap = cap_bytes
-        self._tail_cap = tail_bytes
-        self._written = 0
-        self._tail = bytearray()
-        self.dropped = 0
-
-    def write(self, data: bytes) -> None:
-        room = self._cap - self._written
-        if room > 0:
-            head = data[:room]
-            self._fh.write(head)
-            self._written += len(head)
-            data = data[room:]
-        if data:
-            self._tail += data
-            overflow = len(self._tail) - self._tail_cap
-            if overflow > 0:
-                del self._tail[:overflow]
-                self.dropped += overflow
-
-    def close(self) -> None:
-        if self.dropped:
-            self._fh.write(f"\n[suanli: {self.dropped} bytes of output dropped]\n".encode())
-        self._fh.write(bytes(self._tail))
-        self._fh.close()
-
-
-def rlimit_setter(cpu_s: int | None, memory_mb: int | None, open_files: int) -> Callable[[], None]:
-    """The preexec hook: runs in the child between fork and exec, so it must only set limits."""
-
-    def apply() -> None:
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # no core files filling the disk
-        if cpu_s is not None:
-            # SIGXCPU at the soft limit, SIGKILL a little later for a job that ignores it
-            resource.setrlimit(resource.RLIMIT_CPU, _clamp(resource.RLIMIT_CPU, cpu_s, cpu_s + 2))
-        if memory_mb is not None:
-            limit = memory_mb << 20
-            resource.setrlimit(resource.RLIMIT_AS, _clamp(resource.RLIMIT_AS, limit, limit))
-        resource.setrlimit(
-            resource.RLIMIT_NOFILE, _clamp(resource.RLIMIT_NOFILE, open_files, open_files)
-        )
-
-    return apply
-
-
-def _clamp(which: int, soft: int, hard: int) -> tuple[int, int]:
-    """setrlimit may lower the hard limit but never raise it."""
-    _, cur_hard = resource.getrlimit(which)
-    if cur_hard != resource.RLIM_INFINITY:
-        hard = min(hard, cur_hard)
-        soft = min(soft, hard)
-    return soft, hard
+GRACEFUL = frozenset({"cancelled", "wall-time-limit"})  # SIGTERM first; limits kill at once
+MAX_JOB_UIDS = 65536  # root mode: job uids are uid_base .. uid_base + this - 1
 
 
 class Supervisor:
@@ -96,6 +53,8 @@ class Supervisor:
         spec = table.read_json(job_dir / table.SPEC)
         assert spec is not None, f"{job_dir} has no spec"
         self.spec: dict[str, Any] = spec
+        self.limits: dict[str, Any] = spec["limits"]
+        self.sandboxed = self.limits["sandbox"] != SandboxPolicy.NONE
         self.cancel_requested = False
 
     def cancelled(self) -> bool:
@@ -104,7 +63,6 @@ class Supervisor:
 
     def admit(self) -> table.Held | None:
         """Waits until the job fits beside the running ones; None if cancelled meanwhile."""
-        limits = self.spec["limits"]
         want_cpus = int(self.spec["cpus"])
         want_mem = int(self.spec["memory_mb"] or 0)
         want_gpus = int(self.spec["gpus"])
@@ -113,153 +71,247 @@ class Supervisor:
             with table.SchedulerLock(state_dir):
                 held = table.held_by_running(state_dir)
                 busy_gpus = {i for h in held for i in h.gpu_indices}
-                free_gpus = [i for i in range(int(limits["total_gpus"])) if i not in busy_gpus]
+                free_gpus = [i for i in range(int(self.limits["total_gpus"]))
+                             if i not in busy_gpus]
                 fits = (
-                    sum(h.cpus for h in held) + want_cpus <= int(limits["total_cpus"])
-                    and sum(h.memory_mb for h in held) + want_mem <= int(limits["total_memory_mb"])
+                    sum(h.cpus for h in held) + want_cpus <= int(self.limits["total_cpus"])
+                    and sum(h.memory_mb for h in held) + want_mem
+                    <= int(self.limits["total_memory_mb"])
                     and len(free_gpus) >= want_gpus
                 )
                 if fits:
-                    mine = table.Held(want_cpus, want_mem, tuple(free_gpus[:want_gpus]))
+                    mine = table.Held(want_cpus, want_mem, tuple(free_gpus[:want_gpus]),
+                                      _pick_cpus(held, want_cpus), self._pick_uid(held))
                     self._write_started(mine, pid=None)
                     return mine
             time.sleep(ADMISSION_POLL_S)
         return None
 
-    def _write_started(self, held: table.Held, pid: int | None) -> None:
+    def _pick_uid(self, held: list[table.Held]) -> int | None:
+        """Root mode: the lowest uid of the range no running job has, so that the process
+        limit and file ownership are the job's alone."""
+        base = self.limits.get("uid_base")
+        if base is None or not self.sandboxed:
+            return None
+        taken = {h.uid for h in held}
+        uid = next(int(base) + n for n in range(len(taken) + 1) if int(base) + n not in taken)
+        assert uid < int(base) + MAX_JOB_UIDS, uid
+        return uid
+
+    def _write_started(self, held: table.Held, pid: int | None,
+                       cgroup: JobCgroup | None = None) -> None:
         table.write_json(
             self.job_dir / table.STARTED,
             {
                 "pid": pid,
+                "sandboxed": self.sandboxed,
                 "started_at": table.now_s(),
                 "cpus": held.cpus,
                 "memory_mb": held.memory_mb,
                 "gpu_indices": list(held.gpu_indices),
+                "cpu_indices": list(held.cpu_indices),
+                "uid": held.uid,
+                "cpuacct": None if cgroup is None else str(cgroup.dirs["cpuacct"]),
             },
         )
 
-    def argv(self) -> list[str]:
-        if self.spec["command"] is not None:
-            return list(self.spec["command"])
-        script = self.job_dir / "script.sh"
-        script.write_text(self.spec["script"], encoding="utf-8")
-        return [shutil.which("bash") or "/bin/sh", str(script)]
+    def make_workdir(self, uid: int | None) -> Path:
+        """The job's own directory, outside the engine's job table; the job's uid owns it."""
+        if not self.sandboxed and self.spec["workdir"]:
+            return Path(self.spec["workdir"])
+        workdir = Path(self.limits["work_root"]) / self.job_dir.name
+        workdir.mkdir(mode=0o700)
+        if uid is not None:
+            os.chown(workdir, uid, uid)
+        return workdir
 
-    def child_env(self, held: table.Held) -> dict[str, str]:
-        env = dict(os.environ)
-        env.update(self.spec["env"])
-        # an empty list hides every GPU from a job that was given none
-        env["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in held.gpu_indices)
-        env["SUANLI_JOB_ID"] = self.job_dir.name
-        return env
+    def command(self, held: table.Held, workdir: Path) -> tuple[list[str], dict[str, str],
+                                                               Launch | None]:
+        """argv and environment for Popen, and the sandbox launch whose fds to pass."""
+        env = self.spec["env"]
+        if not self.sandboxed:
+            if self.spec["command"] is not None:
+                argv = list(self.spec["command"])
+            else:
+                script = self.job_dir / "script.sh"
+                script.write_text(self.spec["script"], encoding="utf-8")
+                argv = [shutil.which("bash") or "/bin/sh", str(script)]
+            visible = ",".join(str(i) for i in held.gpu_indices)
+            return argv, job_environment(env, job_id=self.job_dir.name, home=str(workdir),
+                                         cuda_visible=visible), None
+        tools = Tools(**self.limits["tools"])
+        chdir = self.spec["workdir"] or JOB_HOME
+        launch = Launch(tools, JobSandbox(
+            workdir=workdir, argv=self.spec["command"] or [], env=env,
+            job_id=self.job_dir.name, uid=held.uid, network=bool(self.spec.get("network")),
+            gpu_indices=held.gpu_indices, expose=self.limits["expose"],
+            max_processes=int(self.limits["max_processes"]), tmp_mb=int(self.limits["tmp_mb"]),
+            chdir=chdir, script=self.spec["script"]))
+        return launch.argv, launch.env, launch
 
     def run(self) -> dict[str, Any]:
         held = self.admit()
         if held is None:
             return {"state": "cancelled", "exit_code": None, "message": "cancelled while pending"}
-        limits = self.spec["limits"]
-        cap, tail = int(limits["log_cap_bytes"]), int(limits["log_tail_bytes"])
+        workdir = self.make_workdir(held.uid)
+        cap, tail = int(self.limits["log_cap_bytes"]), int(self.limits["log_tail_bytes"])
         sinks = {
             "out": CappedSink(self.job_dir / table.STDOUT, cap, tail),
             "err": CappedSink(self.job_dir / table.STDERR, cap, tail),
         }
+        memory_mb = int(self.spec["memory_mb"])
+        cgroup = None
+        if self.limits["cgroups"]:
+            cgroup = JobCgroup.create(f"suanli-{self.job_dir.name}", memory_mb=memory_mb,
+                                      max_processes=int(self.limits["max_processes"]),
+                                      cpus=held.cpus)
+            if cgroup is None:
+                print("cgroups unavailable for this job: rlimits only", file=sys.stderr)
+        limits = ProcessLimits(
+            cpu_s=self.spec["cpu_time_limit_s"],
+            address_space_mb=None if cgroup is not None else memory_mb,
+            file_mb=int(self.limits["max_file_mb"]),
+            open_files=int(self.limits["open_files"]),
+            cpu_indices=held.cpu_indices,
+        )
+        try:
+            return self._run_in(held, workdir, sinks, cgroup, limits)
+        finally:
+            if cgroup is not None:
+                cgroup.kill_all()
+                cgroup.remove()
+
+    def _run_in(self, held: table.Held, workdir: Path, sinks: dict[str, CappedSink],
+                cgroup: JobCgroup | None, limits: ProcessLimits) -> dict[str, Any]:
         t0 = time.monotonic()
+        argv, env, launch = self.command(held, workdir)
         try:
             child = subprocess.Popen(
-                self.argv(),
+                argv,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                cwd=self.spec["workdir"] or str(self.job_dir),
-                env=self.child_env(held),
-                start_new_session=True,  # its own process group, so one killpg reaches all
+                cwd=str(workdir),
+                env=env,
+                pass_fds=() if launch is None else tuple(launch.fds),
+                start_new_session=True,  # its own process group: one killpg reaches it all
                 # safe: this process starts no thread before the job is spawned
-                preexec_fn=rlimit_setter(  # noqa: PLW1509
-                    self.spec["cpu_time_limit_s"],
-                    self.spec["memory_mb"],
-                    int(limits["open_files"]),
-                ),
+                preexec_fn=preexec(limits, cgroup),  # noqa: PLW1509
             )
         except OSError as exc:
             for sink in sinks.values():
                 sink.close()
             code = 127 if isinstance(exc, FileNotFoundError) else 126
             return {"state": "failed", "exit_code": code, "message": f"cannot start: {exc}"}
-        self._write_started(held, pid=child.pid)
+        finally:
+            if launch is not None:
+                launch.close()
+        self._write_started(held, pid=child.pid, cgroup=cgroup)
         meter = GpuMeter(held.gpu_indices)
         meter.start()
-        result = self._watch(child, sinks, t0)
+        result = self._watch(child, sinks, t0, cgroup)
         gpu = meter.stop()
         return self._with_usage(result, held, gpu)
 
     def _watch(
-        self, child: subprocess.Popen[bytes], sinks: dict[str, CappedSink], t0: float
+        self, child: subprocess.Popen[bytes], sinks: dict[str, CappedSink], t0: float,
+        cgroup: JobCgroup | None,
     ) -> dict[str, Any]:
         assert child.stdout is not None and child.stderr is not None
         sel = selectors.DefaultSelector()
         sel.register(child.stdout, selectors.EVENT_READ, sinks["out"])
         sel.register(child.stderr, selectors.EVENT_READ, sinks["err"])
         time_limit = self.spec["time_limit_s"]
+        cpu_limit = self.spec["cpu_time_limit_s"]
         deadline = None if time_limit is None else t0 + float(time_limit)
-        grace_s = float(self.spec["limits"]["kill_grace_s"])
+        grace_s = float(self.limits["kill_grace_s"])
         reason = ""
         kill_at: float | None = None
         waited: tuple[int, int, resource.struct_rusage] | None = None
         while waited is None:
-            _pump(sel, POLL_S)
+            pump(sel, POLL_S)
             pid, status, rusage = os.wait4(child.pid, os.WNOHANG)
             if pid:
                 waited = (pid, status, rusage)
                 break
             now = time.monotonic()
-            if not reason and self.cancelled():
-                reason = "cancelled"
-            elif not reason and deadline is not None and now >= deadline:
-                reason = "wall-time-limit"
+            if not reason:
+                reason = self._reason_to_stop(now, deadline, cgroup, cpu_limit)
             if reason and kill_at is None:
-                _killpg(child.pid, signal.SIGTERM)
-                kill_at = now + grace_s
+                signal_job(child.pid, signal.SIGTERM, sandboxed=self.sandboxed)
+                kill_at = now + (grace_s if reason in GRACEFUL else 0.0)
             elif kill_at is not None and now >= kill_at:
-                _killpg(child.pid, signal.SIGKILL)
+                signal_job(child.pid, signal.SIGKILL, sandboxed=self.sandboxed)
         wall_s = time.monotonic() - t0
-        _killpg(child.pid, signal.SIGKILL)  # stragglers the job left behind in its group
+        # stragglers: in a sandbox the namespace died with its init; else the group remains
+        signal_job(child.pid, signal.SIGKILL, sandboxed=False)
+        if cgroup is not None:
+            cgroup.kill_all()
         drain_until = time.monotonic() + DRAIN_TIMEOUT_S
         while sel.get_map() and time.monotonic() < drain_until:
-            _pump(sel, POLL_S)
+            pump(sel, POLL_S)
         for key in list(sel.get_map().values()):
             sel.unregister(key.fileobj)
         for sink in sinks.values():
             sink.close()
         _, status, rusage = waited
         child.returncode = os.waitstatus_to_exitcode(status)  # keeps Popen from waiting again
-        return self._outcome(status, reason, rusage, wall_s)
+        return self._outcome(status, reason, rusage, wall_s, cgroup)
+
+    def _reason_to_stop(self, now: float, deadline: float | None, cgroup: JobCgroup | None,
+                        cpu_limit: int | None) -> str:
+        if self.cancelled():
+            return "cancelled"
+        if deadline is not None and now >= deadline:
+            return "wall-time-limit"
+        if cgroup is None:
+            return ""
+        if cpu_limit is not None:
+            used = cgroup.cpu_s()  # the whole tree; rlimits count each process alone
+            if used is not None and used >= cpu_limit:
+                return "cpu-time-limit"
+        if cgroup.oom_kills():  # the kernel killed one process; the job goes as a whole
+            return "memory-limit"
+        return ""
 
     def _outcome(
-        self, status: int, reason: str, rusage: resource.struct_rusage, wall_s: float
+        self, status: int, reason: str, rusage: resource.struct_rusage, wall_s: float,
+        cgroup: JobCgroup | None,
     ) -> dict[str, Any]:
         cpu_s = rusage.ru_utime + rusage.ru_stime
-        out: dict[str, Any] = {
-            "wall_s": wall_s,
-            "cpu_s": cpu_s,
-            "max_rss_mb": rusage.ru_maxrss / 1024,
-        }
+        tree_cpu_s = None if cgroup is None else cgroup.cpu_s()
+        if tree_cpu_s is not None:
+            cpu_s = max(cpu_s, tree_cpu_s)
+        out: dict[str, Any] = {"wall_s": wall_s, "cpu_s": cpu_s,
+                               "max_rss_mb": rusage.ru_maxrss / 1024}
         sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
         out["exit_code"] = os.WEXITSTATUS(status) if sig is None else 128 + sig
+        if sig is None and self.sandboxed and 128 < out["exit_code"] < 128 + signal.NSIG:
+            sig = out["exit_code"] - 128  # bwrap passes on a killed job's status as 128 + n
         cpu_limit = self.spec["cpu_time_limit_s"]
         if reason == "cancelled":
             out.update(state="cancelled", message="cancelled")
-        elif reason == "wall-time-limit":
-            out.update(state="failed", message=f"wall time limit {self.spec['time_limit_s']} s")
-        elif sig == signal.SIGXCPU or (
+            return out
+        out["state"] = "failed"
+        if reason == "wall-time-limit":
+            out["message"] = f"wall time limit {self.spec['time_limit_s']} s"
+        elif reason == "cpu-time-limit" or sig == signal.SIGXCPU or (
             sig == signal.SIGKILL and cpu_limit is not None and cpu_s >= cpu_limit
         ):
-            out.update(state="failed", message=f"CPU time limit {cpu_limit} s exceeded")
+            out["message"] = f"CPU time limit {cpu_limit} s exceeded"
+        elif reason == "memory-limit" or (cgroup is not None and cgroup.oom_kills()):
+            out["message"] = f"memory limit {self.spec['memory_mb']} MB exceeded"
+        elif sig == signal.SIGXFSZ:
+            out["message"] = f"file size limit {self.limits['max_file_mb']} MB exceeded"
         elif sig is not None:
-            out.update(state="failed", message=f"killed by {signal.Signals(sig).name}")
+            out["message"] = f"killed by {signal.Signals(sig).name}"
         elif out["exit_code"] == 0:
             out.update(state="succeeded", message="")
         else:
-            out.update(state="failed", message=f"exit code {out['exit_code']}")
+            out["message"] = f"exit code {out['exit_code']}"
+        if cgroup is not None and cgroup.hit_process_limit():
+            out["message"] = _joined(out["message"], "process limit "
+                                     f"{self.limits['max_processes']} reached")
         return out
 
     def _with_usage(self, result: dict[str, Any], held: table.Held, gpu: Any) -> dict[str, Any]:
@@ -269,31 +321,22 @@ class Supervisor:
         if gpu is not None:
             result.update(energy_wh=gpu.energy_wh, energy_estimated=gpu.estimated)
         else:
-            watts = float(self.spec["limits"]["cpu_watts_per_core"])
+            watts = float(self.limits["cpu_watts_per_core"])
             result.update(energy_wh=cpu_energy_wh(result["cpu_s"], watts), energy_estimated=True)
         return result
 
 
-def _pump(sel: selectors.BaseSelector, timeout_s: float) -> None:
-    """Moves what the pipes hold into the sinks; unregisters a pipe at EOF."""
-    if not sel.get_map():
-        time.sleep(timeout_s)
-        return
-    for key, _ in sel.select(timeout_s):
-        fileobj: IO[bytes] = key.fileobj  # type: ignore[assignment]
-        data = os.read(fileobj.fileno(), READ_CHUNK)
-        if data:
-            key.data.write(data)
-        else:
-            sel.unregister(fileobj)
-            fileobj.close()
+def _pick_cpus(held: list[table.Held], want: int) -> tuple[int, ...]:
+    """The host CPUs least used by running jobs (each once, when the host has enough)."""
+    host = sorted(os.sched_getaffinity(0))
+    if want >= len(host):
+        return tuple(host)
+    load = Counter(i for h in held for i in h.cpu_indices)
+    return tuple(sorted(sorted(host, key=lambda i: (load[i], i))[:want]))
 
 
-def _killpg(pgid: int, sig: signal.Signals) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except ProcessLookupError:
-        pass
+def _joined(first: str, second: str) -> str:
+    return f"{first}; {second}" if first else second
 
 
 def main(argv: list[str]) -> int:

@@ -5,6 +5,9 @@ spec.json (what to run, written by submit), started.json (the job's pid and star
 devices it holds), result.json (how it ended and what it used), cancel (a marker asking the
 supervisor to stop the job), stdout.log / stderr.log, and lock, which the supervisor holds with
 flock for as long as it lives: a lock nobody holds means no supervisor, whatever pids say.
+
+The table is the engine's alone (directories 0700): a job never sees it. A job's working
+directory lives apart, under the engine's work root, and goes when its job is pruned.
 """
 
 from __future__ import annotations
@@ -99,11 +102,14 @@ class SchedulerLock:
 
 @dataclass(frozen=True, slots=True)
 class Held:
-    """Resources a running job holds."""
+    """Resources a running job holds: counts, the host CPUs and GPUs it is pinned to, and
+    the host uid it runs as (root mode: one per running job; None otherwise)."""
 
     cpus: int
     memory_mb: int
     gpu_indices: tuple[int, ...]
+    cpu_indices: tuple[int, ...] = ()
+    uid: int | None = None
 
 
 def job_dirs(state_dir: Path) -> Iterator[Path]:
@@ -119,24 +125,30 @@ def held_by_running(state_dir: Path) -> list[Held]:
         started = read_json(job_dir / STARTED)
         if started is None or (job_dir / RESULT).exists() or not supervisor_alive(job_dir):
             continue
+        uid = started.get("uid")
         held.append(
             Held(
                 cpus=int(started["cpus"]),
                 memory_mb=int(started["memory_mb"]),
                 gpu_indices=tuple(int(i) for i in started["gpu_indices"]),
+                cpu_indices=tuple(int(i) for i in started.get("cpu_indices", ())),
+                uid=None if uid is None else int(uid),
             )
         )
     return held
 
 
-def prune(state_dir: Path, keep: int) -> int:
-    """Removes the oldest finished jobs beyond `keep`; returns how many went."""
+def prune(state_dir: Path, keep: int, work_root: Path | None = None) -> int:
+    """Removes the oldest finished jobs beyond `keep`, and their working directories;
+    returns how many went."""
     finished = [d for d in job_dirs(state_dir) if (d / RESULT).exists()]
     if len(finished) <= keep:
         return 0
     finished.sort(key=lambda d: (d / RESULT).stat().st_mtime)
     doomed = finished[: len(finished) - keep]
     for job_dir in doomed:
+        if work_root is not None:
+            shutil.rmtree(work_root / job_dir.name, ignore_errors=True)
         shutil.rmtree(job_dir, ignore_errors=True)
     return len(doomed)
 

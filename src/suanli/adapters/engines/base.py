@@ -64,7 +64,8 @@ class EngineJobSpec:
     """What to run and what it may use; exactly one of `command` (argv) and `script` is set.
 
     `cpu_time_limit_s` caps CPU seconds per process where the engine can (local, Slurm via
-    `ulimit -t`); left unset it is `cpus * time_limit_s`.
+    `ulimit -t`); left unset it is `cpus * time_limit_s`. `network` asks for network access;
+    the local engine's sandbox gives it only where the provider's policy allows.
     """
 
     command: tuple[str, ...] | None = None
@@ -77,6 +78,7 @@ class EngineJobSpec:
     time_limit_s: int | None = None
     cpu_time_limit_s: int | None = None
     name: str = "suanli-job"
+    network: bool = False
 
     def __post_init__(self) -> None:
         if (self.command is None) == (self.script is None):
@@ -112,6 +114,7 @@ class EngineJobSpec:
             "time_limit_s": self.time_limit_s,
             "cpu_time_limit_s": self.cpu_time_limit_s,
             "name": self.name,
+            "network": self.network,
         }
 
     @property
