@@ -20,8 +20,8 @@ from suanli.adapters.store.job_tables import JobRow
 from suanli.agent.runner import PlatformClient, ProviderAgent
 from suanli.agent.state import LeaseState, StateFile
 from suanli.domain.tenants import Principal, Role
-from suanli.services import agents as agent_service
-from suanli.services import billing
+from suanli.services.billing import wallets as billing
+from suanli.services.dispatch import agents as agent_service
 from tests.agent.conftest import SITE
 from tests.engines.conftest import processes_running
 
