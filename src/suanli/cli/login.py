@@ -12,8 +12,8 @@ from rich.console import Console
 from suanli.cli import config
 from suanli.cli.client import TIMEOUT_S, settings
 
-console = Console()
-err = Console(stderr=True)
+console = Console(soft_wrap=True)  # URLs and paths stay whole, to be copied
+err = Console(stderr=True, soft_wrap=True)
 
 
 def _check(url: str, key: str) -> dict[str, Any]:
