@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -89,13 +90,29 @@ def serve(
     agent = _start_demo(ctx, settings, url, demo_agent) if settings.demo else None
     console.print(f"suanli {ctx.authority.body} ({escape(settings.platform_name)}) on "
                   f"{url} (API docs at {url}/docs, database {ctx.db.dialect})")
-    try:
-        if agent is not None:
+    if agent is not None:
+        _run_with(api, agent)
+    uvicorn.run(api, host=settings.host, port=settings.port, log_level="info")
+
+
+def _run_with(api, agent) -> None:  # type: ignore[no-untyped-def]
+    """Start the demo agent with the app and stop it inside the app's shutdown: uvicorn ends
+    the process by re-raising SIGTERM/SIGINT once it has shut down, so code after
+    `uvicorn.run` would never run."""
+    from starlette.concurrency import run_in_threadpool
+
+    inner = api.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app):  # type: ignore[no-untyped-def]
+        async with inner(app) as state:
             agent.start()
-        uvicorn.run(api, host=settings.host, port=settings.port, log_level="info")
-    finally:
-        if agent is not None:
-            agent.stop()
+            try:
+                yield state
+            finally:
+                await run_in_threadpool(agent.stop)
+
+    api.router.lifespan_context = lifespan
 
 
 def _note_old_default(settings) -> None:  # type: ignore[no-untyped-def]
