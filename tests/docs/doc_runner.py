@@ -291,7 +291,7 @@ class Session:
         if words[:2] == ["suanli", "agent"] and not {"calibrate", "--help"} & set(words):
             return self._agent(command, cwd, block), cwd
         try:
-            done = subprocess.run(["bash", "-c", command], cwd=cwd, env=self.env,
+            done = subprocess.run(["bash", "-c", command], cwd=cwd, env=self.env, check=False,
                                   capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             raise DocError(f"{block.where}: {command!r} ran over {COMMAND_TIMEOUT_S} s") \

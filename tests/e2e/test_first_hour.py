@@ -34,7 +34,7 @@ def _wait_job(url: str, key: str, job_id: str, timeout_s: float = 90) -> dict:
         time.sleep(0.2)
 
 
-def _submit(url: str, key: str, name: str, command: list[str], **spec) -> dict:  # type: ignore[no-untyped-def]
+def _submit(url: str, key: str, name: str, command: list[str], **spec: object) -> dict:
     response = httpx.post(f"{url}/v1/jobs", headers={**_auth(key), "Idempotency-Key": name},
                           json={"name": name, "command": command, "time_limit_s": 600, **spec})
     assert response.status_code == 201, response.text
@@ -129,7 +129,7 @@ def test_login_whoami_and_logout_keep_the_cli_pointed_at_the_platform(node_facto
     assert who.returncode == 0 and "operator" in who.stdout and node.url in who.stdout
     listed = run_cli("pools", "search", **env_free)  # no SUANLI_URL, no SUANLI_API_KEY
     assert listed.returncode == 0, listed.stderr
-    status = run_cli("login", "--status", url="http://127.0.0.1:9", **{"key": None})
+    status = run_cli("login", "--status", url="http://127.0.0.1:9", key=None)
     assert status.returncode == 2 and "SUANLI_URL" in status.stdout, "the environment wins"
     out = run_cli("logout", **env_free)
     assert out.returncode == 0 and not path.exists()

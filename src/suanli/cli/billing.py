@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -66,8 +66,8 @@ def wallet_deposit(tenant_id: TenantId, amount_fen: Annotated[int, typer.Argumen
 
 
 @wallet_app.command("mode")
-def wallet_mode(tenant_id: TenantId, mode: Annotated[str, typer.Argument(help="prepaid or postpaid")]
-                ) -> None:
+def wallet_mode(tenant_id: TenantId,
+                mode: Annotated[str, typer.Argument(help="prepaid or postpaid")]) -> None:
     """Operators: choose how a tenant pays."""
     body = request("PUT", f"/v1/tenants/{tenant_id}/billing-mode", json={"mode": mode})
     console.print(f"{body['tenant_id']} is {body['billing_mode']}")

@@ -1,4 +1,4 @@
-"""Where the CLI finds its platform and key: SUANLI_URL / SUANLI_API_KEY, else `suanli login`'s file.
+"""Where the CLI finds its platform and key: SUANLI_URL / SUANLI_API_KEY, else `suanli login`.
 
 The file is `client.json` in the user's config directory (platformdirs: `~/.config/suanli` on
 Linux, honouring XDG_CONFIG_HOME), written with mode 0600 like an SSH key: it holds an API key.
