@@ -129,6 +129,14 @@ def test_login_whoami_and_logout_keep_the_cli_pointed_at_the_platform(node_facto
     assert who.returncode == 0 and "operator" in who.stdout and node.url in who.stdout
     listed = run_cli("pools", "search", **env_free)  # no SUANLI_URL, no SUANLI_API_KEY
     assert listed.returncode == 0, listed.stderr
+    # What the old README told people to type now works; what cannot work says why.
+    catalog = run_cli("federation", "catalog", "--accelerator-model", "H100-SXM", **env_free)
+    assert catalog.returncode == 0, catalog.stderr
+    devices = run_cli("accelerators", "--vendor", "nvidia", "--min-memory-gb", "80", **env_free)
+    assert devices.returncode == 0 and "nvidia-h100-sxm" in devices.stdout
+    assert "huawei" not in devices.stdout.lower() and "units/h" in devices.stdout
+    tpu = run_cli("pools", "search", "--device-kind", "tpu", **env_free)
+    assert tpu.returncode == 2 and "gpu, npu, dcu, xpu, cpu" in tpu.stderr
     status = run_cli("login", "--status", url="http://127.0.0.1:9", key=None)
     assert status.returncode == 2 and "SUANLI_URL" in status.stdout, "the environment wins"
     out = run_cli("logout", **env_free)
