@@ -21,12 +21,12 @@ class _FakeNvml(types.SimpleNamespace):
     def __init__(self, boards: int) -> None:
         super().__init__(boards=boards)
 
-    def nvmlDeviceGetHandleByIndex(self, index: int) -> int:  # noqa: N802 (NVML's names)
+    def nvmlDeviceGetHandleByIndex(self, index: int) -> int:
         if index >= self.boards:
             raise self.NVMLError(f"invalid index {index}")
         return index
 
-    def nvmlDeviceGetTotalEnergyConsumption(self, handle: int) -> int:  # noqa: N802
+    def nvmlDeviceGetTotalEnergyConsumption(self, handle: int) -> int:
         return 1_000 * (handle + 1)
 
 
