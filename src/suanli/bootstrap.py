@@ -24,15 +24,13 @@ from suanli.domain.errors import ValidationFailed
 from suanli.domain.ids import ComputeId
 from suanli.domain.tenants import Principal, Role, TenantClass
 from suanli.federation_settings import FederationSettings
-from suanli.services import tenants
-from suanli.services.billing import wallets as billing
+from suanli.services import demo_access, tenants
+from suanli.services.demo_access import DemoKeys
 from suanli.services.dispatch.background import SchedulerLoop
 from suanli.services.peering.runtime import FederationRuntime
 from suanli.services.registry import inventory as registry
 from suanli.services.registry.pool_index import PoolIndex
 from suanli.settings import Settings
-
-DEMO_BALANCE_FEN = 1_000_000  # 10,000 CNY
 
 
 def parse_authority(text: str) -> ComputeId:
@@ -142,12 +140,19 @@ class DemoSummary:
     providers: int
     sites: int
     pools: int
-    consumer_key: str
+    keys: DemoKeys
     loaded_now: bool
+    keys_reused: bool = False
+
+    @property
+    def consumer_key(self) -> str:
+        return self.keys.consumer_key
 
 
-def load_demo(db: Database, authority: ComputeId, clock: Clock, seed: int = 7) -> DemoSummary:
-    """Load the illustrative national federation once; always issue a fresh demo consumer key."""
+def load_demo(db: Database, authority: ComputeId, clock: Clock, seed: int = 7,
+              saved_keys: DemoKeys | None = None) -> DemoSummary:
+    """Load the illustrative national federation once; the demo's keys are `saved_keys` where
+    they still authenticate, else new ones (see services.demo_access)."""
     now = clock.now()
     with db.unit_of_work() as session:
         already = session.scalar(select(func.count()).select_from(ProviderRow)
@@ -172,19 +177,8 @@ def load_demo(db: Database, authority: ComputeId, clock: Clock, seed: int = 7) -
                                      accelerator=pool.accelerator,
                                      fields=_fields(pool, registry.POOL_FIELDS), now=now,
                                      illustrative=True)
-        consumer = tenants.create_tenant(session, authority, "demo consumer", Role.CONSUMER,
-                                         TenantClass.START_UP, now)
-        # An illustrative prepaid balance, so the demo consumer's jobs pass the funds check.
-        operator_id = session.scalar(select(TenantRow.id).where(
-            TenantRow.role == Role.OPERATOR.value).order_by(TenantRow.created_at).limit(1))
-        if operator_id is None:
-            operator_id = tenants.create_tenant(session, authority, "demo operator", Role.OPERATOR,
-                                                TenantClass.PUBLIC, now).tenant_id
-        billing.deposit(session, Principal(operator_id, Role.OPERATOR), consumer.tenant_id,
-                        DEMO_BALANCE_FEN,
-                        f"demo-balance-{consumer.tenant_id}", now,
-                        reference="illustrative demo balance")
+        keys, reused = demo_access.demo_keys(session, authority, now, saved_keys)
         counts = [session.scalar(select(func.count()).select_from(table)
                                  .where(table.illustrative.is_(True)))
                   for table in (ProviderRow, registry.SiteRow, registry.PoolRow)]
-    return DemoSummary(*counts, consumer_key=consumer.api_key, loaded_now=loaded_now)
+    return DemoSummary(*counts, keys=keys, loaded_now=loaded_now, keys_reused=reused)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -14,6 +14,17 @@ from pydantic_settings import (
 )
 
 DEFAULT_CONFIG_FILE = "suanli.toml"
+
+
+def default_database_url(authority: str) -> str:
+    """`sqlite:///suanli-<AUTHORITY>.db` in the working directory: a file per node, so the
+    national and a regional node can start from one directory without sharing a database."""
+    return f"sqlite:///suanli-{authority.strip().upper()}.db"
+
+
+def default_platform_name(authority: str) -> str:
+    body = authority.strip().upper()
+    return "suanli national platform" if "." not in body else f"suanli platform {body}"
 
 
 class SuanliSettings(BaseSettings):
@@ -42,8 +53,9 @@ class Settings(SuanliSettings):
     """Everything a platform node needs to start; see docs/configuration.md."""
 
     database_url: str = Field(
-        default="sqlite:///suanli.db",
-        description="SQLAlchemy URL: sqlite:///path.db (default) or postgresql+psycopg://...",
+        default="",
+        description="SQLAlchemy URL: sqlite:///path.db or postgresql+psycopg://...; default "
+        "sqlite:///suanli-<authority>.db in the working directory",
     )
     database_schema: str | None = Field(
         default=None, description="PostgreSQL schema to use (search_path); None for the default"
@@ -51,7 +63,9 @@ class Settings(SuanliSettings):
     authority: str = Field(
         default="CN", description="This platform's identifier authority, e.g. CN or CN.GD"
     )
-    platform_name: str = "suanli national platform"
+    platform_name: str = Field(
+        default="", description="how this node names itself to peers; default 'suanli "
+        "national platform' for a root authority, else 'suanli platform <authority>'")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     demo: bool = False
@@ -67,3 +81,11 @@ class Settings(SuanliSettings):
     search_index: bool = Field(default=True,
                                description="order pool searches in memory (NumPy columns "
                                "of the registry) instead of SQL; see docs/api.md")
+
+    @model_validator(mode="after")
+    def _defaults_from_authority(self) -> Settings:
+        if not self.database_url:
+            self.database_url = default_database_url(self.authority)
+        if not self.platform_name:
+            self.platform_name = default_platform_name(self.authority)
+        return self

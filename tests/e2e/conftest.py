@@ -8,6 +8,7 @@ import secrets
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,6 +18,9 @@ import httpx
 import pytest
 
 START_TIMEOUT_S = 60
+# The CLI reads `suanli login`'s file from the user's config directory: the suite's commands
+# get an empty one of their own, never the developer's login.
+CLIENT_CONFIG_HOME = tempfile.mkdtemp(prefix="suanli-test-config-")
 
 
 def free_port() -> int:
@@ -34,6 +38,7 @@ class Node:
     output: Path
     operator_key: str | None
     demo_key: str | None
+    demo_provider_key: str | None = None
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -48,6 +53,7 @@ class Node:
 def cli_env(url: str | None = None, key: str | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SUANLI_")}
     env["COLUMNS"] = "200"
+    env["XDG_CONFIG_HOME"] = CLIENT_CONFIG_HOME
     if "SUANLI_SHARED_DATA" in os.environ:
         env["SUANLI_SHARED_DATA"] = os.environ["SUANLI_SHARED_DATA"]
     if url:
@@ -105,8 +111,10 @@ def start_node(workdir: Path, *args: str, database_url: str | None = None,
     text = output.read_text()
     operator = re.search(r"operator API key \(shown once\):\s*(\S+)", text)
     demo = re.search(r"demo consumer API key:\s*(\S+)", text)
+    demo_provider = re.search(r"demo provider API key:\s*(\S+)", text)
     return Node(url, env or {}, port, process, output, operator.group(1) if operator else None,
-                demo.group(1) if demo else None)
+                demo.group(1) if demo else None,
+                demo_provider.group(1) if demo_provider else None)
 
 
 @pytest.fixture

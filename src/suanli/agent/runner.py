@@ -28,12 +28,31 @@ MAX_REFUSAL_CHARS = 1000
 _NAME_SAFE = re.compile(r"[^A-Za-z0-9._-]")
 TERMINAL = {EngineState.SUCCEEDED: "succeeded", EngineState.FAILED: "failed",
             EngineState.CANCELLED: "cancelled"}
+# Answers no retry changes: a bad or revoked key, a pool of another provider, a pool or agent
+# that does not exist, a request the platform cannot accept. The agent stops on them, except
+# an unknown agent id, which it re-registers once (a reused state directory, a new database).
+PERMANENT = frozenset({401, 403, 404, 422})
 
 
 class PlatformError(Exception):
     def __init__(self, status: int, detail: str) -> None:
         super().__init__(f"{status}: {detail}")
         self.status = status
+        self.detail = detail
+
+
+class AgentRefused(Exception):
+    """The platform refused the agent for good (PERMANENT): retrying cannot help."""
+
+    def __init__(self, error: PlatformError, hint: str) -> None:
+        super().__init__(f"the platform refused the agent ({error.status}): {error.detail}"
+                         f"{'; ' + hint if hint else ''}")
+        self.status = error.status
+
+
+_HINTS = {401: "check the provider's API key (SUANLI_API_KEY or `suanli login`)",
+          403: "the key must be a provider's, and every --pool must belong to it",
+          404: "check the --pool ids (`suanli pools search --json`)"}
 
 
 class PlatformClient:
@@ -86,7 +105,16 @@ class ProviderAgent:
         self._state.agent_id, self._state.platform_url = answer["id"], self._platform_url
         self._state.leases.clear()
         self._store.save(self._state)
+        log.info("registered as %s for %d pool(s) at %s", answer["id"], len(self._pools),
+                 self._platform_url or "the platform")
         return answer["id"]
+
+    def forget_registration(self) -> None:
+        """The platform does not know our agent id: register again on the next round."""
+        log.warning("the platform does not know agent %s (a new database?); registering again",
+                    self._state.agent_id)
+        self._state.agent_id = None
+        self._store.save(self._state)
 
     def step(self) -> None:
         """One round: heartbeat, follow the engine, report, claim. Bounded work per call."""
@@ -100,17 +128,43 @@ class ProviderAgent:
 
     def run(self, stop: threading.Event, poll_s: float = 1.0,
             on_error: Callable[[Exception], None] | None = None) -> None:
+        """Rounds until `stop` is set. Raises AgentRefused on a permanent refusal."""
+        failures, last_error, reregistered = 0, "", False
         while not stop.is_set():
             try:
                 self.register()
                 self.step()
-            except (httpx.HTTPError, PlatformError, EngineError) as exc:
+            except PlatformError as exc:
+                if exc.status in PERMANENT:
+                    if exc.status == 404 and self._state.agent_id and not reregistered:
+                        reregistered = True
+                        self.forget_registration()
+                        continue
+                    raise AgentRefused(exc, _HINTS.get(exc.status, "")) from None
+                failures, last_error = self._failed(exc, failures, last_error, on_error)
+            except (httpx.HTTPError, EngineError) as exc:
                 # The platform may be restarting or unreachable: keep the engine jobs
                 # running and try again; the platform grants a grace period after a restart.
-                log.warning("agent round failed: %s", exc)
-                if on_error:
-                    on_error(exc)
+                failures, last_error = self._failed(exc, failures, last_error, on_error)
+            else:
+                reregistered = False
+                if failures:
+                    log.info("rounds succeed again after %d failed", failures)
+                failures, last_error = 0, ""
             stop.wait(poll_s)
+
+    @staticmethod
+    def _failed(exc: Exception, failures: int, last_error: str,
+                on_error: Callable[[Exception], None] | None) -> tuple[int, str]:
+        """Log a failure when it is new (not every round of an outage); debug otherwise."""
+        message = f"{type(exc).__name__}: {exc}"
+        if message != last_error:
+            log.warning("agent round failed (retrying every round): %s", message)
+        else:
+            log.debug("agent round failed again: %s", message)
+        if on_error:
+            on_error(exc)
+        return failures + 1, message
 
     # -- the parts of a round -----------------------------------------------------------
 
@@ -169,6 +223,8 @@ class ProviderAgent:
         try:
             self._client.call("POST", path, {"fence": lease.fence, "state": state,
                                              "engine_ref": lease.engine_ref, **body})
+            log.info("job %s: %s%s", lease.job_id, state,
+                     "" if body.get("exit_code") is None else f" (exit {body['exit_code']})")
         except PlatformError as exc:
             if exc.status != 409:
                 raise
@@ -185,6 +241,8 @@ class ProviderAgent:
                                fence=assignment["fence"], pool_id=assignment["pool_id"])
             self._state.leases[lease.lease_id] = lease
             self._store.save(self._state)  # remembered before the engine starts anything
+            log.info("job %s: claimed on pool %s (lease %s)", lease.job_id, lease.pool_id,
+                     lease.lease_id)
             self._start_on_engine(lease, assignment)
             self._store.save(self._state)
 

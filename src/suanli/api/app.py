@@ -12,7 +12,7 @@ from suanli import __version__
 from suanli.adapters.clock import Clock
 from suanli.adapters.store import Database
 from suanli.api import problems
-from suanli.api.routes import billing, calibration, jobs, platform, registry
+from suanli.api.routes import billing, calibration, jobs, platform, quotes, registry
 from suanli.api.routes import federation as federation_routes
 from suanli.bootstrap import build_node
 from suanli.settings import Settings
@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.include_router(platform.router)
     app.include_router(registry.router)
     app.include_router(jobs.router)
+    app.include_router(quotes.router)  # issue 10: POST /v1/quotes
     app.include_router(billing.router)
     app.include_router(calibration.router)
     app.include_router(federation_routes.router)  # issue 6: /federation/v1, /v1/federation

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from suanli.api.quote_schemas import JobCostOut
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -54,6 +56,8 @@ class JobOut(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     events: list[JobEventOut] = Field(default_factory=list)
+    cost: JobCostOut | None = Field(default=None, description="estimate and charges (a single "
+                                    "job's view; not in lists)")
 
 
 class UsageOut(BaseModel):

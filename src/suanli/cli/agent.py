@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from pathlib import Path
@@ -10,6 +11,9 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+
+from suanli.cli.client import settings as client_settings
+from suanli.cli.names import accelerator_key
 
 console = Console()
 agent_app = typer.Typer(help="The provider agent (runs on the provider's side).",
@@ -58,34 +62,52 @@ def _make_engine(engine: str, engine_option: list[str], state_dir: Path,
 @agent_app.callback()
 def run(
     ctx: typer.Context,
-    platform: Annotated[str | None, typer.Option(help="platform URL, e.g. http://host:8000")]
+    platform: Annotated[str | None, typer.Option(
+        help="platform URL, e.g. http://127.0.0.1:8000 (default: SUANLI_URL or `suanli login`)")]
     = None,
     pool: Annotated[list[str] | None, typer.Option(help="pool id this agent serves (repeat)")]
     = None,
     engine: Annotated[str, typer.Option(help="local, slurm, ray or noop")] = "local",
     engine_option: Annotated[list[str] | None, typer.Option(
         help="engine setting key=value (repeat), e.g. address=http://127.0.0.1:8265")] = None,
-    state_dir: Annotated[Path, typer.Option(help="where the agent keeps its state")]
+    state_dir: Annotated[Path, typer.Option(
+        help="where the agent keeps its state (made absolute: jobs run elsewhere)")]
     = Path("suanli-agent"),
-    name: str = "agent",
-    max_running: Annotated[int, typer.Option(min=1, max=64)] = 4,
-    poll_s: Annotated[float, typer.Option(min=0.05, max=60)] = 1.0,
-    api_key: Annotated[str | None, typer.Option(envvar="SUANLI_API_KEY",
-                                                help="the provider's API key")] = None,
+    name: Annotated[str, typer.Option(help="the agent's name, shown to the platform")]
+    = "agent",
+    max_running: Annotated[int, typer.Option(min=1, max=64, help="jobs at once")] = 4,
+    poll_s: Annotated[float, typer.Option(min=0.05, max=60, help="seconds between rounds")]
+    = 1.0,
+    api_key: Annotated[str | None, typer.Option(
+        envvar="SUANLI_API_KEY", help="the provider's API key (default: `suanli login`)")]
+    = None,
     sandbox: Annotated[str | None, typer.Option(
         help="local engine's job sandbox: strict (default: bubblewrap, no network), network "
              "(jobs that ask get the network) or none (development only: jobs unconfined)")]
     = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v",
+                                          help="log every request and round, not only "
+                                               "state changes")] = False,
 ) -> None:
-    """Pull work for POOLs from PLATFORM over outbound HTTP and run it on ENGINE."""
+    """Pull work for POOLs from PLATFORM over outbound HTTP and run it on ENGINE.
+
+    Logs registrations, claims and job state changes; exits non-zero when the platform
+    refuses the agent for good (a bad key, another provider's pool, a pool that is gone).
+    """
     if ctx.invoked_subcommand is not None:
         return
-    if not platform or not pool or not api_key:
-        raise typer.BadParameter("--platform, at least one --pool and an API key "
-                                 "(SUANLI_API_KEY) are required")
-    from suanli.agent.runner import PlatformClient, ProviderAgent
+    stored = client_settings()
+    platform = platform or stored.url
+    api_key = api_key or stored.api_key
+    if not pool or not api_key:
+        raise typer.BadParameter("at least one --pool and a provider's API key "
+                                 "(SUANLI_API_KEY or `suanli login`) are required")
+    # Jobs are strangers' code: the engine's processes must not inherit the key.
+    os.environ.pop("SUANLI_API_KEY", None)
+    from suanli.agent.runner import AgentRefused, PlatformClient, ProviderAgent
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    _configure_logging(verbose)
+    state_dir = state_dir.expanduser().resolve()
     runner = ProviderAgent(PlatformClient(platform, api_key),
                            _make_engine(engine, engine_option or [], state_dir, sandbox),
                            list(pool), state_dir, name=name, max_running=max_running,
@@ -93,14 +115,30 @@ def run(
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    console.print(f"agent {name}: {engine} engine, pools {', '.join(pool)} -> {platform}")
-    runner.run(stop, poll_s=poll_s)
+    console.print(f"agent {name}: {engine} engine, {len(pool)} pool(s) -> {platform} "
+                  f"(state in {state_dir})")
+    try:
+        runner.run(stop, poll_s=poll_s)
+    except AgentRefused as exc:
+        Console(stderr=True).print(f"[red]agent {name} stopped: {exc}[/red]")
+        raise typer.Exit(3) from None
     console.print("agent stopped; engine jobs keep running and are picked up on restart")
+
+
+def _configure_logging(verbose: bool) -> None:
+    """State changes at INFO; each HTTP request (httpx logs them at INFO) only with -v."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(name)s %(message)s")
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.INFO if verbose else logging.WARNING)
+    if verbose:
+        logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 
 @agent_app.command()
 def calibrate(
-    platform: Annotated[str | None, typer.Option(help="platform URL to upload the result to")]
+    platform: Annotated[str | None, typer.Option(
+        help="platform URL to upload to (default with --pool: SUANLI_URL or `suanli login`)")]
     = None,
     pool: Annotated[str | None, typer.Option(help="the pool whose devices this machine holds")]
     = None,
@@ -121,8 +159,9 @@ def calibrate(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
     = False,
     dry_run: Annotated[bool, typer.Option(help="measure and print; upload nothing")] = False,
-    api_key: Annotated[str | None, typer.Option(envvar="SUANLI_API_KEY",
-                                                help="the provider's API key")] = None,
+    api_key: Annotated[str | None, typer.Option(
+        envvar="SUANLI_API_KEY", help="the provider's API key (default: `suanli login`)")]
+    = None,
 ) -> None:
     """Measure this machine's matmul FLOPS and memory bandwidth; upload them for POOL."""
     import json
@@ -134,10 +173,13 @@ def calibrate(
     from suanli.agent.runner import PlatformClient, PlatformError
     from suanli.services.registry.calibration import compare
 
+    if pool:
+        stored = client_settings()
+        platform, api_key = platform or stored.url, api_key or stored.api_key
     if not dry_run and not (platform and pool and api_key):
         raise typer.BadParameter("--platform, --pool and an API key (SUANLI_API_KEY) are "
                                  "required to upload; use --dry-run to only measure")
-    device = _catalog_entry(accelerator) if accelerator else None
+    device = _catalog_entry(accelerator_key(accelerator)) if accelerator else None
     client = PlatformClient(platform, api_key) if platform and pool and api_key else None
     errors = Console(stderr=True)
     errors.print("measuring (a few seconds)...")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from suanli.cli.client import request
+from suanli.domain.metering import billing_period
 
 console = Console()
 wallet_app = typer.Typer(help="Wallets and deposits (钱包).", no_args_is_help=True)
@@ -21,6 +23,8 @@ programmes_app = typer.Typer(help="Voucher programmes and grants (算力券).",
 ledger_app = typer.Typer(help="The double-entry ledger (账本).", no_args_is_help=True)
 
 Tenant = Annotated[str | None, typer.Option("--tenant", help="operators: another tenant")]
+TenantId = Annotated[str, typer.Argument(help="the tenant's id, e.g. CN.T000003-3")]
+PoolId = Annotated[str, typer.Argument(help="the pool's id")]
 
 
 def _cny(fen: int) -> str:
@@ -47,10 +51,12 @@ def wallet_show(tenant: Tenant = None) -> None:
 
 
 @wallet_app.command("deposit")
-def wallet_deposit(tenant_id: str, amount_fen: int,
+def wallet_deposit(tenant_id: TenantId, amount_fen: Annotated[int, typer.Argument(
+                       help="the amount paid in, in fen (100 fen = 1 CNY)")],
                    key: Annotated[str, typer.Option(help="idempotency key, e.g. the bank "
                                                          "transfer's reference")],
-                   reference: str = "") -> None:
+                   reference: Annotated[str, typer.Option(
+                       help="a note kept with the transfer")] = "") -> None:
     """Operators: record money paid in for a tenant (the same --key again is a no-op)."""
     body = request("POST", f"/v1/tenants/{tenant_id}/deposits",
                    json={"amount_fen": amount_fen, "reference": reference},
@@ -60,20 +66,38 @@ def wallet_deposit(tenant_id: str, amount_fen: int,
 
 
 @wallet_app.command("mode")
-def wallet_mode(tenant_id: str, mode: Annotated[str, typer.Argument(help="prepaid or postpaid")]
-                ) -> None:
+def wallet_mode(tenant_id: TenantId,
+                mode: Annotated[str, typer.Argument(help="prepaid or postpaid")]) -> None:
     """Operators: choose how a tenant pays."""
     body = request("PUT", f"/v1/tenants/{tenant_id}/billing-mode", json={"mode": mode})
     console.print(f"{body['tenant_id']} is {body['billing_mode']}")
 
 
+def _this_month() -> str:
+    """The current billing period: the calendar month in Asia/Shanghai."""
+    year, month = billing_period(datetime.now(UTC))
+    return f"{year:04d}-{month:02d}"
+
+
+Period = Annotated[str | None, typer.Argument(help="YYYY-MM (Asia/Shanghai); default: "
+                                                   "this month")]
+
+
+def _items_text(items: list[dict[str, Any]], key: str) -> str:
+    values = ["-" if item.get(key) is None else str(item[key]) for item in items
+              if item["kind"] != "minimum"]
+    return ", ".join(dict.fromkeys(values)) or "-"
+
+
 @bills_app.command("show")
-def bills_show(period: Annotated[str, typer.Argument(help="YYYY-MM")], tenant: Tenant = None,
+def bills_show(period: Period = None, tenant: Tenant = None,
                fmt: Annotated[str, typer.Option("--format", help="table, json, csv or html")]
                = "table",
                output: Annotated[Path | None, typer.Option(help="write to this file")] = None
                ) -> None:
-    """A month's bill: one line per job, with units, tiers, bands and vouchers."""
+    """A month's bill: one line per job's usage, with its units, tier, time-of-use band,
+    voucher and what is payable."""
+    period = period or _this_month()
     if fmt in ("csv", "html"):
         text = request("GET", f"/v1/bills/{period}", params={"tenant_id": tenant, "format": fmt},
                        text=True)
@@ -92,23 +116,30 @@ def bills_show(period: Annotated[str, typer.Argument(help="YYYY-MM")], tenant: T
         else:
             print(rendered)
         return
-    table = Table(title=f"bill {period} for {bill['tenant_id']}")
-    for column in ("job", "pool", "units", "amount", "voucher", "payable"):
-        table.add_column(column)
+    table = Table(title=f"bill {period} for {bill['tenant_id']} ({bill['billing_mode']})")
+    for column in ("job", "pool", "accelerator", "units", "tier", "band", "amount", "voucher",
+                   "payable"):
+        table.add_column(column, justify="right" if column in (
+            "units", "amount", "voucher", "payable") else "left")
     for line in bill["lines"]:
-        table.add_row(line["job_name"] or line["job_id"], line["pool_id"],
-                      line["compute_unit_hours"], _cny(line["amount_fen"]),
+        table.add_row(line["job_id"], line["pool_id"], line["accelerator"],
+                      line["compute_unit_hours"], _items_text(line["items"], "tier"),
+                      _items_text(line["items"], "band"), _cny(line["amount_fen"]),
                       _cny(line["discount_fen"]), _cny(line["payable_fen"]))
     console.print(table)
+    if not bill["lines"]:
+        console.print(f"no usage charged in {period}")
     t = bill["totals"]
     console.print(f"total {_cny(t['amount_fen'])}, vouchers {_cny(t['discount_fen'])}, "
                   f"payable {_cny(t['payable_fen'])} (due {_cny(t['unpaid_fen'])})")
+    console.print("tiers count from 0 (the first tier); bands: critical-peak, peak, flat, valley "
+                  "(Asia/Shanghai time of use)")
 
 
 @bills_app.command("payout")
-def bills_payout(period: Annotated[str, typer.Argument(help="YYYY-MM")],
-                 tenant: Tenant = None) -> None:
+def bills_payout(period: Period = None, tenant: Tenant = None) -> None:
     """Providers: what tenants and vouchers paid, the platform fee, and your net."""
+    period = period or _this_month()
     body = request("GET", f"/v1/payouts/{period}", params={"tenant_id": tenant})
     t = body["totals"]
     console.print(f"{body['provider_tenant_id']} {period}: {len(body['lines'])} records; "
@@ -118,13 +149,14 @@ def bills_payout(period: Annotated[str, typer.Argument(help="YYYY-MM")],
 
 
 @tariffs_app.command("show")
-def tariffs_show(pool_id: str) -> None:
+def tariffs_show(pool_id: PoolId) -> None:
+    """The tariff in force on a pool (its list price when it has none of its own)."""
     body = request("GET", f"/v1/pools/{pool_id}/tariff")
     console.print_json(json.dumps(body, ensure_ascii=False))
 
 
 @tariffs_app.command("set")
-def tariffs_set(pool_id: str, path: Annotated[Path, typer.Argument(help="tariff JSON")]) -> None:
+def tariffs_set(pool_id: PoolId, path: Annotated[Path, typer.Argument(help="tariff JSON")]) -> None:
     """Providers: set a pool's tariff from a JSON file (see docs/billing.md)."""
     body = request("PUT", f"/v1/pools/{pool_id}/tariff", json=_json_file(path))
     console.print(f"pool {body['pool_id']}: tariff version {body['version']} "
@@ -132,8 +164,12 @@ def tariffs_set(pool_id: str, path: Annotated[Path, typer.Argument(help="tariff 
 
 
 @tariffs_app.command("guidance")
-def tariffs_guidance(pool_id: str, capex_fen: int | None = None,
-                     utilisation: str | None = None) -> None:
+def tariffs_guidance(pool_id: PoolId,
+                     capex_fen: Annotated[int | None, typer.Option(
+                         help="purchase price of a device in fen (default: illustrative)")]
+                     = None,
+                     utilisation: Annotated[str | None, typer.Option(
+                         help="share of hours sold, 0-1 (default 0.6)")] = None) -> None:
     """The cost-based price band for a pool, and whether its prices are inside it."""
     body = request("GET", f"/v1/pools/{pool_id}/price-guidance",
                    params={"capex_fen": capex_fen, "utilisation": utilisation})
@@ -155,6 +191,7 @@ def programmes_create(path: Annotated[Path, typer.Argument(help="programme JSON"
 
 @programmes_app.command("list")
 def programmes_list() -> None:
+    """Voucher programmes, with their budget left and vouchers granted."""
     rows = request("GET", "/v1/programmes")
     table = Table(title="voucher programmes")
     for column in ("id", "issuer", "coverage", "budget", "remaining", "vouchers"):
@@ -166,7 +203,10 @@ def programmes_list() -> None:
 
 
 @programmes_app.command("grant")
-def programmes_grant(programme_id: str, tenant_id: str, granted_fen: int,
+def programmes_grant(programme_id: Annotated[str, typer.Argument(help="the programme's id")],
+                     tenant_id: TenantId,
+                     granted_fen: Annotated[int, typer.Argument(help="the voucher's value "
+                                                                     "in fen")],
                      key: Annotated[str, typer.Option(help="idempotency key")]) -> None:
     """Operators: grant a tenant a voucher."""
     body = request("POST", f"/v1/programmes/{programme_id}/grants",
@@ -178,9 +218,13 @@ def programmes_grant(programme_id: str, tenant_id: str, granted_fen: int,
 @programmes_app.command("vouchers")
 def programmes_vouchers(tenant: Tenant = None) -> None:
     """Your vouchers and what remains of each."""
-    for v in request("GET", "/v1/vouchers", params={"tenant_id": tenant}):
+    vouchers = request("GET", "/v1/vouchers", params={"tenant_id": tenant})
+    for v in vouchers:
         console.print(f"{v['id']} ({v['programme_id']}): {_cny(v['remaining_fen'])} of "
                       f"{_cny(v['granted_fen'])} left")
+    if not vouchers:
+        console.print("no vouchers" + (f" for {tenant}" if tenant else "")
+                      + "; an operator grants them with `suanli programmes grant`")
 
 
 @ledger_app.command("check")
@@ -197,7 +241,12 @@ def ledger_check() -> None:
 
 
 @ledger_app.command("account")
-def ledger_account(account_id: str, limit: int = 20) -> None:
+def ledger_account(account_id: Annotated[str, typer.Argument(
+                       help="e.g. wallet:<tenant id>, receivable:<tenant id>, platform:fees")],
+                   limit: Annotated[int, typer.Option(min=1, max=200,
+                                                      help="latest transfers to show")] = 20
+                   ) -> None:
+    """An account's balances and its latest transfers (yours, or any for operators)."""
     body = request("GET", f"/v1/ledger/accounts/{account_id}", params={"limit": limit})
     a = body["account"]
     console.print(f"{a['id']} ({a['kind']}): balance {_cny(a['balance_fen'])}, available "

@@ -1,4 +1,4 @@
-"""A small HTTP client for the CLI: base URL and API key from SUANLI_URL / SUANLI_API_KEY."""
+"""A small HTTP client for the CLI: the platform and key from the environment or `suanli login`."""
 
 from __future__ import annotations
 
@@ -6,32 +6,38 @@ from typing import Any
 
 import httpx
 import typer
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from rich.console import Console
+
+from suanli.cli import config
 
 err = Console(stderr=True)
 TIMEOUT_S = 30.0
 
 
-class ClientSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SUANLI_", extra="ignore")
-    url: str = "http://127.0.0.1:8000"
-    api_key: str | None = None
+def settings() -> config.ClientConfig:
+    """The URL and key in force, or exit with the reason the stored login is unusable."""
+    try:
+        return config.load()
+    except config.ConfigError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
 
 
 def request(method: str, path: str, *, json: Any = None,
             params: dict[str, Any] | None = None, headers: dict[str, str] | None = None,
-            text: bool = False) -> Any:
+            text: bool = False, authenticated: bool = True) -> Any:
     """Call the platform; print a problem+json error readably and exit non-zero on failure."""
-    settings = ClientSettings()
-    headers = {**({"Authorization": f"Bearer {settings.api_key}"} if settings.api_key else {}),
-               **(headers or {})}
+    current = settings()
+    auth = ({"Authorization": f"Bearer {current.api_key}"}
+            if current.api_key and authenticated else {})
     clean = {k: v for k, v in (params or {}).items() if v is not None}
     try:
-        response = httpx.request(method, settings.url.rstrip("/") + path, json=json,
-                                 params=clean, headers=headers, timeout=TIMEOUT_S)
+        response = httpx.request(method, current.url + path, json=json, params=clean,
+                                 headers={**auth, **(headers or {})}, timeout=TIMEOUT_S)
     except httpx.HTTPError as exc:
-        err.print(f"[red]cannot reach {settings.url}: {exc}[/red]")
+        err.print(f"[red]cannot reach {current.url} ({current.url_from}): {exc}[/red]")
+        err.print("is `suanli serve` running there? `suanli login --url URL --key KEY` "
+                  "points the CLI elsewhere")
         raise typer.Exit(2) from None
     if response.status_code >= 400:
         try:
@@ -40,6 +46,9 @@ def request(method: str, path: str, *, json: Any = None,
         except ValueError:
             message = response.text
         err.print(f"[red]{response.status_code}: {message}[/red]")
+        if response.status_code == 401:
+            err.print("log in with `suanli login --url URL --key KEY` (as `suanli serve` "
+                      "prints it), or set SUANLI_API_KEY")
         raise typer.Exit(1)
     if text:
         return response.text

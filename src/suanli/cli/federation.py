@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import uuid
 from typing import Annotated
 
@@ -11,6 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 from suanli.cli.client import request
+from suanli.cli.names import accelerator_key, vendor_name
+from suanli.cli.names import device_kind as parse_device_kind
 
 console = Console()
 federation_app = typer.Typer(help="Federation (多级互联互通), roaming and clearing.",
@@ -41,24 +44,39 @@ def platforms() -> None:
 
 
 @federation_app.command("enrol")
-def enrol(authority: str, name: Annotated[str, typer.Option()],
+def enrol(authority: Annotated[str, typer.Argument(
+              help="the sub-platform's authority, directly below this one, e.g. CN.GD")],
+          name: Annotated[str, typer.Option(help="its name, e.g. Guangdong")],
           level: Annotated[str, typer.Option(help="regional or industry")] = "regional") -> None:
-    """Admit a sub-platform; prints the one-time token for its `serve --enrolment-token`."""
+    """Operators: admit a sub-platform; prints the `suanli serve` command that starts it, with
+    its one-time enrolment token."""
     data = request("POST", "/v1/federation/enrolments",
                    json={"authority": authority, "name": name, "level": level})
     console.print(f"{data['authority']} may now register with {data['parent']}:")
-    console.print(f"  suanli serve --authority {data['authority']} --parent {data['parent_url']} "
-                  f"--enrolment-token {data['enrolment_token']}")
+    console.print(f"  suanli serve --authority {data['authority']} --name {shlex.quote(name)} "
+                  f"--parent {data['parent_url']} --enrolment-token {data['enrolment_token']}",
+                  soft_wrap=True)
 
 
 @federation_app.command("catalog")
-def catalog(accelerator: str | None = None, vendor: str | None = None,
-            device_kind: str | None = None, province: str | None = None,
-            hub: str | None = None, platform: str | None = None,
-            min_free_devices: int = 0, limit: int = 100) -> None:
+def catalog(
+    accelerator: Annotated[str | None, typer.Option(
+        "--accelerator", "--accelerator-model",
+        help="catalog key or model, e.g. nvidia-h100-sxm or H100-SXM")] = None,
+    vendor: Annotated[str | None, typer.Option(help="e.g. NVIDIA, Huawei (any case)")] = None,
+    device_kind: Annotated[str | None, typer.Option(help="gpu, npu, dcu, xpu or cpu")] = None,
+    province: Annotated[str | None, typer.Option(help="ISO 3166-2:CN code, e.g. CN-GD")]
+    = None,
+    hub: Annotated[str | None, typer.Option(help="a national hub, e.g. guizhou")] = None,
+    platform: Annotated[str | None, typer.Option(help="only this platform's, e.g. CN.GD")]
+    = None,
+    min_free_devices: Annotated[int, typer.Option(min=0, help="free devices at least")] = 0,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="at most this many rows")] = 100,
+) -> None:
     """Pool summaries over the whole tree, cheapest first, with how fresh each one is."""
     data = request("GET", "/v1/federation/catalog", params={
-        "accelerator": accelerator, "vendor": vendor, "device_kind": device_kind,
+        "accelerator": accelerator_key(accelerator), "vendor": vendor_name(vendor),
+        "device_kind": parse_device_kind(device_kind),
         "province": province, "hub": hub, "platform": platform,
         "min_free_devices": min_free_devices, "limit": limit})
     table = Table(title=f"catalog at {data['platform']}: {data['totals']['pools']} pools, "
@@ -75,7 +93,8 @@ def catalog(accelerator: str | None = None, vendor: str | None = None,
 
 
 @federation_app.command("job")
-def job(job_id: str) -> None:
+def job(job_id: Annotated[str, typer.Argument(help="the job's id at this platform")]
+        ) -> None:
     """Where a job roamed: its forward attempts, their answers, its roaming records."""
     console.print_json(json.dumps(request("GET", f"/v1/federation/jobs/{job_id}")))
 
@@ -103,7 +122,11 @@ def settle(through: Annotated[str, typer.Option(help="business date YYYY-MM-DD, 
 
 
 @federation_app.command("statements")
-def statements(cycle: str | None = None, platform: str | None = None) -> None:
+def statements(cycle: Annotated[str | None, typer.Option(help="only this clearing cycle")]
+               = None,
+               platform: Annotated[str | None, typer.Option(help="only this platform's")]
+               = None) -> None:
+    """Signed settlement statements of clearing cycles, per platform."""
     data = request("GET", "/v1/federation/clearing/statements",
                    params={"cycle_id": cycle, "platform": platform})
     table = Table(title="settlement statements")
@@ -123,7 +146,10 @@ def positions() -> None:
 
 @federation_app.command("reconcile")
 def reconcile(peer: Annotated[str, typer.Option(help="the other platform, e.g. CN.SC")],
-              since: str | None = None, through: str | None = None,
+              since: Annotated[str | None, typer.Option(help="from this date, YYYY-MM-DD")]
+              = None,
+              through: Annotated[str | None, typer.Option(help="to this date, YYYY-MM-DD")]
+              = None,
               repair: Annotated[bool, typer.Option(
                   help="take in signed records missing here, re-send ours")] = False) -> None:
     """Compare the roaming records held here and at a peer; report (and repair) differences."""
@@ -141,7 +167,9 @@ def reconcile(peer: Annotated[str, typer.Option(help="the other platform, e.g. C
 
 
 @federation_app.command("disputes")
-def disputes(state: str | None = None) -> None:
+def disputes(state: Annotated[str | None, typer.Option(help="only disputes in this state, "
+                                                         "e.g. open")] = None) -> None:
+    """Disputes over roaming records between this platform and its peers."""
     data = request("GET", "/v1/federation/disputes", params={"state": state})
     table = Table(title="disputes")
     for column in ("id", "state", "kind", "with", "record", "cycle", "detail"):
@@ -153,10 +181,14 @@ def disputes(state: str | None = None) -> None:
 
 
 @federation_app.command("entitle")
-def entitle(tenant_id: str, units: Annotated[float, typer.Option(help="compute-unit hours")],
-            price_fen: Annotated[int, typer.Option()],
+def entitle(tenant_id: Annotated[str, typer.Argument(help="the tenant's id")],
+            units: Annotated[float, typer.Option(help="compute-unit hours")],
+            price_fen: Annotated[int, typer.Option(help="what the tenant pays, in fen")],
             from_wallet: Annotated[bool, typer.Option(help="pay from the tenant's wallet")]
-            = True, idempotency_key: str | None = None) -> None:
+            = True,
+            idempotency_key: Annotated[str | None, typer.Option(
+                help="the same key again is the same sale (default: a new one)")] = None
+            ) -> None:
     """Sell a tenant prepaid compute-unit hours, usable when its jobs roam (跨省通用)."""
     data = request("POST", "/v1/federation/entitlements",
                    json={"tenant_id": tenant_id, "units": str(units), "price_fen": price_fen,

@@ -35,6 +35,7 @@ __all__ = [
     "EngineStatus",
     "EngineUnavailable",
     "EngineUsage",
+    "engine_class",
     "engine_kinds",
     "get_engine",
 ]
@@ -58,20 +59,26 @@ def engine_kinds() -> tuple[str, ...]:
     return tuple(sorted(_targets()))
 
 
-def get_engine(kind: str, **config: Any) -> Engine:
-    """A new adapter of `kind` configured by keyword arguments (see each adapter's __init__).
-
-    Text values (from a command line) are parsed to the types the adapter declares; an
-    unknown setting or an unparsable value is a ValidationFailed, never a crash later.
-    """
+def engine_class(kind: str) -> type:
+    """The adapter class of `kind`; its __init__'s keyword arguments are the engine's options."""
     target = _targets().get(kind)
     if target is None:
         raise ValidationFailed(
             f"unknown engine {kind!r}; known: {', '.join(engine_kinds())}", field="engine"
         )
     module_name, _, class_name = target.partition(":")
-    cls = getattr(importlib.import_module(module_name), class_name)
+    cls: type = getattr(importlib.import_module(module_name), class_name)
+    return cls
+
+
+def get_engine(kind: str, **config: Any) -> Engine:
+    """A new adapter of `kind` configured by keyword arguments (see each adapter's __init__).
+
+    Text values (from a command line) are parsed to the types the adapter declares; an
+    unknown setting or an unparsable value is a ValidationFailed, never a crash later.
+    """
+    cls = engine_class(kind)
     engine = cls(**coerce_options(kind, cls, config))
     if not isinstance(engine, Engine):
-        raise TypeError(f"{target} does not implement the Engine protocol")
+        raise TypeError(f"{kind} engine does not implement the Engine protocol")
     return engine

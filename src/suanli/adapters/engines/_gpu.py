@@ -78,7 +78,14 @@ class GpuMeter:
         if self._nvml is None:
             return
         nvml = self._nvml
-        self._handles = [nvml.nvmlDeviceGetHandleByIndex(i) for i in self._indices]
+        for index in self._indices:
+            try:
+                self._handles.append(nvml.nvmlDeviceGetHandleByIndex(index))
+            except nvml.NVMLError:  # an index this host has not (the demo's illustrative GPUs)
+                continue
+        if not self._handles:
+            self._nvml = None  # nothing to meter: the caller estimates from CPU figures
+            return
         self._start_mj = _energy_mj(nvml, self._handles)  # None on boards without the counter
         self._thread = threading.Thread(target=self._sample_loop, name="gpu-meter", daemon=True)
         self._thread.start()

@@ -118,7 +118,7 @@ class LocalEngine:
         self.total_cpus = in_range("cpus", cpus, 1, 1 << 16, os.cpu_count() or 1)
         self.total_memory_mb = in_range("memory_mb", memory_mb, 1, 1 << 36, None) \
             or _meminfo_mb()
-        self.total_gpus = in_range("gpus", gpus, 0, 1024, None)
+        self.total_gpus = in_range("gpus", gpus, 0, 1 << 16, None)
         if self.total_gpus is None:
             self.total_gpus = gpu_count()
         self.policy = SandboxPolicy(choice("sandbox", sandbox, list(SandboxPolicy)))

@@ -7,10 +7,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 _SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -61,6 +62,14 @@ def engine_of(session: Session) -> Engine:
     """The engine behind a session, for work that needs a transaction of its own."""
     bind = session.get_bind()
     return getattr(bind, "engine", bind)
+
+
+def sqlite_file(database_url: str) -> Path | None:
+    """The file a SQLite URL names; None for another database or an in-memory one."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return Path(url.database)
+    return None
 
 
 def alembic_config() -> Config:

@@ -18,6 +18,7 @@ from suanli.api.job_schemas import (
     ReportIn,
     UsageOut,
 )
+from suanli.api.quote_schemas import JobCostOut
 from suanli.api.schemas import Page
 from suanli.domain.errors import ValidationFailed
 from suanli.domain.jobs import JobSpec, JobState
@@ -26,6 +27,7 @@ from suanli.services.dispatch import agents
 from suanli.services.jobs import lifecycle as jobs
 from suanli.services.metering import usage
 from suanli.services.scheduling import placement as scheduling
+from suanli.services.scheduling import quotes
 
 router = APIRouter(prefix="/v1")
 Ctx = Annotated[AppContext, Depends(context)]
@@ -37,6 +39,12 @@ def _job_out(session, row, with_events: bool = False) -> JobOut:  # type: ignore
     if with_events:
         out.events = [JobEventOut.model_validate(e, from_attributes=True)
                       for e in jobs.events(session, row)]
+        cost = quotes.job_cost(session, row.id)
+        out.cost = JobCostOut(estimated_cost_fen=(row.placement or {}).get("estimated_cost_fen"),
+                              records=cost.records, device_hours=str(cost.device_hours),
+                              compute_unit_hours=str(cost.compute_unit_hours),
+                              amount_fen=cost.amount_fen, discount_fen=cost.discount_fen,
+                              payable_fen=cost.payable_fen)
     return out
 
 

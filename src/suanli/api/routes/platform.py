@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
@@ -9,10 +10,11 @@ from fastapi import APIRouter, Depends
 from suanli import __version__
 from suanli.api.context import AppContext, context, principal
 from suanli.api.schemas import DelegationIn, NewTenantOut, TenantIn, TenantOut
-from suanli.catalog import load_catalog, load_ratings
-from suanli.domain.errors import NotFound
+from suanli.catalog import load_catalog, load_ratings, units_per_device_hour
+from suanli.domain.errors import NotFound, SuanliError
 from suanli.domain.ids import ComputeId
 from suanli.domain.tenants import Principal, Role, require_role
+from suanli.domain.units import WORKLOAD_CLASSES
 from suanli.services import tenants
 from suanli.services.registry import delegations
 
@@ -104,9 +106,15 @@ def units() -> dict[str, Any]:
 
 
 def accelerator_json(accelerator: Any) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    return asdict(accelerator)
+    """The datasheet entry, with its effective compute units per device-hour by workload
+    class (decimal strings; a class the ratings do not cover is absent)."""
+    units = {}
+    for workload in WORKLOAD_CLASSES:
+        try:
+            units[workload] = str(units_per_device_hour(accelerator.key, workload))
+        except SuanliError:
+            continue
+    return {**asdict(accelerator), "units_per_device_hour": units}
 
 
 def load_ratings_summary() -> dict[str, Any]:

@@ -15,6 +15,7 @@ from suanli.catalog import load_catalog
 from suanli.domain.errors import InsufficientFunds
 from suanli.domain.jobs import JobSpec, JobState
 from suanli.domain.resources import PoolState
+from suanli.services.billing import estimates
 from suanli.services.billing import wallets as billing
 from suanli.services.jobs import lifecycle as jobs
 from suanli.services.jobs.leases import open_lease
@@ -34,8 +35,10 @@ class Candidate:
 
 
 def candidates(session: Session, spec: JobSpec, excluded: list[str],
-               now: datetime | None = None) -> list[Candidate]:
-    """Pools that can take the job now, best first, each with the reason for its rank."""
+               now: datetime | None = None, tenant_id: str | None = None) -> list[Candidate]:
+    """Pools that can take the job now, best first, each with the reason for its rank and
+    its estimated cost under the tariff in force (for the tenant's month-to-date tiers)."""
+    now = now or datetime.now(UTC)
     unit_price = getattr(PoolRow, f"fen_per_unit_hour_{spec.workload_class}")
     conditions = [PoolRow.state == PoolState.ACTIVE.value, PoolRow.free_devices >= spec.devices]
     if spec.accelerator:
@@ -59,10 +62,12 @@ def candidates(session: Session, spec: JobSpec, excluded: list[str],
                                      PoolRow.price_fen_per_device_hour, PoolRow.id)
                            .limit(MAX_CANDIDATES)).all()
     ranked = []
-    for row, breakdown in ranking.rank(session, spec, list(rows), now or datetime.now(UTC)):
+    for row, breakdown in ranking.rank(session, spec, list(rows), now):
         price = getattr(row, f"fen_per_unit_hour_{spec.workload_class}")
         ranked.append(Candidate(row, float(breakdown["rank"]), {
             **breakdown,
+            "estimated_cost_fen": estimates.estimate(session, row, spec, now,
+                                                     tenant_id).amount_fen,
             "fen_per_unit_hour": str(price) if price is not None else None,
             "price_fen_per_device_hour": row.price_fen_per_device_hour,
             "free_devices": row.free_devices,
@@ -78,8 +83,8 @@ def place(session: Session, job: JobRow, now: datetime,
     excluded = list(job.excluded_pools or [])
     # Pools that lost this job before are avoided while others can take it; when none can,
     # they get another chance (the attempt limit still bounds the retries).
-    ranked = candidates(session, spec, excluded, now) or (
-        candidates(session, spec, [], now) if excluded else [])
+    ranked = candidates(session, spec, excluded, now, job.tenant_id) or (
+        candidates(session, spec, [], now, job.tenant_id) if excluded else [])
     # Issue 6 (federation): a job pinned to another platform's pool, or that no local pool
     # fits, may roam to another platform; services/roaming.py decides and records it.
     if roaming.prefers_remote(session, job, ranked, now):

@@ -26,6 +26,7 @@ from suanli.domain.placement import (
     make_policy,
 )
 from suanli.domain.resources import WESTERN_HUBS, Hub
+from suanli.services.billing import estimates
 
 POLICY = "balanced"
 RANKED_DEEP = 3  # scored choices kept behind the first, should a race take it
@@ -41,7 +42,7 @@ def _carbon_by_province() -> dict[str, float]:
             for code, entry in json.loads(text)["data"].items()}
 
 
-def _snapshot(pool: PoolRow, site: SiteRow) -> PoolSnapshot:
+def _snapshot(pool: PoolRow, site: SiteRow, prices: tuple[int, ...]) -> PoolSnapshot:
     device = load_catalog().get(pool.accelerator)
     hub = Hub(pool.hub) if pool.hub else None
     return PoolSnapshot(
@@ -53,7 +54,7 @@ def _snapshot(pool: PoolRow, site: SiteRow) -> PoolSnapshot:
         device_count=pool.device_count, free_devices=pool.free_devices,
         units_per_device_hour=float(pool.units_per_device_hour),
         device_power_kw=(device.tdp_w or 300.0) / 1000, pue=float(site.pue),
-        price_fen_per_device_hour=(pool.price_fen_per_device_hour,),
+        price_fen_per_device_hour=prices,  # the tariff in force (issue 10), not the list price
         electricity_fen_per_kwh=(site.electricity_fen_per_kwh,),
         carbon_g_per_kwh=(_carbon_by_province().get(pool.province,
                                                     DEFAULT_CARBON_G_PER_KWH),),
@@ -73,7 +74,9 @@ def rank(session: Session, spec: JobSpec, rows: list[PoolRow], now: datetime,
         return [(row, {"policy": "unrated", "rank": i + 1}) for i, row in enumerate(unrated)]
     sites = {site.id: site for site in session.scalars(
         select(SiteRow).where(SiteRow.id.in_({row.site_id for row in rated})))}
-    snapshots = {row.id: _snapshot(row, sites[row.site_id]) for row in rated}
+    snapshots = {row.id: _snapshot(row, sites[row.site_id],
+                                   estimates.device_hour_prices(session, row, spec))
+                 for row in rated}
     hours = Decimal(spec.time_limit_s) / 3600
     reference = float(np.median([float(r.units_per_device_hour) for r in rated]))
     request = JobRequest(id="online", tenant_id="online", devices=spec.devices,
@@ -100,7 +103,6 @@ def rank(session: Session, spec: JobSpec, rows: list[PoolRow], now: datetime,
                              "score": round(float(placement.score), 2),
                              "breakdown": {k: round(float(v), 2)
                                            for k, v in placement.breakdown.items()},
-                             "estimated_cost_fen": placement.cost_fen,
                              "estimated_energy_kwh": round(placement.energy_kwh, 3),
                              "estimated_carbon_kg": round(placement.carbon_kg, 3),
                              "reason": placement.reason}))
