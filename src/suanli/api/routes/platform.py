@@ -5,8 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from suanli import __version__
+from suanli.api import problems
 from suanli.api.context import AppContext, context, principal
 from suanli.api.schemas import DelegationIn, NewTenantOut, TenantIn, TenantOut
 from suanli.catalog import load_catalog, load_ratings
@@ -20,12 +25,21 @@ Ctx = Annotated[AppContext, Depends(context)]
 Caller = Annotated[Principal, Depends(principal)]
 
 
-@router.get("/health", tags=["platform"])
-def health(ctx: Ctx) -> dict[str, Any]:
-    with ctx.db.unit_of_work() as session:
-        session.connection()
+@router.get("/health", tags=["platform"], response_model=None,
+            responses={503: {"description": "a dependency is down (problem+json, names it)"}})
+def health(ctx: Ctx) -> dict[str, Any] | JSONResponse:
+    """Whether this node and what it depends on answer; no key needed."""
+    try:
+        with ctx.db.unit_of_work(reads_only=True) as session:
+            session.execute(text("SELECT 1"))
+    except (DBAPIError, PoolTimeout) as exc:
+        if not problems.is_outage(exc):
+            raise
+        return problems.unavailable("the database is down", instance="/v1/health",
+                                    dependencies={"database": "down"})
     return {"status": "ok", "version": __version__, "authority": str(ctx.authority),
-            "platform": ctx.settings.platform_name, "database": ctx.db.dialect}
+            "platform": ctx.settings.platform_name, "database": ctx.db.dialect,
+            "dependencies": {"database": "ok"}}
 
 
 @router.get("/me", response_model=TenantOut, tags=["tenants"])
