@@ -64,6 +64,14 @@ class Settings(SuanliSettings):
     claim_timeout_s: int = Field(default=120, ge=2, le=86400,
                                  description="a placed job no agent claims this soon is "
                                  "placed elsewhere")
+    max_body_bytes: int = Field(default=1 << 20, ge=1024, le=1 << 30,
+                                description="largest request body; bigger ones get 413 unread")
+    max_bulk_body_bytes: int = Field(default=16 << 20, ge=1024, le=1 << 30,
+                                     description="largest body of an agent's report (logs) "
+                                     "and of the federation protocol")
+    access_log: bool = Field(default=False,
+                             description="log every request (uvicorn's access log); warnings "
+                             "and errors are logged either way")
     search_index: bool = Field(default=True,
                                description="order pool searches in memory (NumPy columns "
                                "of the registry) instead of SQL; see docs/api.md")

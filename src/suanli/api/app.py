@@ -4,15 +4,25 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib import resources
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from fastapi.openapi.docs import (
+    get_redoc_html,
+    get_swagger_ui_html,
+    get_swagger_ui_oauth2_redirect_html,
+)
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
 
 from suanli import __version__
 from suanli.adapters.clock import Clock, SystemClock
 from suanli.adapters.store import Database, create_database
 from suanli.api import problems
+from suanli.api.body_limit import BodyLimit
 from suanli.api.context import AppContext
 from suanli.api.routes import billing, calibration, jobs, platform, registry
+from suanli.api.input_guard import guard
 from suanli.api.routes import federation as federation_routes
 from suanli.services.background import SchedulerLoop
 from suanli.services.bootstrap import parse_authority
@@ -24,6 +34,7 @@ DESCRIPTION = """suanli (算力) — a compute-power internet.
 Every request but `/v1/health` needs an API key: `Authorization: Bearer <key>`.
 Errors are `application/problem+json` (RFC 9457) and name the offending field.
 """
+STATIC = "/static/docs"  # Swagger UI and ReDoc, shipped in the package: the docs work offline
 
 
 def create_app(settings: Settings | None = None, *, database: Database | None = None,
@@ -49,7 +60,11 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             loop.stop()
 
     app = FastAPI(title="suanli", version=__version__, description=DESCRIPTION,
-                  docs_url="/docs", openapi_url="/openapi.json", lifespan=lifespan)
+                  docs_url=None, redoc_url=None, openapi_url="/openapi.json",
+                  lifespan=lifespan, dependencies=[Depends(guard)])
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes,
+                       max_bulk_bytes=max(settings.max_body_bytes,
+                                          settings.max_bulk_body_bytes))
     app.state.ctx = AppContext(settings=settings, db=database, clock=clock or SystemClock(),
                                authority=parse_authority(settings.authority),
                                pool_index=(PoolIndex(background=True) if settings.search_index
@@ -61,4 +76,36 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.include_router(billing.router)
     app.include_router(calibration.router)
     app.include_router(federation_routes.router)  # issue 6: /federation/v1, /v1/federation
+    _serve_docs(app)
     return app
+
+
+def _serve_docs(app: FastAPI) -> None:
+    """FastAPI's "self-hosting JavaScript and CSS for docs" recipe, with the vendored assets."""
+    static = resources.files("suanli.api").joinpath("static")
+    app.mount(STATIC, StaticFiles(directory=str(static)), name="docs-static")
+    oauth2_redirect = "/docs/oauth2-redirect"
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:  # until a web console answers here
+        return RedirectResponse("/docs")
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json", title="suanli API",
+            oauth2_redirect_url=oauth2_redirect,
+            swagger_js_url=f"{STATIC}/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url=f"{STATIC}/swagger-ui/swagger-ui.css",
+            swagger_favicon_url=f"{STATIC}/swagger-ui/favicon-32x32.png")
+
+    @app.get(oauth2_redirect, include_in_schema=False)
+    def swagger_ui_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url="/openapi.json", title="suanli API",
+                              redoc_js_url=f"{STATIC}/redoc/redoc.standalone.js",
+                              redoc_favicon_url=f"{STATIC}/swagger-ui/favicon-32x32.png",
+                              with_google_fonts=False)
