@@ -75,7 +75,8 @@ def serve(
         console.print(f"[bold]demo consumer API key:[/bold] {summary.consumer_key}")
     console.print(f"suanli {ctx.authority} on http://{settings.host}:{settings.port} "
                   f"(API docs at /docs, database {ctx.db.dialect})")
-    uvicorn.run(api, host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(api, host=settings.host, port=settings.port, log_level="info",
+                access_log=settings.access_log)
 
 
 def _federation_settings(parent: str | None, token: str | None, key_file: str | None,
