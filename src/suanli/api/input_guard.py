@@ -36,7 +36,7 @@ def check_json(value: Any) -> None:
         if not pending:
             return
         item, where = pending.pop()
-        field = where or "body"
+        field = where or "body"  # named like problems.field_path: tiers[0].from_quantity
         if isinstance(item, str):
             check_text(item, field)
         elif isinstance(item, bool) or item is None:
@@ -53,8 +53,7 @@ def check_json(value: Any) -> None:
                 check_text(key, path)
                 pending.append((child, path))
         elif isinstance(item, list):
-            pending.extend((child, f"{where}.{index}" if where else str(index))
-                           for index, child in enumerate(item))
+            pending.extend((child, f"{where}[{index}]") for index, child in enumerate(item))
     raise ValidationFailed(f"more than {MAX_WALK} values", field="body")
 
 

@@ -95,10 +95,23 @@ def is_outage(exc: BaseException) -> bool:
         isinstance(exc, DBAPIError) and exc.connection_invalidated)
 
 
+def field_path(parts: list[str | int]) -> str:
+    """How errors name a field: `tiers[0].from_quantity`, `env.HOME` (as the domain does)."""
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
 def _field_of(location: tuple) -> str:
     # Pydantic locations start with where the value came from ("body", "query", "path").
-    parts = [str(part) for part in location[1:] if part != "__root__"] or [str(location[0])]
-    return ".".join(parts)
+    parts = [part for part in location[1:] if part not in ("__root__", "[key]")]
+    return field_path(parts) or str(location[0])
+
+
+def _reason(message: str) -> str:
+    # Pydantic prefixes the text of a validator's ValueError; the reason reads better without.
+    return message.removeprefix("Value error, ")
 
 
 def install(app: FastAPI) -> None:
@@ -115,7 +128,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"field": _field_of(tuple(error["loc"])), "reason": error["msg"]}
+        errors = [{"field": _field_of(tuple(error["loc"])), "reason": _reason(error["msg"])}
                   for error in exc.errors()]
         detail = "; ".join(f"{error['field']}: {error['reason']}" for error in errors)
         return problem(422, "Validation failed", detail, instance=request.url.path, errors=errors)

@@ -21,10 +21,10 @@ from suanli.adapters.store.job_tables import (
 )
 from suanli.adapters.store.tables import PoolRow
 from suanli.catalog import load_catalog
-from suanli.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from suanli.domain.errors import Conflict, NotFound, ValidationFailed
 from suanli.domain.ids import ComputeId, IdKind
 from suanli.domain.jobs import MAX_ATTEMPTS, JobState
-from suanli.domain.tenants import Principal, Role, require_owner, require_role
+from suanli.domain.tenants import Principal, Role, may_see, require_owner, require_role
 from suanli.services import billing, jobs, scheduling
 from suanli.services.leases import ACTIVE, EXPIRED, RELEASED, release
 
@@ -67,10 +67,8 @@ def register(session: Session, principal: Principal, *, name: str, pools: list[s
 
 def _agent(session: Session, principal: Principal, agent_id: str) -> AgentRow:
     agent = session.get(AgentRow, agent_id)
-    if agent is None:
+    if agent is None or not may_see(principal, agent.tenant_id):
         raise NotFound(f"agent {agent_id} is not registered", field="agent_id")
-    if agent.tenant_id != principal.tenant_id and not principal.is_operator:
-        raise Forbidden(f"agent {agent_id} belongs to another tenant")
     return agent
 
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field, StrictBool, StrictInt
 from sqlalchemy import select
 
 from suanli.adapters.store.federation_tables import (
@@ -19,6 +19,7 @@ from suanli.adapters.store.federation_tables import (
     RoamingRecordRow,
 )
 from suanli.api.context import principal
+from suanli.api.fields import Strict
 from suanli.api.federation_runtime import lifespan, runtime_of
 from suanli.api.routes import federation_peer
 from suanli.domain import federation as fed
@@ -56,8 +57,6 @@ def _token(max_length: int) -> Any:
     return Query(max_length=max_length, pattern=TOKEN)
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class EnrolmentIn(Strict):
@@ -70,8 +69,8 @@ class EnrolmentIn(Strict):
 class EntitlementIn(Strict):
     tenant_id: str = Field(max_length=72, pattern=TOKEN)
     units: Decimal = Field(gt=0, le=10**9, description="compute-unit hours")
-    price_fen: int = Field(ge=0, le=10**12)
-    pay_from_wallet: bool = True
+    price_fen: StrictInt = Field(ge=0, le=10**12)
+    pay_from_wallet: StrictBool = True
     valid_until: datetime | None = None
 
 
@@ -91,7 +90,7 @@ class DisputeIn(Strict):
     detail: str = Field(min_length=1, max_length=1000, pattern=TEXT)
     record_id: str | None = Field(default=None, max_length=72, pattern=TOKEN)
     cycle_id: str | None = Field(default=None, max_length=64, pattern=TOKEN)
-    amount_fen: int | None = Field(default=None, ge=0, le=10**15)
+    amount_fen: StrictInt | None = Field(default=None, ge=0, le=10**15)
 
 
 class ResolveIn(Strict):

@@ -57,8 +57,9 @@ def create_tenant(body: TenantIn, ctx: Ctx, caller: Caller) -> NewTenantOut:
                                     tenants.parse_role(body.role),
                                     tenants.parse_tenant_class(body.tenant_class),
                                     ctx.clock.now())
-    return NewTenantOut(id=new.tenant_id, name=new.name, role=new.role.value,
-                        tenant_class=new.tenant_class.value, api_key=new.api_key)
+        row = TenantOut.model_validate(tenants.get_tenant(session, new.tenant_id),
+                                       from_attributes=True)
+    return NewTenantOut(**row.model_dump(), api_key=new.api_key)
 
 
 @router.get("/ids/{compute_id}", tags=["identifiers"])
