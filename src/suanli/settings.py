@@ -51,7 +51,7 @@ class Settings(SuanliSettings):
     authority: str = Field(
         default="CN", description="This platform's identifier authority, e.g. CN or CN.GD"
     )
-    platform_name: str = "suanli national platform"
+    platform_name: str = Field(default="suanli national platform", min_length=1, max_length=120)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     demo: bool = False

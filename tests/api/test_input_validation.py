@@ -239,3 +239,16 @@ def test_limits_in_docs_match_the_code() -> None:
     docs = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text()
     for figure in (fields.MAX_FEN, fields.MAX_PRICE_FEN_PER_DEVICE_HOUR, fields.NAME_CHARS):
         assert f"{figure:,}" in docs or str(figure) in docs, figure
+
+
+def test_an_agent_name_over_the_limit_is_refused_not_cut(
+        client, provider, site_id, database) -> None:  # type: ignore[no-untyped-def]
+    pool = client.post(f"/v1/sites/{site_id}/pools", json=POOL, headers=provider.headers).json()
+    for body, field in (({"name": "a" * 121, "pools": [pool["id"]]}, "name"),
+                        ({"name": "a", "pools": [pool["id"]], "engine": "x" * 17}, "engine"),
+                        ({"name": "a", "pools": [pool["id"]], "engine": "Bad Engine"},
+                         "engine")):
+        _refused(client.post("/v1/agents", json=body, headers=provider.headers), field)
+    plugin = client.post("/v1/agents", json={"name": "a", "pools": [pool["id"]],
+                                             "engine": "my-cluster"}, headers=provider.headers)
+    assert plugin.status_code == 201, plugin.text  # engines are pluggable: any kind's name

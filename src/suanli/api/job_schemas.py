@@ -34,10 +34,11 @@ from suanli.domain.jobs import (
     MAX_TIME_LIMIT_S,
     JobState,
 )
-from suanli.domain.resources import Engine
 
 Argument = Annotated[str, Field(max_length=MAX_COMMAND_BYTES)]
-EngineName = one_of([e.value for e in Engine], what="engine")
+# Engines are pluggable (the suanli.engines entry points): a kind, not a closed list.
+EngineKind = Annotated[str, Field(min_length=1, max_length=16, pattern=r"^[a-z0-9][a-z0-9_.-]*$",
+                                  description="the agent's engine kind, e.g. local or slurm")]
 JobStateName = one_of([s.value for s in JobState], what="job state")
 Devices = bounded_int(1, MAX_DEVICES_PER_JOB)
 TimeLimit = bounded_int(1, MAX_TIME_LIMIT_S)
@@ -121,7 +122,7 @@ class UsageOut(BaseModel):
 class AgentIn(Strict):
     name: Name
     pools: list[Token] = Field(min_length=1, max_length=256)
-    engine: EngineName = "local"
+    engine: EngineKind = "local"
 
 
 class ClaimIn(Strict):

@@ -19,6 +19,7 @@ from suanli.adapters.store.federation_tables import FederationKeyRow
 from suanli.api.federation_runtime import runtime_of
 from suanli.domain import federation as fed
 from suanli.domain.errors import Conflict, ValidationFailed
+from suanli.domain.resources import check_name
 from suanli.services import (
     clearing,
     federated_catalog,
@@ -112,7 +113,7 @@ async def register(request: Request) -> Response:
             raise ValidationFailed("must be a JSON object", field="body")
         reg = federation.Registration(
             authority=fed.check_authority(str(data.get("authority", ""))),
-            name=str(data.get("name", ""))[:120] or str(data.get("authority")),
+            name=check_name(str(data.get("name") or data.get("authority") or ""), "name"),
             level=str(data.get("level", "regional")),
             endpoint=federation.check_endpoint(str(data.get("endpoint", ""))),
             public_key=str(data.get("public_key", "")), key_id=str(data.get("key_id", "")))
