@@ -21,8 +21,8 @@ from suanli.adapters.store import Database, create_database
 from suanli.api import problems
 from suanli.api.body_limit import BodyLimit
 from suanli.api.context import AppContext
-from suanli.api.routes import billing, calibration, jobs, platform, registry
 from suanli.api.input_guard import guard
+from suanli.api.routes import billing, calibration, jobs, platform, registry
 from suanli.api.routes import federation as federation_routes
 from suanli.services.background import SchedulerLoop
 from suanli.services.bootstrap import parse_authority

@@ -25,21 +25,18 @@ from pydantic import (
 
 from suanli.catalog import KINDS, load_catalog
 from suanli.domain.errors import NotFound
-from suanli.domain.resources import PROVINCES
+from suanli.domain.resources import MAX_DEVICES_PER_POOL, PROVINCES
 from suanli.domain.units import WORKLOAD_CLASSES
 
 # Money: integer fen. A single amount stays under 10^15 fen (10 trillion CNY), so that sums of
 # thousands of them still fit a signed 64-bit integer (9.2 x 10^18).
 MAX_FEN = 10**15
-MAX_PRICE_FEN_PER_DEVICE_HOUR = 100_000_000  # 1,000,000 CNY per device-hour
-MAX_DEVICES = 1_000_000
-MAX_MEMORY_GB = 65_536.0
+MAX_DEVICES = MAX_DEVICES_PER_POOL
 MAX_FENCE = 2**62
 NAME_CHARS = 120
 ID_CHARS = 72
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-_CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 PRINTABLE_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*$"
 TOKEN_PATTERN = r"^[A-Za-z0-9._:*+-]+$"  # ids, authorities, keys: no blanks or control bytes
 
@@ -56,23 +53,12 @@ def _printable(value: str) -> str:
     return value
 
 
-def _lines(value: str) -> str:
-    if _CONTROL_BUT_LINES.search(value):
-        raise ValueError("must be text: no control characters but tab and line breaks")
-    return value
-
-
 def text(max_length: int, *, min_length: int = 0) -> Any:
     """Single-line printable text of at most `max_length` characters."""
     return Annotated[str, StringConstraints(min_length=min_length, max_length=max_length),
                      AfterValidator(_printable),
                      WithJsonSchema({"type": "string", "minLength": min_length,
                                      "maxLength": max_length, "pattern": PRINTABLE_PATTERN})]
-
-
-def lines(max_length: int) -> Any:
-    """Text that may span lines (tab, CR, LF), of at most `max_length` characters."""
-    return Annotated[str, StringConstraints(max_length=max_length), AfterValidator(_lines)]
 
 
 Name = text(NAME_CHARS, min_length=1)

@@ -9,7 +9,6 @@ from pydantic import BaseModel, Field
 
 from suanli.api.fields import (
     MAX_FENCE,
-    MAX_PRICE_FEN_PER_DEVICE_HOUR,
     AcceleratorKey,
     DeviceKind,
     Flag,
@@ -21,7 +20,6 @@ from suanli.api.fields import (
     WorkloadClass,
     bounded_float,
     bounded_int,
-    lines,
     one_of,
     text,
 )
@@ -34,6 +32,7 @@ from suanli.domain.jobs import (
     MAX_TIME_LIMIT_S,
     JobState,
 )
+from suanli.domain.resources import MAX_PRICE_FEN_PER_DEVICE_HOUR
 
 Argument = Annotated[str, Field(max_length=MAX_COMMAND_BYTES)]
 # Engines are pluggable (the suanli.engines entry points): a kind, not a closed list.
@@ -49,7 +48,8 @@ ExitCode = bounded_int(-(2**31), 2**31 - 1)
 WallSeconds = bounded_float(0, 366 * 86400)
 Measure = bounded_float(0, 1e12)
 Share = bounded_float(0, 1)
-Message = lines(2000)
+# The engine's own words (a traceback may hold ANSI colours): only NUL is refused, app-wide.
+Message = Annotated[str, Field(max_length=2000)]
 EngineRef = text(200)
 MaxJobs = bounded_int(1, 16)
 

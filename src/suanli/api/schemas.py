@@ -10,7 +10,6 @@ from pydantic import BaseModel, Field
 
 from suanli.api.fields import (
     MAX_DEVICES,
-    MAX_PRICE_FEN_PER_DEVICE_HOUR,
     AcceleratorKey,
     Name,
     Province,
@@ -21,7 +20,14 @@ from suanli.api.fields import (
     one_of,
     text,
 )
-from suanli.domain.resources import Engine, Hub, PoolState, ProviderKind, SiteKind
+from suanli.domain.resources import (
+    MAX_PRICE_FEN_PER_DEVICE_HOUR,
+    Engine,
+    Hub,
+    PoolState,
+    ProviderKind,
+    SiteKind,
+)
 from suanli.domain.tenants import Role, TenantClass
 
 T = TypeVar("T")

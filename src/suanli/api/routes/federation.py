@@ -19,8 +19,8 @@ from suanli.adapters.store.federation_tables import (
     RoamingRecordRow,
 )
 from suanli.api.context import principal
-from suanli.api.fields import Strict
 from suanli.api.federation_runtime import lifespan, runtime_of
+from suanli.api.fields import Strict
 from suanli.api.routes import federation_peer
 from suanli.domain import federation as fed
 from suanli.domain.errors import Forbidden, NotFound

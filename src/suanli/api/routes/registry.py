@@ -10,8 +10,6 @@ from fastapi import APIRouter, Depends, Query
 from suanli.api.context import AppContext, context, principal
 from suanli.api.fields import (
     ID_CHARS,
-    MAX_MEMORY_GB,
-    MAX_PRICE_FEN_PER_DEVICE_HOUR,
     TOKEN_PATTERN,
     AcceleratorKey,
     Architecture,
@@ -37,6 +35,8 @@ from suanli.api.schemas import (
 )
 from suanli.domain.errors import NotFound, ValidationFailed
 from suanli.domain.geo import city
+from suanli.domain.jobs import MAX_MEMORY_GB
+from suanli.domain.resources import MAX_PRICE_FEN_PER_DEVICE_HOUR
 from suanli.domain.search import PoolQuery, SortKey
 from suanli.domain.tenants import Principal
 from suanli.services import registry, search
