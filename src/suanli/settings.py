@@ -64,8 +64,9 @@ class Settings(SuanliSettings):
         default="CN", description="This platform's identifier authority, e.g. CN or CN.GD"
     )
     platform_name: str = Field(
-        default="", description="how this node names itself to peers; default 'suanli "
-        "national platform' for a root authority, else 'suanli platform <authority>'")
+        default="", max_length=120,
+        description="how this node names itself to peers; default 'suanli national platform' "
+        "for a root authority, else 'suanli platform <authority>'")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     demo: bool = False
@@ -78,6 +79,14 @@ class Settings(SuanliSettings):
     claim_timeout_s: int = Field(default=120, ge=2, le=86400,
                                  description="a placed job no agent claims this soon is "
                                  "placed elsewhere")
+    max_body_bytes: int = Field(default=1 << 20, ge=1024, le=1 << 30,
+                                description="largest request body; bigger ones get 413 unread")
+    max_bulk_body_bytes: int = Field(default=16 << 20, ge=1024, le=1 << 30,
+                                     description="largest body of an agent's report (logs) "
+                                     "and of the federation protocol")
+    access_log: bool = Field(default=False,
+                             description="log every request (uvicorn's access log); warnings "
+                             "and errors are logged either way")
     search_index: bool = Field(default=True,
                                description="order pool searches in memory (NumPy columns "
                                "of the registry) instead of SQL; see docs/api.md")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from suanli.domain.ids import ComputeId, IdKind
 from suanli.domain.tenants import Principal, Role
 from suanli.services.billing import wallets as billing
 from suanli.services.dispatch import agents as agent_service
@@ -190,8 +191,16 @@ def test_cancel_before_claim_frees_devices_and_running_job_is_told(client, consu
 
 def test_jobs_are_private_to_their_tenant(client, consumer, make_tenant, pools) -> None:
     job = _submit(client, consumer).json()
+    mine = ComputeId.parse(job["id"])
+    gone = str(mine.parent.child(IdKind.JOB, 999_999))  # an id nobody holds
     other = make_tenant("consumer", "other")
-    assert client.get(f"/v1/jobs/{job['id']}", headers=other.headers).status_code == 403
+    for path in ("", "/logs", "/usage", "/cancel"):
+        method = "POST" if path == "/cancel" else "GET"
+        theirs = client.request(method, f"/v1/jobs/{job['id']}{path}", headers=other.headers)
+        missing = client.request(method, f"/v1/jobs/{gone}{path}", headers=other.headers)
+        # Another tenant's job is answered exactly like one that does not exist.
+        assert theirs.status_code == missing.status_code == 404, theirs.text
+        assert theirs.text.replace(job["id"], "ID") == missing.text.replace(gone, "ID")
     assert client.get("/v1/jobs", headers=other.headers).json()["items"] == []
     assert len(client.get("/v1/jobs", headers=consumer.headers).json()["items"]) == 1
 

@@ -8,6 +8,7 @@ function-scoped fixtures.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import tempfile
 
@@ -23,6 +24,7 @@ from suanli.bootstrap import ensure_operator, load_demo, parse_authority
 from suanli.settings import Settings
 
 EXAMPLES_PER_OPERATION = 25
+ENUM_REPR = re.compile(r"<[A-Z]\w+\.\w+: ")
 
 _url = os.environ.get("SUANLI_TEST_DATABASE_URL") or \
     f"sqlite:///{tempfile.mkdtemp(prefix='suanli-fuzz-')}/fuzz.db"
@@ -60,3 +62,4 @@ def test_no_endpoint_fails_on_any_input(case) -> None:  # type: ignore[no-untype
         assert content_type.startswith("application/problem+json")
         problem = response.json()
         assert problem["status"] == response.status_code and problem["detail"]
+        assert not ENUM_REPR.search(problem["detail"]), problem["detail"]  # no <Role.X: 'x'>

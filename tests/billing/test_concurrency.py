@@ -1,8 +1,7 @@
-"""Many transactions at once on PostgreSQL: nothing lost, budgets never overspent, books balanced.
+"""Many transactions at once: nothing lost, budgets never overspent, books balanced.
 
-SQLite has no row locks: a second writer that read before the first committed fails with
-"database is locked" instead of waiting its turn, so these run on PostgreSQL only (the suite's
-PostgreSQL run: SUANLI_TEST_DATABASE_URL=postgresql+psycopg://...).
+On PostgreSQL writers queue on row locks; on SQLite each transaction that may write begins
+IMMEDIATE and so queues on the database's one write lock (docs/decisions.md).
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ import random
 import threading
 from collections.abc import Callable
 
-import pytest
 from sqlalchemy import func, select
 
 from suanli.adapters.store import ledger as ledger_store
@@ -23,11 +21,6 @@ from suanli.domain.ledger import Account, AccountKind, Transfer, TransferKind, p
 from suanli.domain.tenants import Principal, Role
 from suanli.services.dispatch import agents
 from tests.billing.conftest import PROGRAMME, SITE
-from tests.conftest import TEST_DATABASE_URL
-
-pytestmark = pytest.mark.skipif(
-    not (TEST_DATABASE_URL or "").startswith("postgresql"),
-    reason="needs row locks: runs on PostgreSQL (SQLite fails concurrent writers, not queues)")
 
 THREADS = 8
 WALLETS = [f"wallet-{i}" for i in range(6)]

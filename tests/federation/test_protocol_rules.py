@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from suanli.adapters.platform_key import KeyFileError, identity, load_or_create
 from suanli.domain import federation as fed
-from suanli.domain.errors import ValidationFailed
+from suanli.domain.errors import Unauthenticated, ValidationFailed
 
 NOW = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 
@@ -83,7 +83,7 @@ def test_headers_are_read_and_checked_for_shape() -> None:
         missing = {k: v for k, v in headers.as_headers().items() if k != name}
         with pytest.raises(fed.SignatureRejected) as caught:
             fed.SignatureHeaders.read(missing)
-        assert caught.value.field == name and caught.value.status == 401
+        assert caught.value.field == name and isinstance(caught.value, Unauthenticated)
     for name, bad in ((fed.HEADER_TIMESTAMP, "yesterday"), (fed.HEADER_NONCE, "short"),
                       (fed.HEADER_SIGNATURE, "xyz"), (fed.HEADER_KEY_ID, "CN.GD"),
                       (fed.HEADER_AUDIENCE, "not an authority")):

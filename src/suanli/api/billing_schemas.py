@@ -9,7 +9,24 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, Field
+
+from suanli.api.fields import (
+    MAX_DEVICES,
+    Name,
+    Province,
+    Strict,
+    Token,
+    bounded_int,
+    one_of,
+    text,
+)
+from suanli.domain.resources import Hub
+from suanli.domain.tariffs import Band, Basis, TierMode
+from suanli.domain.tenants import TenantClass
+
+# A plain decimal: no sign, no exponent, at most 15 digits before the point and 9 after.
+DECIMAL_PATTERN = r"^[0-9]{1,15}(\.[0-9]{1,9})?$"
 
 
 def _decimal_text(value: Any) -> Any:
@@ -19,12 +36,24 @@ def _decimal_text(value: Any) -> Any:
 
 
 DecimalText = Annotated[str, BeforeValidator(_decimal_text),
-                        Field(max_length=40, description="a decimal as a string, e.g. \"12.5\"")]
-Fen = Annotated[int, Field(ge=0, le=10**15, description="integer fen (1 CNY = 100 fen)")]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+                        Field(max_length=25, pattern=DECIMAL_PATTERN,
+                              description="a decimal as a string, e.g. \"12.5\"")]
+BandName = one_of([b.value for b in Band], what="time-of-use band")
+BasisName = one_of([b.value for b in Basis], what="basis")
+TierModeName = one_of([m.value for m in TierMode], what="tier mode")
+BillingMode = one_of(["prepaid", "postpaid"], what="billing mode")
+TenantClassName = one_of([c.value for c in TenantClass], what="tenant class")
+HubName = one_of([h.value for h in Hub], what="national hub")
+Reference = text(128)
+DepositFen = bounded_int(1, 10**12)
+BudgetFen = bounded_int(1, 10**13)
+CapFen = bounded_int(0, 10**13)
+MinimumChargeFen = bounded_int(0, 10**10)
+DeviceCount = bounded_int(1, MAX_DEVICES)
+EnergyWh = bounded_int(0, 10**13)
+ProgrammeId = Annotated[str, Field(min_length=2, max_length=40, pattern=r"^[a-z0-9-]+$",
+                                   description="a-z 0-9 -")]
+Issuer = text(120, min_length=1)
 
 
 # -- ledger ----------------------------------------------------------------------------------
@@ -84,9 +113,8 @@ class WalletOut(BaseModel):
 
 
 class DepositIn(Strict):
-    amount_fen: int = Field(ge=1, le=10**12)
-    reference: str = Field(default="", max_length=128,
-                           description="e.g. the bank transfer's reference")
+    amount_fen: DepositFen
+    reference: Reference = Field(default="", description="e.g. the bank transfer's reference")
 
 
 class DepositOut(BaseModel):
@@ -95,7 +123,7 @@ class DepositOut(BaseModel):
 
 
 class BillingModeIn(Strict):
-    mode: str = Field(description="prepaid or postpaid")
+    mode: BillingMode
 
 
 # -- tariffs and price guidance --------------------------------------------------------------
@@ -106,21 +134,21 @@ class TierIn(Strict):
 
 
 class TimeOfUseIn(Strict):
-    hour_bands: list[str] = Field(min_length=24, max_length=24,
-                                  description="band of each local hour 0-23 (Asia/Shanghai): "
-                                              "critical-peak, peak, flat, valley")
-    multipliers: dict[str, DecimalText] = Field(max_length=4)
+    hour_bands: list[BandName] = Field(min_length=24, max_length=24,
+                                       description="band of each local hour 0-23 "
+                                       "(Asia/Shanghai): critical-peak, peak, flat, valley")
+    multipliers: dict[BandName, DecimalText] = Field(max_length=4)
 
 
 class TariffIn(Strict):
-    basis: str = Field(default="device-hour", description="device-hour or compute-unit-hour")
+    basis: BasisName = "device-hour"
     base_unit_price_fen: DecimalText
     tiers: list[TierIn] = Field(default_factory=list, max_length=7)
-    tier_mode: str = Field(default="graduated", description="graduated or volume")
+    tier_mode: TierModeName = "graduated"
     time_of_use: TimeOfUseIn | None = None
     spot_discount: DecimalText = "0"
     reserved_unit_price_fen: DecimalText | None = None
-    minimum_charge_fen_per_job: int = Field(default=0, ge=0, le=10**10)
+    minimum_charge_fen_per_job: MinimumChargeFen = 0
 
 
 class TariffOut(BaseModel):
@@ -153,18 +181,18 @@ class GuidanceOut(BaseModel):
 # -- vouchers --------------------------------------------------------------------------------
 
 class ProgrammeIn(Strict):
-    id: str = Field(min_length=2, max_length=40, description="a-z 0-9 -")
-    name: str | None = Field(default=None, max_length=120)
-    issuer: str = Field(min_length=1, max_length=120)
-    budget_fen: int = Field(ge=1, le=10**13)
+    id: ProgrammeId
+    name: Name | None = None
+    issuer: Issuer
+    budget_fen: BudgetFen
     coverage: DecimalText = Field(description="share of an eligible compute line, e.g. \"0.3\"")
-    cap_fen_per_tenant: int = Field(ge=0, le=10**13)
-    eligible_tenant_classes: list[str] = Field(min_length=1, max_length=3)
+    cap_fen_per_tenant: CapFen
+    eligible_tenant_classes: list[TenantClassName] = Field(min_length=1, max_length=3)
     valid_from: datetime
     valid_until: datetime
-    eligible_hubs: list[str] | None = Field(default=None, max_length=8)
-    eligible_provinces: list[str] | None = Field(default=None, max_length=40)
-    eligible_provider_ids: list[str] | None = Field(default=None, max_length=200)
+    eligible_hubs: list[HubName] | None = Field(default=None, max_length=8)
+    eligible_provinces: list[Province] | None = Field(default=None, max_length=40)
+    eligible_provider_ids: list[Token] | None = Field(default=None, max_length=200)
     western_extra_coverage: DecimalText = "0"
 
 
@@ -190,8 +218,8 @@ class ProgrammeOut(BaseModel):
 
 
 class GrantIn(Strict):
-    tenant_id: str = Field(min_length=1, max_length=72)
-    granted_fen: int = Field(ge=1, le=10**13)
+    tenant_id: Token
+    granted_fen: BudgetFen
     valid_until: datetime | None = None
 
 
@@ -208,13 +236,13 @@ class VoucherOut(BaseModel):
 # -- usage records ---------------------------------------------------------------------------
 
 class UsageRecordIn(Strict):
-    id: str = Field(min_length=1, max_length=72, description="the provider's record id")
-    lease_id: str = Field(min_length=1, max_length=72)
+    id: Token = Field(description="the provider's record id")
+    lease_id: Token
     start: datetime
     end: datetime
-    device_count: int | None = Field(default=None, ge=1, le=1_000_000,
-                                     description="default: the lease's devices")
-    measured_energy_wh: int | None = Field(default=None, ge=0, le=10**13)
+    device_count: DeviceCount | None = Field(default=None,
+                                             description="default: the lease's devices")
+    measured_energy_wh: EnergyWh | None = None
 
 
 class ChargeOut(BaseModel):

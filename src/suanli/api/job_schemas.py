@@ -3,34 +3,79 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from suanli.api.fields import (
+    MAX_FENCE,
+    AcceleratorKey,
+    DeviceKind,
+    Flag,
+    Name,
+    Province,
+    Strict,
+    Token,
+    Vendor,
+    WorkloadClass,
+    bounded_float,
+    bounded_int,
+    one_of,
+    text,
+)
 from suanli.api.quote_schemas import JobCostOut
+from suanli.domain.jobs import (
+    MAX_COMMAND_BYTES,
+    MAX_COMMAND_ITEMS,
+    MAX_DEVICES_PER_JOB,
+    MAX_ENV_VARS,
+    MAX_MEMORY_GB,
+    MAX_TIME_LIMIT_S,
+    JobState,
+)
+from suanli.domain.resources import MAX_PRICE_FEN_PER_DEVICE_HOUR
 
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+Argument = Annotated[str, Field(max_length=MAX_COMMAND_BYTES)]
+# Engines are pluggable (the suanli.engines entry points): a kind, not a closed list.
+EngineKind = Annotated[str, Field(min_length=1, max_length=16, pattern=r"^[a-z0-9][a-z0-9_.-]*$",
+                                  description="the agent's engine kind, e.g. local or slurm")]
+JobStateName = one_of([s.value for s in JobState], what="job state")
+Devices = bounded_int(1, MAX_DEVICES_PER_JOB)
+TimeLimit = bounded_int(1, MAX_TIME_LIMIT_S)
+PriceCap = bounded_int(0, MAX_PRICE_FEN_PER_DEVICE_HOUR)
+MemoryGb = bounded_float(0, MAX_MEMORY_GB)
+Fence = bounded_int(0, MAX_FENCE)
+ExitCode = bounded_int(-(2**31), 2**31 - 1)
+WallSeconds = bounded_float(0, 366 * 86400)
+Measure = bounded_float(0, 1e12)
+Share = bounded_float(0, 1)
+# The engine's own words (a traceback may hold ANSI colours): only NUL is refused, app-wide.
+Message = Annotated[str, Field(max_length=2000)]
+EngineRef = text(200)
+MaxJobs = bounded_int(1, 16)
 
 
 class JobIn(Strict):
-    name: str = Field(min_length=1, max_length=120)
-    command: list[str] = Field(min_length=1, max_length=256,
-                               description="argv of the program to run")
-    devices: int = Field(default=1, ge=1, le=4096)
-    workload_class: str = "general"
-    accelerator: str | None = Field(default=None, description="catalog key")
-    vendor: str | None = None
-    device_kind: str | None = Field(default=None, description="gpu, npu, dcu, xpu, cpu")
-    min_memory_gb: float | None = Field(default=None, ge=0)
-    provinces: list[str] = Field(default_factory=list, max_length=40,
-                                 description="residency: allowed provinces (ISO 3166-2:CN)")
-    pool_id: str | None = None
-    time_limit_s: int = Field(default=3600, ge=1, le=30 * 24 * 3600)
-    max_price_fen_per_device_hour: int | None = Field(default=None, ge=0)
-    env: dict[str, str] = Field(default_factory=dict, max_length=128)
-    spot: bool = False
+    name: Name
+    command: list[Argument] = Field(min_length=1, max_length=MAX_COMMAND_ITEMS,
+                                    description="argv of the program to run; no NUL, at most "
+                                    f"{MAX_COMMAND_BYTES >> 10} KiB in all")
+    devices: Devices = 1
+    workload_class: WorkloadClass = "general"
+    accelerator: AcceleratorKey | None = None
+    vendor: Vendor | None = None
+    device_kind: DeviceKind | None = None
+    min_memory_gb: MemoryGb | None = None
+    provinces: list[Province] = Field(
+        default_factory=list, max_length=40,
+        description="residency: allowed provinces (ISO 3166-2:CN)")
+    pool_id: Token | None = None
+    time_limit_s: TimeLimit = 3600
+    max_price_fen_per_device_hour: PriceCap | None = None
+    env: dict[str, str] = Field(default_factory=dict, max_length=MAX_ENV_VARS,
+                                description="names like NAME_1; no NUL; at most 256 KiB "
+                                "in all")
+    spot: Flag = False
 
 
 class JobEventOut(BaseModel):
@@ -78,18 +123,18 @@ class UsageOut(BaseModel):
 
 
 class AgentIn(Strict):
-    name: str = Field(min_length=1, max_length=120)
-    pools: list[str] = Field(min_length=1, max_length=256)
-    engine: str = Field(default="local", max_length=16)
+    name: Name
+    pools: list[Token] = Field(min_length=1, max_length=256)
+    engine: EngineKind = "local"
 
 
 class ClaimIn(Strict):
-    max_jobs: int = Field(default=4, ge=1, le=16)
+    max_jobs: MaxJobs = 4
 
 
 class LeaseBeat(Strict):
-    lease_id: str
-    fence: int = Field(ge=0)
+    lease_id: Token
+    fence: Fence
 
 
 class HeartbeatIn(Strict):
@@ -97,19 +142,20 @@ class HeartbeatIn(Strict):
 
 
 class UsageIn(Strict):
-    wall_s: float = Field(ge=0, le=366 * 86400)
-    cpu_s: float | None = Field(default=None, ge=0)
-    max_rss_mb: float | None = Field(default=None, ge=0)
-    energy_wh: float | None = Field(default=None, ge=0)
-    energy_estimated: bool = True
-    utilisation: float = Field(default=1.0, ge=0, le=1)
+    wall_s: WallSeconds
+    cpu_s: Measure | None = None
+    max_rss_mb: Measure | None = None
+    energy_wh: Measure | None = None
+    energy_estimated: Flag = True
+    utilisation: Share = 1.0
 
 
 class ReportIn(Strict):
-    fence: int = Field(ge=0)
-    state: str = Field(description="running, succeeded, failed, cancelled or preempted")
-    exit_code: int | None = None
-    message: str = Field(default="", max_length=2000)
-    logs: str | None = Field(default=None, max_length=4 << 20)
-    engine_ref: str | None = Field(default=None, max_length=200)
+    fence: Fence
+    state: JobStateName
+    exit_code: ExitCode | None = None
+    message: Message = ""
+    logs: str | None = Field(default=None, max_length=4 << 20,
+                             description="the job's output; no NUL")
+    engine_ref: EngineRef | None = None
     usage: UsageIn | None = None

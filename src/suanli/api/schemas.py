@@ -6,21 +6,59 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-Name = Annotated[str, Field(min_length=1, max_length=120)]
+from suanli.api.fields import (
+    MAX_DEVICES,
+    AcceleratorKey,
+    Name,
+    Province,
+    Strict,
+    bounded_decimal,
+    bounded_float,
+    bounded_int,
+    one_of,
+    text,
+)
+from suanli.domain.resources import (
+    MAX_PRICE_FEN_PER_DEVICE_HOUR,
+    Engine,
+    Hub,
+    PoolState,
+    ProviderKind,
+    SiteKind,
+)
+from suanli.domain.tenants import Role, TenantClass
+
 T = TypeVar("T")
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+RoleName = one_of([r.value for r in Role], what="role")
+TenantClassName = one_of([c.value for c in TenantClass], what="tenant class")
+LevelName = one_of(["national", "regional", "industry"], what="level")
+ProviderKindName = one_of([k.value for k in ProviderKind], what="provider kind")
+SiteKindName = one_of([k.value for k in SiteKind], what="site kind")
+HubName = one_of([h.value for h in Hub], what="national hub")
+EngineName = one_of([e.value for e in Engine], what="engine")
+PoolStateName = one_of([s.value for s in PoolState], what="pool state")
+Country = Annotated[str, Field(min_length=2, max_length=2, pattern=r"^[A-Za-z]{2}$")]
+Latitude = bounded_float(-90, 90)
+Longitude = bounded_float(-180, 180)
+Pue = bounded_decimal(1, 3, places=4, description="power usage effectiveness")
+ElectricityFen = bounded_int(0, 1000)
+GreenShare = bounded_decimal(0, 1, places=4, description="share of green power, 0..1")
+DeviceCount = bounded_int(1, MAX_DEVICES)
+FreeDevices = bounded_int(0, MAX_DEVICES)
+ListPrice = bounded_int(0, MAX_PRICE_FEN_PER_DEVICE_HOUR)
+Interconnect = text(64)
+LabelKey = text(64, min_length=1)
+LabelValue = text(256)
+Version = bounded_int(1, 2**62)
+Endpoint = text(300)
 
 
 class TenantIn(Strict):
     name: Name
-    role: str = Field(description="consumer, provider or operator")
-    tenant_class: str = Field(default="enterprise",
-                              description="small-firm, start-up, research, enterprise, public")
+    role: RoleName
+    tenant_class: TenantClassName = "enterprise"
 
 
 class TenantOut(BaseModel):
@@ -28,7 +66,7 @@ class TenantOut(BaseModel):
     name: str
     role: str
     tenant_class: str
-    created_at: datetime | None = None
+    created_at: datetime
 
 
 class NewTenantOut(TenantOut):
@@ -36,21 +74,22 @@ class NewTenantOut(TenantOut):
 
 
 class DelegationIn(Strict):
-    prefix: str = Field(min_length=2, max_length=8, description="e.g. GD under CN gives CN.GD")
+    prefix: str = Field(min_length=2, max_length=8, pattern=r"^[A-Za-z0-9]+$",
+                        description="e.g. GD under CN gives CN.GD")
     name: Name
-    level: str = Field(description="national, regional or industry")
-    endpoint: str = Field(max_length=300, description="base URL of the delegated platform")
+    level: LevelName
+    endpoint: Endpoint = Field(description="base URL of the delegated platform")
 
 
 class ProviderIn(Strict):
     name: Name
-    kind: str = Field(description="telecom, cloud, computing-centre, university, enterprise")
-    country: str = Field(default="CN", min_length=2, max_length=2)
+    kind: ProviderKindName
+    country: Country = "CN"
 
 
 class ProviderPatch(Strict):
     name: Name | None = None
-    kind: str | None = None
+    kind: ProviderKindName | None = None
 
 
 class ProviderOut(BaseModel):
@@ -67,27 +106,27 @@ class ProviderOut(BaseModel):
 
 class SiteIn(Strict):
     name: Name
-    province: str = Field(description="ISO 3166-2:CN code, e.g. CN-GZ")
+    province: Province
     city: Name
-    latitude: float = Field(ge=-90, le=90)
-    longitude: float = Field(ge=-180, le=180)
-    pue: Decimal = Field(ge=1, le=3, description="power usage effectiveness")
-    electricity_fen_per_kwh: int = Field(ge=0, le=1000)
-    green_share: Decimal = Field(ge=0, le=1, description="share of green power, 0..1")
-    kind: str = Field(description="hub or edge")
-    hub: str | None = Field(default=None, description="national hub, e.g. guizhou")
+    latitude: Latitude
+    longitude: Longitude
+    pue: Pue
+    electricity_fen_per_kwh: ElectricityFen
+    green_share: GreenShare
+    kind: SiteKindName
+    hub: HubName | None = None
 
 
 class SitePatch(Strict):
     name: Name | None = None
     city: Name | None = None
-    latitude: float | None = Field(default=None, ge=-90, le=90)
-    longitude: float | None = Field(default=None, ge=-180, le=180)
-    pue: Decimal | None = Field(default=None, ge=1, le=3)
-    electricity_fen_per_kwh: int | None = Field(default=None, ge=0, le=1000)
-    green_share: Decimal | None = Field(default=None, ge=0, le=1)
-    kind: str | None = None
-    hub: str | None = None
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+    pue: Pue | None = None
+    electricity_fen_per_kwh: ElectricityFen | None = None
+    green_share: GreenShare | None = None
+    kind: SiteKindName | None = None
+    hub: HubName | None = None
 
 
 class SiteOut(BaseModel):
@@ -110,27 +149,27 @@ class SiteOut(BaseModel):
 
 class PoolIn(Strict):
     name: Name
-    accelerator: str = Field(min_length=1, max_length=48, description="catalog key")
-    device_count: int = Field(ge=1, le=1_000_000)
-    engine: str = Field(description="local, slurm, ray or kubernetes")
-    price_fen_per_device_hour: int = Field(ge=0, le=100_000_000)
-    free_devices: int | None = Field(default=None, ge=0)
-    interconnect: str | None = Field(default=None, max_length=64)
-    state: str | None = None
-    labels: dict[str, str] = Field(default_factory=dict, max_length=32)
+    accelerator: AcceleratorKey
+    device_count: DeviceCount
+    engine: EngineName
+    price_fen_per_device_hour: ListPrice
+    free_devices: FreeDevices | None = None
+    interconnect: Interconnect | None = None
+    state: PoolStateName | None = None
+    labels: dict[LabelKey, LabelValue] = Field(default_factory=dict, max_length=32)
 
 
 class PoolPatch(Strict):
     name: Name | None = None
-    device_count: int | None = Field(default=None, ge=1, le=1_000_000)
-    free_devices: int | None = Field(default=None, ge=0)
-    engine: str | None = None
-    price_fen_per_device_hour: int | None = Field(default=None, ge=0, le=100_000_000)
-    interconnect: str | None = Field(default=None, max_length=64)
-    state: str | None = None
-    labels: dict[str, str] | None = Field(default=None, max_length=32)
-    expected_version: int | None = Field(default=None, ge=1,
-                                         description="reject the change if the pool moved on")
+    device_count: DeviceCount | None = None
+    free_devices: FreeDevices | None = None
+    engine: EngineName | None = None
+    price_fen_per_device_hour: ListPrice | None = None
+    interconnect: Interconnect | None = None
+    state: PoolStateName | None = None
+    labels: dict[LabelKey, LabelValue] | None = Field(default=None, max_length=32)
+    expected_version: Version | None = Field(default=None,
+                                             description="reject the change if the pool moved on")
 
 
 class PoolOut(BaseModel):

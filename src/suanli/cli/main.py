@@ -92,7 +92,8 @@ def serve(
                   f"{url} (API docs at {url}/docs, database {ctx.db.dialect})")
     if agent is not None:
         _run_with(api, agent)
-    uvicorn.run(api, host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(api, host=settings.host, port=settings.port, log_level="info",
+                access_log=settings.access_log)
 
 
 def _run_with(api, agent) -> None:  # type: ignore[no-untyped-def]

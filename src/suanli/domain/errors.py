@@ -1,13 +1,11 @@
-"""The typed errors of suanli; the API maps each kind to one HTTP status in one place."""
+"""The typed errors of suanli. They know nothing of HTTP: api/problems.py maps each kind to
+one status code, in one place."""
 
 from __future__ import annotations
 
 
 class SuanliError(Exception):
     """Base of every error a caller is expected to handle."""
-
-    status = 400
-    title = "Bad request"
 
     def __init__(self, detail: str, *, field: str | None = None) -> None:
         super().__init__(detail)
@@ -18,37 +16,30 @@ class SuanliError(Exception):
 class ValidationFailed(SuanliError):
     """Input broke a rule; `field` names the offending field."""
 
-    status = 422
-    title = "Validation failed"
-
 
 class NotFound(SuanliError):
-    status = 404
-    title = "Not found"
+    """No such object, or one the caller may not see (answered alike, so ids do not leak)."""
 
 
 class Conflict(SuanliError):
     """The request clashes with the current state (duplicate, wrong state, stale version)."""
 
-    status = 409
-    title = "Conflict"
-
 
 class Unauthenticated(SuanliError):
-    status = 401
-    title = "Unauthenticated"
+    """No credentials, or credentials that name nobody."""
 
 
 class Forbidden(SuanliError):
-    status = 403
-    title = "Forbidden"
+    """The caller is known but may not do this."""
 
 
 class InsufficientFunds(SuanliError):
-    status = 402
-    title = "Insufficient funds"
+    """The wallet cannot cover the hold or charge."""
 
 
 class PlacementInfeasible(SuanliError):
-    status = 409
-    title = "Placement infeasible"
+    """No pool can ever take the job as asked."""
+
+
+class Unavailable(SuanliError):
+    """A dependency (the database, an engine, a peer) cannot be reached now; retry later."""

@@ -63,15 +63,11 @@ class PlatformLevel(StrEnum):
 
 
 class SignatureRejected(Unauthenticated):
-    """A federation message whose signature, key, freshness or nonce does not hold (401)."""
-
-    title = "Signature rejected"
+    """A federation message whose signature, key, freshness or nonce does not hold."""
 
 
 class KeyRevoked(Forbidden):
-    """A message signed with a key its platform (or the registry) has revoked (403)."""
-
-    title = "Key revoked"
+    """A message signed with a key its platform (or the registry) has revoked."""
 
 
 # -- encodings and keys ----------------------------------------------------------------------

@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from suanli.domain.errors import Conflict, ValidationFailed
+from suanli.domain.resources import MAX_PRICE_FEN_PER_DEVICE_HOUR
 from suanli.domain.units import WORKLOAD_CLASSES
 
 MAX_DEVICES_PER_JOB = 4096
@@ -17,7 +18,14 @@ MAX_ATTEMPTS = 3  # placements a job gets before failover gives up on it
 MAX_COMMAND_ITEMS = 256
 MAX_COMMAND_BYTES = 64 << 10
 MAX_ENV_VARS = 128
-_IDEMPOTENCY_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+MAX_ENV_BYTES = 256 << 10  # names, values and their '=' and NUL, as the kernel counts them
+MAX_MEMORY_GB = 65_536.0
+# Compute ids end in a check character that may be '*' (ISO 7064 MOD 37-2), and keys are
+# often derived from them.
+_IDEMPOTENCY_RE = re.compile(r"^[A-Za-z0-9._:*-]{1,128}$")
+# exec() takes NUL-terminated strings, PostgreSQL text cannot hold NUL, and a lone surrogate
+# has no UTF-8 form: none of them can reach a job.
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 _ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 
 
@@ -79,11 +87,8 @@ class JobSpec:
     spot: bool = False
 
     def __post_init__(self) -> None:
-        if not self.command:
-            raise ValidationFailed("must not be empty", field="command")
-        if len(self.command) > MAX_COMMAND_ITEMS or \
-                sum(len(part) for part in self.command) > MAX_COMMAND_BYTES:
-            raise ValidationFailed("is too long", field="command")
+        self._check_command()
+        self._check_env()
         if not 1 <= self.devices <= MAX_DEVICES_PER_JOB:
             raise ValidationFailed(f"must be 1..{MAX_DEVICES_PER_JOB}", field="devices")
         if not 1 <= self.time_limit_s <= MAX_TIME_LIMIT_S:
@@ -91,8 +96,38 @@ class JobSpec:
         if self.workload_class not in WORKLOAD_CLASSES:
             raise ValidationFailed(f"one of {', '.join(WORKLOAD_CLASSES)}",
                                    field="workload_class")
+        price = self.max_price_fen_per_device_hour
+        if price is not None and not 0 <= price <= MAX_PRICE_FEN_PER_DEVICE_HOUR:
+            raise ValidationFailed(f"must be 0..{MAX_PRICE_FEN_PER_DEVICE_HOUR}",
+                                   field="max_price_fen_per_device_hour")
+        memory = self.min_memory_gb
+        if memory is not None and not 0 <= memory <= MAX_MEMORY_GB:  # NaN fails both
+            raise ValidationFailed(f"must be 0..{MAX_MEMORY_GB:g}", field="min_memory_gb")
+
+    def _check_command(self) -> None:
+        if not self.command:
+            raise ValidationFailed("must not be empty", field="command")
+        for index, part in enumerate(self.command):
+            if _UNSTORABLE.search(part):
+                raise ValidationFailed("must not contain NUL (or unpaired surrogates)",
+                                       field=f"command.{index}")
+        size = sum(len(part.encode()) + 1 for part in self.command)
+        if len(self.command) > MAX_COMMAND_ITEMS or size > MAX_COMMAND_BYTES:
+            raise ValidationFailed(f"at most {MAX_COMMAND_ITEMS} arguments and "
+                                   f"{MAX_COMMAND_BYTES >> 10} KiB", field="command")
+
+    def _check_env(self) -> None:
         if len(self.env) > MAX_ENV_VARS or any(not _ENV_KEY_RE.match(k) for k in self.env):
-            raise ValidationFailed("at most 128 variables with names like NAME_1", field="env")
+            raise ValidationFailed(f"at most {MAX_ENV_VARS} variables with names like NAME_1",
+                                   field="env")
+        for name, value in self.env.items():
+            if _UNSTORABLE.search(value):
+                raise ValidationFailed("must not contain NUL (or unpaired surrogates)",
+                                       field=f"env.{name}")
+        size = sum(len(name) + len(value.encode()) + 2 for name, value in self.env.items())
+        if size > MAX_ENV_BYTES:
+            raise ValidationFailed(f"at most {MAX_ENV_BYTES >> 10} KiB in all (this is "
+                                   f"{size} bytes)", field="env")
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "command": list(self.command), "devices": self.devices,

@@ -44,6 +44,12 @@ def require_role(principal: Principal, *roles: Role) -> None:
     raise Forbidden(f"this needs the {wanted} role; your tenant is a {principal.role.value}")
 
 
+def may_see(principal: Principal, owner_tenant_id: str) -> bool:
+    """Whether the caller may see a private object (a job, a lease, an agent). One it may not
+    see is answered exactly like a missing one, so that ids of others' objects do not leak."""
+    return principal.is_operator or principal.tenant_id == owner_tenant_id
+
+
 def require_owner(principal: Principal, owner_tenant_id: str, what: str) -> None:
     """A provider changes only its own objects; an operator changes any."""
     if principal.is_operator or principal.tenant_id == owner_tenant_id:

@@ -74,7 +74,8 @@ class Programme:
         classes = frozenset(self.eligible_tenant_classes)
         if not classes or not classes <= SUBSIDISED_CLASSES:
             raise ValidationFailed(
-                f"must be a non-empty subset of {sorted(SUBSIDISED_CLASSES)}",
+                "must be a non-empty subset of "
+                f"{', '.join(sorted(c.value for c in SUBSIDISED_CLASSES))}",
                 field="eligible_tenant_classes")
         object.__setattr__(self, "eligible_tenant_classes", classes)
         start = _check_aware(self.valid_from, "valid_from")

@@ -32,15 +32,9 @@ _ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 class EngineError(SuanliError):
     """The engine refused or failed an operation (command failed, bad answer, timeout)."""
 
-    status = 502
-    title = "Engine error"
-
 
 class EngineUnavailable(EngineError):
     """The engine cannot be reached at all (daemon down, binary missing, head not running)."""
-
-    status = 503
-    title = "Engine unavailable"
 
 
 class EngineState(StrEnum):

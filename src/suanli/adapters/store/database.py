@@ -12,9 +12,13 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, make_url, text
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 _SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+# Execution option of a connection whose transaction only reads (see `unit_of_work`).
+READS_ONLY = "suanli_reads_only"
 
 
 @dataclass
@@ -30,9 +34,15 @@ class Database:
         return self.engine.dialect.name
 
     @contextmanager
-    def unit_of_work(self) -> Iterator[Session]:
-        """A transaction: committed when the block ends, rolled back on any error."""
+    def unit_of_work(self, *, reads_only: bool = False) -> Iterator[Session]:
+        """A transaction: committed when the block ends, rolled back on any error.
+
+        `reads_only` promises the block writes nothing: on SQLite it then takes no write lock
+        and runs beside the writer; a write in it may fail with "database is locked".
+        """
         session = self.sessions()
+        if reads_only:
+            session.connection(execution_options={READS_ONLY: True})
         try:
             yield session
             session.commit()
@@ -41,6 +51,11 @@ class Database:
             raise
         finally:
             session.close()
+
+    def ping(self) -> None:
+        """One round trip to the database; raises one of DATABASE_ERRORS when it is down."""
+        with self.unit_of_work(reads_only=True) as session:
+            session.execute(text("SELECT 1"))
 
     def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision."""
@@ -62,6 +77,19 @@ def engine_of(session: Session) -> Engine:
     """The engine behind a session, for work that needs a transaction of its own."""
     bind = session.get_bind()
     return getattr(bind, "engine", bind)
+
+
+# The errors a database can raise; `is_outage` tells which mean "down now, retry later".
+DATABASE_ERRORS: tuple[type[Exception], ...] = (DBAPIError, PoolTimeout)
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether a database error means "cannot reach or use the database now" (retry later),
+    rather than a fault in the request or the code."""
+    if isinstance(exc, PoolTimeout):
+        return True
+    return isinstance(exc, OperationalError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated)
 
 
 def sqlite_file(database_url: str) -> Path | None:
@@ -99,8 +127,21 @@ def create_database(url: str, *, schema: str | None = None, echo: bool = False) 
 
 
 def _tune_sqlite(engine: Engine) -> None:
+    """Real transactions on SQLite, and the pragmas every connection needs.
+
+    pysqlite's own transaction handling sends BEGIN only before INSERT/UPDATE/DELETE, so a
+    SAVEPOINT outside one starts a transaction that its RELEASE commits, and reads run outside
+    any transaction. SQLAlchemy's documented recipe (dialects/sqlite, "Serializable isolation /
+    Savepoints / Transactional DDL") turns that off and sends BEGIN itself.
+
+    A transaction that may write begins IMMEDIATE: it takes the write lock up front, waiting
+    up to busy_timeout for it. A deferred one that reads and then writes fails at once
+    (SQLITE_BUSY_SNAPSHOT) when another writer committed in between, and the scheduler's pass
+    reads before it writes while requests write beside it.
+    """
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        dbapi_connection.isolation_level = None  # the driver sends no BEGIN or COMMIT itself
         # WAL lets readers run beside the one writer; foreign keys are off by default in SQLite.
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -108,3 +149,8 @@ def _tune_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection) -> None:  # type: ignore[no-untyped-def]
+        reads_only = connection.get_execution_options().get(READS_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if reads_only else "BEGIN IMMEDIATE")

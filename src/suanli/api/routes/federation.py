@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field, StrictBool, StrictInt
 
 from suanli.adapters.store import ledger as ledger_store
 from suanli.adapters.store.federation_tables import (
@@ -18,6 +18,7 @@ from suanli.adapters.store.federation_tables import (
 )
 from suanli.api.context import principal
 from suanli.api.federation_runtime import runtime_of
+from suanli.api.fields import Strict
 from suanli.api.routes import federation_peer
 from suanli.domain import federation as fed
 from suanli.domain.errors import Forbidden
@@ -52,8 +53,6 @@ def _token(max_length: int) -> Any:
     return Query(max_length=max_length, pattern=TOKEN)
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class EnrolmentIn(Strict):
@@ -66,8 +65,8 @@ class EnrolmentIn(Strict):
 class EntitlementIn(Strict):
     tenant_id: str = Field(max_length=72, pattern=TOKEN)
     units: Decimal = Field(gt=0, le=10**9, description="compute-unit hours")
-    price_fen: int = Field(ge=0, le=10**12)
-    pay_from_wallet: bool = True
+    price_fen: StrictInt = Field(ge=0, le=10**12)
+    pay_from_wallet: StrictBool = True
     valid_until: datetime | None = None
 
 
@@ -87,7 +86,7 @@ class DisputeIn(Strict):
     detail: str = Field(min_length=1, max_length=1000, pattern=TEXT)
     record_id: str | None = Field(default=None, max_length=72, pattern=TOKEN)
     cycle_id: str | None = Field(default=None, max_length=64, pattern=TOKEN)
-    amount_fen: int | None = Field(default=None, ge=0, le=10**15)
+    amount_fen: StrictInt | None = Field(default=None, ge=0, le=10**15)
 
 
 class ResolveIn(Strict):

@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from suanli.api.federation_runtime import runtime_of
 from suanli.domain import federation as fed
 from suanli.domain.errors import Conflict, ValidationFailed
+from suanli.domain.resources import check_name
 from suanli.services.clearing import cycle as clearing
 from suanli.services.federation import catalog as federated_catalog
 from suanli.services.federation import platforms as federation
@@ -110,7 +111,7 @@ async def register(request: Request) -> Response:
             raise ValidationFailed("must be a JSON object", field="body")
         reg = federation.Registration(
             authority=fed.check_authority(str(data.get("authority", ""))),
-            name=str(data.get("name", ""))[:120] or str(data.get("authority")),
+            name=check_name(str(data.get("name") or data.get("authority") or ""), "name"),
             level=str(data.get("level", "regional")),
             endpoint=federation.check_endpoint(str(data.get("endpoint", ""))),
             public_key=str(data.get("public_key", "")), key_id=str(data.get("key_id", "")))

@@ -15,6 +15,7 @@ from suanli.api.job_schemas import (
     JobEventOut,
     JobIn,
     JobOut,
+    JobStateName,
     ReportIn,
     UsageOut,
 )
@@ -72,11 +73,9 @@ def submit_job(body: JobIn, response: Response, ctx: Ctx, caller: Caller,
 
 
 @router.get("/jobs", response_model=Page[JobOut], tags=["jobs"])
-def list_jobs(ctx: Ctx, caller: Caller, state: str | None = None,
+def list_jobs(ctx: Ctx, caller: Caller, state: JobStateName | None = None,
               limit: Annotated[int, Query(ge=1, le=200)] = 50,
               offset: Annotated[int, Query(ge=0, le=100_000)] = 0) -> Page[JobOut]:
-    if state is not None:
-        _state(state)
     with ctx.db.unit_of_work() as session:
         rows = jobs.list_jobs(session, caller, state=state, limit=limit + 1, offset=offset)
         return Page[JobOut](items=[_job_out(session, r) for r in rows[:limit]],

@@ -6,8 +6,11 @@ from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
 
 from suanli import __version__
+from suanli.adapters.store.database import DATABASE_ERRORS, is_outage
+from suanli.api import problems
 from suanli.api.context import AppContext, context, principal
 from suanli.api.schemas import DelegationIn, NewTenantOut, TenantIn, TenantOut
 from suanli.catalog import load_catalog, load_ratings, units_per_device_hour
@@ -23,12 +26,20 @@ Ctx = Annotated[AppContext, Depends(context)]
 Caller = Annotated[Principal, Depends(principal)]
 
 
-@router.get("/health", tags=["platform"])
-def health(ctx: Ctx) -> dict[str, Any]:
-    with ctx.db.unit_of_work() as session:
-        session.connection()
+@router.get("/health", tags=["platform"], response_model=None,
+            responses={503: {"description": "a dependency is down (problem+json, names it)"}})
+def health(ctx: Ctx) -> dict[str, Any] | JSONResponse:
+    """Whether this node and what it depends on answer; no key needed."""
+    try:
+        ctx.db.ping()
+    except DATABASE_ERRORS as exc:
+        if not is_outage(exc):
+            raise
+        return problems.unavailable("the database is down", instance="/v1/health",
+                                    dependencies={"database": "down"})
     return {"status": "ok", "version": __version__, "authority": str(ctx.authority),
-            "platform": ctx.settings.platform_name, "database": ctx.db.dialect}
+            "platform": ctx.settings.platform_name, "database": ctx.db.dialect,
+            "dependencies": {"database": "ok"}}
 
 
 @router.get("/me", response_model=TenantOut, tags=["tenants"])
@@ -46,8 +57,9 @@ def create_tenant(body: TenantIn, ctx: Ctx, caller: Caller) -> NewTenantOut:
                                     tenants.parse_role(body.role),
                                     tenants.parse_tenant_class(body.tenant_class),
                                     ctx.clock.now())
-    return NewTenantOut(id=new.tenant_id, name=new.name, role=new.role.value,
-                        tenant_class=new.tenant_class.value, api_key=new.api_key)
+        row = TenantOut.model_validate(tenants.get_tenant(session, new.tenant_id),
+                                       from_attributes=True)
+    return NewTenantOut(**row.model_dump(), api_key=new.api_key)
 
 
 @router.get("/ids/{compute_id}", tags=["identifiers"])

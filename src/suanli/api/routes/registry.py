@@ -8,7 +8,19 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from suanli.api.context import AppContext, context, principal
+from suanli.api.fields import (
+    ID_CHARS,
+    TOKEN_PATTERN,
+    AcceleratorKey,
+    Architecture,
+    DeviceKind,
+    Province,
+    Vendor,
+    WorkloadClass,
+    bounded_decimal,
+)
 from suanli.api.schemas import (
+    HubName,
     Page,
     PoolHitOut,
     PoolIn,
@@ -23,6 +35,8 @@ from suanli.api.schemas import (
 )
 from suanli.domain.errors import NotFound, ValidationFailed
 from suanli.domain.geo import city
+from suanli.domain.jobs import MAX_MEMORY_GB
+from suanli.domain.resources import MAX_PRICE_FEN_PER_DEVICE_HOUR
 from suanli.domain.search import PoolQuery, SortKey
 from suanli.domain.tenants import Principal
 from suanli.services.registry import inventory as registry
@@ -33,6 +47,7 @@ Ctx = Annotated[AppContext, Depends(context)]
 Caller = Annotated[Principal, Depends(principal)]
 Limit = Annotated[int, Query(ge=1, le=200)]
 Offset = Annotated[int, Query(ge=0, le=100_000)]
+QueryDecimal = bounded_decimal(0, 10**12)
 
 
 def _out(model, row):  # type: ignore[no-untyped-def]
@@ -139,22 +154,27 @@ def create_pool(site_id: str, body: PoolIn, ctx: Ctx, caller: Caller) -> PoolOut
 def search_pools(
     ctx: Ctx,
     caller: Caller,
-    vendor: str | None = None,
-    architecture: str | None = None,
-    accelerator: str | None = None,
-    device_kind: str | None = None,
-    min_memory_gb: Annotated[float | None, Query(ge=0)] = None,
-    min_units: Annotated[Decimal | None, Query(ge=0, description="free effective units")] = None,
-    workload_class: str = "general",
-    province: str | None = None,
-    hub: str | None = None,
-    max_fen_per_unit_hour: Annotated[Decimal | None, Query(ge=0)] = None,
-    max_fen_per_device_hour: Annotated[int | None, Query(ge=0)] = None,
-    min_green_share: Annotated[Decimal | None, Query(ge=0, le=1)] = None,
+    vendor: Vendor | None = None,
+    architecture: Architecture | None = None,
+    accelerator: AcceleratorKey | None = None,
+    device_kind: DeviceKind | None = None,
+    min_memory_gb: Annotated[float | None, Query(ge=0, le=MAX_MEMORY_GB,
+                                                 allow_inf_nan=False)] = None,
+    min_units: Annotated[QueryDecimal | None, Query(description="free effective units")]
+    = None,
+    workload_class: WorkloadClass = "general",
+    province: Province | None = None,
+    hub: HubName | None = None,
+    max_fen_per_unit_hour: QueryDecimal | None = None,
+    max_fen_per_device_hour: Annotated[int | None, Query(
+        ge=0, le=MAX_PRICE_FEN_PER_DEVICE_HOUR)] = None,
+    min_green_share: Annotated[Decimal | None, Query(ge=0, le=1, allow_inf_nan=False,
+                                                     decimal_places=6)] = None,
     available_only: bool = True,
-    provider_id: str | None = None,
+    provider_id: Annotated[str | None, Query(max_length=ID_CHARS, pattern=TOKEN_PATTERN)]
+    = None,
     sort: SortKey = SortKey.PRICE_PER_UNIT,
-    near_city: str | None = None,
+    near_city: Annotated[str | None, Query(max_length=64)] = None,
     count: bool = Query(False, description="also return the total number of matches"),
     limit: Limit = 20,
     offset: Offset = 0,

@@ -165,10 +165,26 @@ def _wallet_movement(session: Session, account_id: str, start: datetime,
             "by_code_fen": {code: int(v) for code, v in sorted(by_code.items())}}
 
 
+# A cell starting with one of these is read as a formula by spreadsheets (OWASP: CSV
+# injection); a job's name is the consumer's own text.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+class _SafeWriter:
+    """A csv writer whose text cells cannot start a formula: such a cell gets a leading '."""
+
+    def __init__(self, out: io.StringIO) -> None:
+        self._writer = csv.writer(out, lineterminator="\n")
+
+    def writerow(self, row: list[Any]) -> None:
+        self._writer.writerow([f"'{cell}" if isinstance(cell, str)
+                               and cell.startswith(_FORMULA_STARTS) else cell for cell in row])
+
+
 def to_csv(bill: dict[str, Any]) -> str:
     """One row per rated item; a job without items (nothing to rate) gets one row."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = _SafeWriter(out)
     writer.writerow(CSV_COLUMNS)
     for line in bill["lines"]:
         base = [bill["period"], bill["tenant_id"], line["usage_record_id"], line["job_id"],

@@ -21,10 +21,11 @@ from suanli.adapters.store.job_tables import (
 )
 from suanli.adapters.store.tables import PoolRow
 from suanli.catalog import load_catalog
-from suanli.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from suanli.domain.errors import Conflict, NotFound, ValidationFailed
 from suanli.domain.ids import ComputeId, IdKind
 from suanli.domain.jobs import MAX_ATTEMPTS, JobState
-from suanli.domain.tenants import Principal, Role, require_owner, require_role
+from suanli.domain.resources import check_name
+from suanli.domain.tenants import Principal, Role, may_see, require_owner, require_role
 from suanli.services.billing import charging
 from suanli.services.billing import wallets as billing
 from suanli.services.jobs import lifecycle as jobs
@@ -35,6 +36,8 @@ HEARTBEAT_TTL_S = 30  # a claimed lease without a heartbeat this long is presume
 MAX_CLAIM = 16
 MAX_LOG_CHARS = 1 << 20
 MAX_POOLS_PER_AGENT = 256
+MAX_ENGINE_CHARS = 16
+MAX_ENGINE_REF_CHARS = 200
 REPORTABLE = {JobState.RUNNING, JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED,
               JobState.PREEMPTED}
 
@@ -61,19 +64,19 @@ def register(session: Session, principal: Principal, *, name: str, pools: list[s
             raise NotFound(f"pool {pool_id} does not exist", field="pools")
         require_owner(principal, pool.tenant_id, f"pool {pool.id}")
         canonical.append(pool.id)
+    if not 1 <= len(engine) <= MAX_ENGINE_CHARS:
+        raise ValidationFailed(f"1-{MAX_ENGINE_CHARS} characters", field="engine")
     row = AgentRow(id=f"ag_{secrets.token_hex(8)}", tenant_id=principal.tenant_id,
-                   name=name[:120], pools=canonical, engine=engine[:16], last_seen=now,
-                   created_at=now)
+                   name=check_name(name, "name"), pools=canonical, engine=engine,
+                   last_seen=now, created_at=now)
     session.add(row)
     return row
 
 
 def _agent(session: Session, principal: Principal, agent_id: str) -> AgentRow:
     agent = session.get(AgentRow, agent_id)
-    if agent is None:
+    if agent is None or not may_see(principal, agent.tenant_id):
         raise NotFound(f"agent {agent_id} is not registered", field="agent_id")
-    if agent.tenant_id != principal.tenant_id and not principal.is_operator:
-        raise Forbidden(f"agent {agent_id} belongs to another tenant")
     return agent
 
 
@@ -154,7 +157,10 @@ def report(session: Session, principal: Principal, agent_id: str, lease_id: str,
     job = session.get(JobRow, lease.job_id)
     assert job is not None
     if engine_ref:
-        lease.engine_ref = engine_ref[:200]
+        if len(engine_ref) > MAX_ENGINE_REF_CHARS:
+            raise ValidationFailed(f"at most {MAX_ENGINE_REF_CHARS} characters",
+                                   field="engine_ref")
+        lease.engine_ref = engine_ref
     if logs is not None:
         _store_logs(session, job.id, logs, now)
     if lease.state != ACTIVE:

@@ -62,12 +62,12 @@ def ensure_self(session: Session, me: PlatformIdentity, *, name: str, level: str
     """Record this platform and its current key (idempotent; refreshes name and endpoint)."""
     row = session.get(FederationPlatformRow, me.authority)
     if row is None:
-        row = FederationPlatformRow(authority=me.authority, name=name[:120], level=level,
+        row = FederationPlatformRow(authority=me.authority, name=check_name(name, "name"), level=level,
                                     parent=parent, endpoint=endpoint, is_self=True, state=ACTIVE,
                                     created_at=now, updated_at=now)
         session.add(row)
     else:
-        row.name, row.level, row.parent, row.endpoint = name[:120], level, parent, endpoint
+        row.name, row.level, row.parent, row.endpoint = check_name(name, "name"), level, parent, endpoint
         row.is_self, row.updated_at = True, now
     if session.get(FederationKeyRow, me.key_id) is None:
         session.add(FederationKeyRow(key_id=me.key_id, authority=me.authority,
@@ -162,13 +162,13 @@ def upsert_platform(session: Session, *, authority: str, name: str, level: str,
         count = session.query(FederationPlatformRow).count()
         if count >= MAX_PLATFORMS:
             raise Conflict(f"at most {MAX_PLATFORMS} platforms", field="authority")
-        row = FederationPlatformRow(authority=authority, name=name[:120], level=level,
+        row = FederationPlatformRow(authority=authority, name=check_name(name, "name"), level=level,
                                     parent=parent, endpoint=endpoint, is_self=False,
                                     state=state, created_at=now, updated_at=now)
         session.add(row)
     else:
         assert not row.is_self, "this platform's own row is written by ensure_self"
-        row.name, row.level, row.parent, row.state = name[:120], level, parent, state
+        row.name, row.level, row.parent, row.state = check_name(name, "name"), level, parent, state
         row.endpoint = endpoint or row.endpoint
         row.updated_at = now
     if endpoint and level in tuple(fed.PlatformLevel):
@@ -181,10 +181,10 @@ def _upsert_delegation(session: Session, authority: str, name: str, level: str,
                        endpoint: str, now: datetime) -> None:
     row = session.get(DelegationRow, authority)
     if row is None:
-        session.add(DelegationRow(authority=authority, name=name[:120], level=level,
+        session.add(DelegationRow(authority=authority, name=check_name(name, "name"), level=level,
                                   endpoint=endpoint, created_at=now))
     else:
-        row.name, row.level, row.endpoint = name[:120], level, endpoint
+        row.name, row.level, row.endpoint = check_name(name, "name"), level, endpoint
 
 
 def add_key(session: Session, key_id: str, authority: str, public_key: str,

@@ -21,7 +21,7 @@ from suanli.adapters.store.tables import PoolRow
 from suanli.domain.errors import NotFound, ValidationFailed
 from suanli.domain.ids import ComputeId
 from suanli.domain.metering import IngestOutcome, UsageRecord, ingest_decision
-from suanli.domain.tenants import Principal, Role, require_owner, require_role
+from suanli.domain.tenants import Principal, Role, may_see, require_role
 from suanli.services.billing import charging
 from suanli.services.billing import tariffs as tariff_store
 
@@ -54,12 +54,11 @@ def ingest(session: Session, principal: Principal, *, record_id: str, lease_id: 
     if not isinstance(record_id, str) or not _RECORD_ID_RE.match(record_id):
         raise ValidationFailed("1-72 characters of A-Z a-z 0-9 . _ : / * -", field="id")
     lease = session.get(LeaseRow, str(ComputeId.parse(lease_id, field="lease_id")))
-    if lease is None:
+    pool = None if lease is None else session.get(PoolRow, lease.pool_id)
+    if lease is None or pool is None or not may_see(principal, pool.tenant_id):
         raise NotFound(f"lease {lease_id} does not exist", field="lease_id")
-    pool = session.get(PoolRow, lease.pool_id)
     job = session.get(JobRow, lease.job_id)
-    assert pool is not None and job is not None
-    require_owner(principal, pool.tenant_id, f"lease {lease.id}")
+    assert job is not None
     devices = lease.devices if device_count is None else device_count
     if not 1 <= devices <= lease.devices:
         raise ValidationFailed(f"must be 1..{lease.devices} (the lease's devices)",

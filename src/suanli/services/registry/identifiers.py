@@ -40,6 +40,10 @@ def allocate_committed(session: Session, parent: ComputeId, kind: IdKind) -> Com
     until the caller's whole transaction ends, serialising all of them. The price is a gap in
     the serials when the caller later rolls back, which identifiers allow.
     """
+    if session.get_bind().dialect.name == "sqlite":
+        # One write lock for the whole file, which the caller's transaction holds from its
+        # BEGIN IMMEDIATE: a second connection would wait for it until busy_timeout.
+        return allocate(session, parent, kind)
     with Session(engine_of(session)) as own, own.begin():
         return allocate(own, parent, kind)
 

@@ -17,7 +17,7 @@ import numpy as np
 from sqlalchemy import Engine, Float, select, type_coerce
 from sqlalchemy.orm import Session
 
-from suanli.adapters.store.database import engine_of
+from suanli.adapters.store.database import READS_ONLY, engine_of
 from suanli.adapters.store.tables import PoolRow, SearchGenerationRow
 from suanli.domain.pool_order import CATEGORIES, DecimalKeys, PoolColumns
 from suanli.domain.resources import PoolState
@@ -99,6 +99,8 @@ class PoolIndex:
     def _reload(self, engine: Engine) -> None:
         try:
             with Session(engine) as session, session.begin():
+                # A snapshot without the write lock: writers go on while it loads (SQLite).
+                session.connection(execution_options={READS_ONLY: True})
                 generation = _generation(session)
                 self._loaded = _Loaded(generation, load_columns(session))
                 self.loads += 1
