@@ -71,6 +71,10 @@ class Market:
 
 @pytest.fixture
 def market(database: Database, clock: FixedClock) -> Market:
+    return build_market(database, clock)
+
+
+def build_market(database: Database, clock: FixedClock) -> Market:
     authority = parse_authority("CN")
     now = clock.now()
     with database.unit_of_work() as session:
@@ -95,7 +99,7 @@ def market(database: Database, clock: FixedClock) -> Market:
                                           TenantClass.START_UP, clock.now())
             if deposit_fen:
                 wallets.deposit(session, operator_principal, buyer.tenant_id, deposit_fen,
-                                f"dep-{buyer.tenant_id}", clock.now())
+                                f"dep-{buyer.tenant_id.replace('*', 'x')}", clock.now())
         return Principal(buyer.tenant_id, Role.CONSUMER)
 
     return Market(database, clock, operator_principal, seller_principal, pool_id, make_buyer)

@@ -43,8 +43,8 @@ def products(session: Session, *, accelerator_class: str | None, location: str |
                               since=since, limit=limit)
 
 
-def book(session: Session, product_id: str, depth: int) -> BookSnapshot:
-    assert 1 <= depth <= MAX_DEPTH
+def rebuild(session: Session, product_id: str) -> tuple[ProductRecord, OrderBook]:
+    """The book as the matching rebuilds it: from the resting legs."""
     record = product(session, product_id)
     rebuilt = OrderBook(product_id, record.rule, seq=record.seq,
                         last_at_ms=record.last_at_ms, last_price=record.last_price_fen)
@@ -53,6 +53,12 @@ def book(session: Session, product_id: str, depth: int) -> BookSnapshot:
         rebuilt.restore(leg.id, leg.side.direction, leg.price_fen_per_unit_hour, leg.remaining,
                         owner=leg.tenant_id, min_fill=leg.min_fill,
                         good_till_ms=leg.good_till_ms, priority=leg.priority)
+    return record, rebuilt
+
+
+def book(session: Session, product_id: str, depth: int) -> BookSnapshot:
+    assert 1 <= depth <= MAX_DEPTH
+    record, rebuilt = rebuild(session, product_id)
     bids, asks = rebuilt.depth(depth)
     return BookSnapshot(record, bids, asks, rebuilt.indicative())
 

@@ -173,7 +173,7 @@ def cancel(session: Session, principal: Principal, order_id: str, now: datetime,
     command = Command(session, now, fee_bps)
     command.lock(leg.product_id for leg in open_legs)
     for leg in open_legs:
-        book = command.book(leg.product_id)
+        book = command.book_swept(leg.product_id)
         if leg.id in book.orders:  # it may have filled or expired since it was read
             command.absorb(leg.product_id, book.cancel(leg.id, command.at_ms(leg.product_id)))
     command.finish()
@@ -204,7 +204,7 @@ def replace_order(session: Session, principal: Principal, order_id: str, now: da
     command.lock(leg.product_id for leg in open_legs)
     free = _free_for(session, command, request, open_legs)
     for leg in open_legs:
-        book = command.book(leg.product_id)
+        book = command.book_swept(leg.product_id)
         if leg.id not in book.orders:
             continue
         leg = command.legs[leg.id]
@@ -240,7 +240,6 @@ def _free_for(session: Session, command: Command, request: OrderRequest,
 def _resize(command: Command, leg: LegRecord, request: OrderRequest, left: int,
             free: dict[int, int]) -> LegRecord:
     """Back the leg's new size before the book sees it: devices for an ask, money for a bid."""
-    leg = replace(leg, count=leg.filled + left)
     if leg.side is Side.ASK:
         assert leg.pool_id is not None
         units = backing.rating(command.pool(leg.pool_id), request.accelerator_class)

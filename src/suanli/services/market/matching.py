@@ -101,6 +101,13 @@ class Command:
             self.books[product_id] = book
         return book
 
+    def book_swept(self, product_id: str) -> OrderBook:
+        """The book with its due orders expired first: a command never acts on an order
+        whose good-till time has passed."""
+        book = self.book(product_id)
+        self.absorb(product_id, book.expire(self.at_ms(product_id)))
+        return book
+
     def at_ms(self, product_id: str) -> int:
         """The command's time on this book: never before the book's last event."""
         return max(epoch_ms(self.now), self.book(product_id).last_at_ms)
@@ -170,10 +177,10 @@ class Command:
                                      state=LegState.OPEN if left else LegState.FILLED))
             else:
                 # The incoming leg is not in the book (its remaining is 0 until its SUBMIT
-                # says what is left): it has filled, unless a SUBMIT follows.
+                # says what is left): it has filled all it asked for, unless a SUBMIT follows.
                 assert leg.remaining == 0, leg.id
-                self.set_leg(replace(leg, filled=leg.filled + trade.quantity,
-                                     state=LegState.FILLED))
+                filled = leg.filled + trade.quantity
+                self.set_leg(replace(leg, filled=filled, count=filled, state=LegState.FILLED))
         value = trade_value_fen(trade.price, trade.quantity)
         fee = fee_fen(value, self.fee_bps)
         record = TradeRecord(f"{key.id}:{trade.seq}", key.id, trade.seq, trade.at_ms,
