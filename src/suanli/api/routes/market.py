@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import PlainTextResponse
+from pydantic import AwareDatetime
 
 from suanli.api.billing_schemas import LedgerCheckOut
 from suanli.api.context import AppContext, context, principal
