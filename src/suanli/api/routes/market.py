@@ -245,7 +245,7 @@ def get_book(product_id: str, ctx: Ctx, caller: Caller,
 @router.get("/products/{product_id}/events", response_model=list[EventOut],
             responses={200: {"content": {"text/csv": {}}}})
 def get_events(product_id: str, ctx: Ctx, caller: Caller,
-               after_seq: Annotated[int, Query(ge=0)] = 0, limit: Limit = 1_000,
+               after_seq: Annotated[int, Query(ge=0, le=2**62)] = 0, limit: Limit = 1_000,
                fmt: Annotated[Literal["json", "lobster"], Query(alias="format")] = "json"
                ) -> list[EventOut] | PlainTextResponse:
     """The book's event log; `format=lobster` gives LOBSTER's six message columns as CSV
