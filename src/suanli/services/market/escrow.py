@@ -23,16 +23,29 @@ HOLD, BUY, RELEASE = "market-hold", "market-buy", "market-release"
 PAY, FEE, REFUND = "market-pay", "market-fee", "market-refund"
 
 
-def ensure_buyer(session: Session, tenant_id: str, now: datetime) -> None:
-    wallets.ensure_wallet(session, tenant_id, now)
-    ledger_store.open_account(session, Account.open(escrow_account_id(tenant_id),
-                                                    AccountKind.ESCROW), now,
-                              owner_tenant_id=tenant_id)
-
-
-def ensure_seller(session: Session, tenant_id: str, now: datetime) -> None:
-    wallets.ensure_platform_accounts(session, now)
-    wallets.ensure_receivable(session, tenant_id, now)
+def ensure_accounts(session: Session, buyers: Iterable[str], sellers: Iterable[str],
+                    now: datetime) -> None:
+    """Open the accounts a command moves money on, if they are not open yet: a buyer's wallet
+    and escrow, a seller's receivable, the platform's fees. One read when all exist."""
+    buyers, sellers = sorted(set(buyers)), sorted(set(sellers))
+    wanted = {FEES_ACCOUNT} if sellers else set()
+    wanted |= {wallet_account_id(b) for b in buyers} | {escrow_account_id(b) for b in buyers}
+    wanted |= {receivable_account_id(s) for s in sellers}
+    if not wanted:
+        return
+    have = ledger_store.get_accounts(session, wanted)
+    if FEES_ACCOUNT in wanted and FEES_ACCOUNT not in have:
+        wallets.ensure_platform_accounts(session, now)
+    for buyer in buyers:
+        if wallet_account_id(buyer) not in have:
+            wallets.ensure_wallet(session, buyer, now)
+        if escrow_account_id(buyer) not in have:
+            ledger_store.open_account(session, Account.open(escrow_account_id(buyer),
+                                                            AccountKind.ESCROW), now,
+                                      owner_tenant_id=buyer)
+    for seller in sellers:
+        if receivable_account_id(seller) not in have:
+            wallets.ensure_receivable(session, seller, now)
 
 
 def hold(transfer_id: str, tenant_id: str, amount_fen: int, reference: str) -> Transfer:

@@ -24,7 +24,7 @@ from suanli.domain.market.products import MatchingRule, block_label
 from suanli.domain.market.records import LegRecord, OrderRecord
 from suanli.domain.market.settlement import FEE_BPS
 from suanli.domain.tenants import Principal, require_owner
-from suanli.services.market import backing, escrow
+from suanli.services.market import backing
 from suanli.services.market.matching import Command, epoch_ms, new_product
 
 MAX_DUE_PRODUCTS = 200  # books one sweep expires or uncrosses
@@ -101,10 +101,9 @@ def place(session: Session, principal: Principal, request: OrderRequest, now: da
         assert request.pool_id is not None
         pool = backing.pool_for_ask(session, principal, request.pool_id,
                                     request.accelerator_class, request.location)
-    for spec in specs:
-        repo.ensure_product(session, new_product(spec.product, now_s), now)
     command = Command(session, now, fee_bps)
-    command.lock(spec.product.id for spec in specs)
+    command.lock((spec.product.id for spec in specs),
+                 opening={spec.product.id: new_product(spec.product, now_s) for spec in specs})
     units = backing.rating(pool, request.accelerator_class) if pool is not None else None
     if pool is not None and units is not None:
         backing.lock_pool(session, pool.id)
@@ -116,8 +115,6 @@ def place(session: Session, principal: Principal, request: OrderRequest, now: da
                     f"pool {pool.id} has {free[spec.product.block_start_s]} devices free in "
                     f"block {block_label(spec.product.block_start_s)}; the ask needs {need}",
                     field="counts")
-    else:
-        escrow.ensure_buyer(session, principal.tenant_id, now)
     order_id = order_id_for(principal.tenant_id, request.client_order_id)
     order = OrderRecord(order_id, principal.tenant_id, request, digest, OrderState.OPEN, now_s)
     try:
@@ -138,6 +135,7 @@ def place(session: Session, principal: Principal, request: OrderRequest, now: da
         backing.devices_for(spec.count, units) if units is not None else 0, None, 0, 0)
         for spec in specs]
     repo.insert_legs(session, legs)
+    command.complete_orders.add(order_id)
     direction = BUY if request.side is Side.BID else SELL
     for leg in legs:
         command.set_leg(leg)
@@ -150,7 +148,8 @@ def place(session: Session, principal: Principal, request: OrderRequest, now: da
                              min_fill=leg.min_fill, good_till_ms=leg.good_till_ms)
         command.absorb(leg.product_id, events)
     command.finish()
-    return view(session, order_id), True
+    placed = replace(order, state=command.states[order_id])
+    return OrderView(placed, [command.legs[leg.id] for leg in legs]), True
 
 
 def _same(session: Session, existing: OrderRecord, digest: str) -> OrderView:

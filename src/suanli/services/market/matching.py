@@ -9,7 +9,7 @@ run any command; the product row, written first, serialises the commands on one 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
@@ -76,15 +76,30 @@ class Command:
         self.reservations: list[Reservation] = []
         self.transfers: list[Transfer] = []
         self.accounts: set[str] = set()
+        self.buyers: set[str] = set()  # whose wallet and escrow the command moves
+        self.sellers: set[str] = set()  # whose receivable it pays
+        self.complete_orders: set[str] = set()  # orders whose every leg is in self.legs
+        self.states: dict[str, OrderState] = {}  # what `finish` set each moved order to
         self._posted: dict[str, int] = defaultdict(int)
         self._pools: dict[str, PoolRow] = {}
 
     # -- setting up --------------------------------------------------------------------------
 
-    def lock(self, product_ids: Iterable[str]) -> None:
-        """Lock every product the command touches, once and in id order, before anything."""
+    def lock(self, product_ids: Iterable[str],
+             opening: Mapping[str, ProductRecord] | None = None) -> None:
+        """Lock every product the command touches, once and in id order, before anything;
+        products in `opening` that do not exist yet are opened first."""
         assert not self.products, "a command locks its products once"
-        self.products = repo.lock_products(self.session, product_ids, self.now)
+        ids = sorted(set(product_ids))
+        opening = opening or {}
+        self.products = repo.lock_products(self.session, ids, self.now)
+        missing = [i for i in ids if i not in self.products and i in opening]
+        if missing:
+            for product_id in missing:
+                repo.ensure_product(self.session, opening[product_id], self.now)
+            # A product opened concurrently sorts anywhere; locking the new ones after the
+            # old cannot deadlock: nobody else holds a product nobody has opened.
+            self.products.update(repo.lock_products(self.session, missing, self.now))
 
     def book(self, product_id: str) -> OrderBook:
         book = self.books.get(product_id)
@@ -128,6 +143,7 @@ class Command:
         assert leg.side is Side.BID
         if leg.hold_fen == amount_fen and (amount_fen == 0) == (leg.hold_transfer_id is None):
             return leg
+        self.buyers.add(leg.tenant_id)
         self.accounts |= {wallet_account_id(leg.tenant_id), escrow_account_id(leg.tenant_id)}
         serial = leg.hold_serial
         if leg.hold_transfer_id is not None:
@@ -194,7 +210,7 @@ class Command:
             key.accelerator_class, key.block_start_s, key.block_end_s, trade.quantity, devices,
             value, fee, Due(0, 0), 0, ReservationState.RESERVED))
         self._posted[buy.id] += value
-        escrow.ensure_seller(self.session, sell.tenant_id, self.now)
+        self.sellers.add(sell.tenant_id)
         self.accounts |= {escrow_account_id(buy.tenant_id),
                           receivable_account_id(sell.tenant_id), FEES_ACCOUNT}
 
@@ -259,6 +275,8 @@ class Command:
                 updated.append(product)
         repo.save_products(session, updated, self.now)
         self._close_orders()
+        if self.transfers:
+            escrow.ensure_accounts(session, self.buyers, self.sellers, self.now)
         escrow.apply(session, self.transfers, self.accounts, self.now)
 
     def after_uncross(self, product_id: str) -> None:
@@ -272,13 +290,19 @@ class Command:
         self.products[product_id] = product
         repo.save_products(self.session, [product], self.now)
 
-    def _close_orders(self) -> None:
+    def order_states(self) -> dict[str, OrderState]:
+        """Open while any of its legs is open, else done; for every order the command moved."""
         order_ids = {self.legs[i].order_id for i in self.changed}
-        if not order_ids:
-            return
         by_order: dict[str, list[LegRecord]] = defaultdict(list)
-        for leg in repo.legs_of_orders(self.session, order_ids):
+        for leg in self.legs.values():
+            if leg.order_id in self.complete_orders:
+                by_order[leg.order_id].append(leg)
+        for leg in repo.legs_of_orders(self.session, order_ids - self.complete_orders):
             by_order[leg.order_id].append(self.legs.get(leg.id, leg))
-        repo.set_order_states(self.session, {
-            order_id: OrderState.OPEN if any(leg.state is LegState.OPEN for leg in legs)
-            else OrderState.DONE for order_id, legs in by_order.items()}, self.now)
+        return {order_id: OrderState.OPEN if any(leg.state is LegState.OPEN for leg in legs)
+                else OrderState.DONE for order_id, legs in by_order.items()}
+
+    def _close_orders(self) -> None:
+        if self.changed:
+            self.states = self.order_states()
+            repo.set_order_states(self.session, self.states, self.now)
