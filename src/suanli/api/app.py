@@ -24,6 +24,7 @@ from suanli.api.body_limit import BodyLimit
 from suanli.api.input_guard import guard
 from suanli.api.routes import billing, calibration, jobs, platform, quotes, registry
 from suanli.api.routes import federation as federation_routes
+from suanli.api.routes import market as market_routes
 from suanli.bootstrap import build_node
 from suanli.settings import Settings
 
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.include_router(billing.router)
     app.include_router(calibration.router)
     app.include_router(federation_routes.router)  # issue 6: /federation/v1, /v1/federation
+    app.include_router(market_routes.router)  # issue 14: /v1/market
     _serve_docs(app)
     return app
 

@@ -16,6 +16,7 @@ from suanli.cli.catalog import accelerators
 from suanli.cli.federation import federation_app
 from suanli.cli.jobs import jobs_app
 from suanli.cli.login import login, logout, whoami
+from suanli.cli.market import market_app
 from suanli.cli.registry import pools, providers, sites
 from suanli.cli.simulate import simulate
 
@@ -245,6 +246,7 @@ app.add_typer(tariffs_app, name="tariffs")
 app.add_typer(programmes_app, name="programmes")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(federation_app, name="federation")
+app.add_typer(market_app, name="market")  # issue 14: the compute exchange
 app.command("simulate")(simulate)
 app.add_typer(admin, name="admin")
 

@@ -38,6 +38,7 @@ class AccountKind(StrEnum):
     PROGRAMME_FUND = "programme_fund"  # a voucher programme's budget
     PEER_CLEARING = "peer_clearing"  # what this platform and one peer owe each other
     ENTITLEMENT = "entitlement"  # prepaid compute a tenant holds
+    ESCROW = "escrow"  # a member's money for bought, not yet delivered blocks (the exchange)
     EXTERNAL = "external"  # cash in and out of the system (bank, payment provider)
 
 
@@ -64,7 +65,7 @@ _TRANSFER_KINDS = frozenset(TransferKind)
 # carries a debit balance of everything ever paid in.
 _CREDIT_NORMAL = frozenset({
     AccountKind.TENANT_WALLET, AccountKind.PROVIDER_RECEIVABLE, AccountKind.PLATFORM_FEES,
-    AccountKind.PROGRAMME_FUND, AccountKind.ENTITLEMENT,
+    AccountKind.PROGRAMME_FUND, AccountKind.ENTITLEMENT, AccountKind.ESCROW,
 })
 
 

@@ -11,3 +11,4 @@ from suanli.adapters.store.tables import Base
 
 __all__ = ["Base", "billing_tables", "calibration_tables", "job_tables", "tables"]
 __all__ += ["federation_tables"]
+from suanli.adapters.store import market_tables  # noqa: E402,F401  issue 14: the exchange

@@ -8,6 +8,7 @@ import threading
 from suanli.adapters.clock import Clock
 from suanli.adapters.store import Database
 from suanli.services.dispatch import agents
+from suanli.services.market import sweep as market_sweep
 
 log = logging.getLogger("suanli.scheduler")
 MAX_CONSECUTIVE_ERRORS_LOGGED = 10
@@ -45,6 +46,8 @@ class SchedulerLoop:
                 if expired or placed:
                     log.info("failover: %d leases expired; scheduling: %d jobs placed",
                              expired, placed)
+                with self._db.unit_of_work() as session:  # issue 14: the exchange's step
+                    market_sweep.sweep(session, self._clock.now())
                 self._errors = 0
             except Exception:  # the loop must outlive one bad pass; the next retries
                 self._errors += 1

@@ -19,6 +19,7 @@ from suanli.services.billing import estimates
 from suanli.services.billing import wallets as billing
 from suanli.services.jobs import lifecycle as jobs
 from suanli.services.jobs.leases import open_lease
+from suanli.services.market import reservations as market_reservations
 from suanli.services.roaming import home as roaming
 from suanli.services.scheduling import ranking
 
@@ -85,6 +86,9 @@ def place(session: Session, job: JobRow, now: datetime,
     # they get another chance (the attempt limit still bounds the retries).
     ranked = candidates(session, spec, excluded, now, job.tenant_id) or (
         candidates(session, spec, [], now, job.tenant_id) if excluded else [])
+    # Issue 14: pools where the tenant bought capacity for this hour come first (stable sort).
+    reserved = market_reservations.reserved_pools(session, job.tenant_id, now)
+    ranked.sort(key=lambda candidate: candidate.pool.id not in reserved)
     # Issue 6 (federation): a job pinned to another platform's pool, or that no local pool
     # fits, may roam to another platform; services/roaming.py decides and records it.
     if roaming.prefers_remote(session, job, ranked, now):

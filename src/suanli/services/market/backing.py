@@ -1,0 +1,81 @@
+"""Backing (交割保障): an ask offers only capacity its pool really has free for those hours.
+
+Free devices of a pool in a block = its devices, less what asks already hold there (resting or
+sold: an ask leg keeps its devices until it closes, then what it sold), less the devices of
+active leases whose job's time limit reaches into the block. A pool that is not active sells
+nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from suanli.adapters.store.repositories import market as repo
+from suanli.adapters.store.tables import PoolRow
+from suanli.domain.errors import Forbidden, ValidationFailed
+from suanli.domain.market.products import QuantityUnit, unit_of, workload_of
+from suanli.domain.resources import PoolState
+from suanli.domain.tenants import Principal, require_owner
+from suanli.services.billing import tariffs
+from suanli.services.registry import inventory as registry
+
+
+def rating(pool: PoolRow, accelerator_class: str) -> Decimal:
+    """Units one device of the pool delivers in an hour of this product: 1 for a device
+    product, the pool's SCU rating in the product's workload class for an SCU product."""
+    if unit_of(accelerator_class) is QuantityUnit.DEVICE:
+        return Decimal(1)
+    return tariffs.units_rating(pool, workload_of(accelerator_class))
+
+
+def devices_for(quantity: int, units_per_device: Decimal) -> int:
+    """Whole devices that deliver `quantity` units in an hour."""
+    assert quantity >= 0 and units_per_device > 0
+    return math.ceil(Decimal(quantity) / units_per_device)
+
+
+def pool_for_ask(session: Session, principal: Principal, pool_id: str, accelerator_class: str,
+                 location: str) -> PoolRow:
+    """The pool an ask names, if the caller may sell from it and it serves the product."""
+    pool = registry.get_pool(session, pool_id)
+    try:
+        require_owner(principal, pool.tenant_id, f"pool {pool.id}")
+    except Forbidden as exc:
+        raise Forbidden(exc.detail, field="pool_id") from None
+    if pool.state != PoolState.ACTIVE.value:
+        raise ValidationFailed(f"pool {pool.id} is {pool.state}, not active", field="pool_id")
+    if unit_of(accelerator_class) is QuantityUnit.DEVICE:
+        if pool.accelerator != accelerator_class:
+            raise ValidationFailed(f"pool {pool.id} holds {pool.accelerator}, not "
+                                   f"{accelerator_class}", field="accelerator_class")
+    elif rating(pool, accelerator_class) <= 0:
+        raise ValidationFailed(f"pool {pool.id} has no {accelerator_class} rating",
+                               field="accelerator_class")
+    if location not in (pool.hub, pool.province):
+        raise ValidationFailed(f"pool {pool.id} is in {pool.province} (hub {pool.hub}), not "
+                               f"{location}", field="location")
+    return pool
+
+
+def lock_pool(session: Session, pool_id: str) -> None:
+    """Serialise asks on one pool (PostgreSQL; SQLite's one writer already does)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(PoolRow.id).where(PoolRow.id == pool_id).with_for_update())
+
+
+def free_devices(session: Session, pool: PoolRow, block_starts: Iterable[int]
+                 ) -> dict[int, int]:
+    """Devices of the pool no ask and no running job holds, per block start (epoch s)."""
+    starts = sorted(set(block_starts))
+    if pool.state != PoolState.ACTIVE.value:
+        return dict.fromkeys(starts, 0)
+    committed = repo.committed_devices(session, pool.id, starts)
+    leases = repo.leased_devices(session, pool.id)
+    return {start: max(0, pool.device_count - committed[start]
+                       - sum(devices for devices, ends_s in leases if ends_s > start))
+            for start in starts}
