@@ -49,7 +49,8 @@ def place(side: Annotated[str, typer.Argument(help="bid or ask")],
                                                        help="idempotency: same id, same order")],
           count: Count = 1, hours: Hours = 1, start: Start = "",
           pool_id: Annotated[str | None, typer.Option(help="an ask's pool")] = None,
-          all_or_none: Annotated[bool, typer.Option("--all-or-none")] = False,
+          all_or_none: Annotated[bool, typer.Option(
+              "--all-or-none", help="fill each hour block whole or not at all")] = False,
           min_fill: Annotated[int, typer.Option(help="least fill per hour block")] = 0,
           good_till: Annotated[str | None, typer.Option(help="ISO 8601 time")] = None) -> None:
     """Place a bid or an ask for `count` units in each of `hours` hour blocks."""
@@ -70,7 +71,7 @@ def orders(state: Annotated[str | None, typer.Option(help="open or done")] = Non
 
 
 @market_app.command("show")
-def show(order_id: str) -> None:
+def show(order_id: Annotated[str, typer.Argument(help="the order's id (as placed)")]) -> None:
     """One order with its hour blocks."""
     order = request("GET", f"/v1/market/orders/{order_id}")
     console.print(_order_line(order))
@@ -80,15 +81,17 @@ def show(order_id: str) -> None:
 
 
 @market_app.command("cancel")
-def cancel(order_id: str) -> None:
+def cancel(order_id: Annotated[str, typer.Argument(help="the order's id (as placed)")]) -> None:
     """Take an order's open hour blocks off their books; holds go back to the wallet."""
     console.print(_order_line(request("DELETE", f"/v1/market/orders/{order_id}")))
 
 
 @market_app.command("replace")
-def replace(order_id: str, price: Annotated[int | None, typer.Option()] = None,
+def replace(order_id: Annotated[str, typer.Argument(help="the order's id (as placed)")],
+            price: Annotated[int | None, typer.Option(
+                help="new limit price, fen per unit-hour")] = None,
             count: Annotated[int | None, typer.Option(help="new total per hour")] = None,
-            good_till: Annotated[str | None, typer.Option()] = None) -> None:
+            good_till: Annotated[str | None, typer.Option(help="when the order lapses (ISO 8601)")] = None) -> None:
     """New price, count or good-till time for the open hour blocks of a one-interval order."""
     body = {"price_fen_per_unit_hour": price,
             "counts": None if count is None else [count], "good_till": good_till}
@@ -96,8 +99,9 @@ def replace(order_id: str, price: Annotated[int | None, typer.Option()] = None,
 
 
 @market_app.command("products")
-def products(accelerator_class: Annotated[str | None, typer.Option("--class")] = None,
-             location: Annotated[str | None, typer.Option()] = None) -> None:
+def products(accelerator_class: Annotated[str | None, typer.Option(
+                 "--class", help="catalog key or effective-unit class")] = None,
+             location: Annotated[str | None, typer.Option(help="hub or province")] = None) -> None:
     """Products with books, earliest block first."""
     table = Table("product", "rule", "last price", "next uncross")
     for p in request("GET", "/v1/market/products",
@@ -108,7 +112,8 @@ def products(accelerator_class: Annotated[str | None, typer.Option("--class")] =
 
 
 @market_app.command("book")
-def book(product_id: str, depth: int = 10) -> None:
+def book(product_id: Annotated[str, typer.Argument(help="product id")],
+         depth: Annotated[int, typer.Option(help="price levels per side")] = 10) -> None:
     """The L2 book; for a call auction, the indicative price and imbalance."""
     body = request("GET", f"/v1/market/products/{product_id}/book", params={"depth": depth})
     table = Table("bid qty", "bid", "ask", "ask qty")
@@ -128,8 +133,9 @@ def book(product_id: str, depth: int = 10) -> None:
 
 
 @market_app.command("trades")
-def trades(product_id: Annotated[str | None, typer.Option("--product")] = None,
-           limit: int = 50) -> None:
+def trades(product_id: Annotated[str | None, typer.Option("--product", help="product id")]
+           = None,
+           limit: Annotated[int, typer.Option(help="at most this many trades")] = 50) -> None:
     """The trade tape."""
     for t in request("GET", "/v1/market/trades", params={"product_id": product_id,
                                                          "limit": limit}):
@@ -138,8 +144,10 @@ def trades(product_id: Annotated[str | None, typer.Option("--product")] = None,
 
 
 @market_app.command("events")
-def events(product_id: str, lobster: Annotated[bool, typer.Option("--lobster")] = False,
-           after_seq: int = 0) -> None:
+def events(product_id: Annotated[str, typer.Argument(help="product id")],
+           lobster: Annotated[bool, typer.Option("--lobster", help="LOBSTER message CSV")]
+           = False,
+           after_seq: Annotated[int, typer.Option(help="events after this number")] = 0) -> None:
     """A book's event log (--lobster: LOBSTER's message CSV)."""
     params = {"after_seq": after_seq, "format": "lobster" if lobster else "json"}
     if lobster:
@@ -152,7 +160,8 @@ def events(product_id: str, lobster: Annotated[bool, typer.Option("--lobster")] 
 
 
 @market_app.command("index")
-def index(accelerator_class: str, location: str,
+def index(accelerator_class: Annotated[str, typer.Argument(help="catalog key or unit class")],
+          location: Annotated[str, typer.Argument(help="hub or province")],
           period: Annotated[str, typer.Option(help="hour or day")] = "day") -> None:
     """The price index (算力价格指数): volume-weighted, from trades only."""
     body = request("GET", "/v1/market/index", params={
@@ -176,7 +185,9 @@ def reservations(as_role: Annotated[str, typer.Option("--as", help="buyer or sel
 
 
 @market_app.command("quote")
-def quote(accelerator_class: str, location: str, count: Count = 1, hours: Hours = 1,
+def quote(accelerator_class: Annotated[str, typer.Argument(help="catalog key or unit class")],
+          location: Annotated[str, typer.Argument(help="hub or province")],
+          count: Count = 1, hours: Hours = 1,
           start: Start = "") -> None:
     """Request for quote: every pool that can serve it answers with a price."""
     body = {"accelerator_class": accelerator_class, "location": location,
@@ -187,7 +198,7 @@ def quote(accelerator_class: str, location: str, count: Count = 1, hours: Hours 
 
 
 @market_app.command("uncross")
-def uncross(product_id: str) -> None:
+def uncross(product_id: Annotated[str, typer.Argument(help="product id")]) -> None:
     """Operators: run a call auction now."""
     body = request("POST", f"/v1/market/products/{product_id}/uncross")
     console.print(f"{body['trades']} trades")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -140,8 +141,20 @@ class JobSpec:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> JobSpec:
-        return cls(**{**data, "command": tuple(data["command"]),
-                      "provinces": tuple(data.get("provinces") or ())})
+        """A spec as the platform stored it. It was checked when it was submitted; it is not
+        checked again, so a spec stored under older, looser limits can still be dispatched,
+        refused by its engine, reported and charged rather than wedging every step that reads
+        it (the limits bind new input, at the API)."""
+        fields = {**data, "command": tuple(data["command"]),
+                  "provinces": tuple(data.get("provinces") or ())}
+        spec = cls.__new__(cls)
+        defaults = {f.name: (f.default_factory() if f.default_factory is not dataclasses.MISSING
+                             else f.default) for f in dataclasses.fields(cls)
+                    if f.default is not dataclasses.MISSING
+                    or f.default_factory is not dataclasses.MISSING}
+        for name in (f.name for f in dataclasses.fields(cls)):
+            object.__setattr__(spec, name, fields[name] if name in fields else defaults[name])
+        return spec
 
 
 def check_idempotency_key(key: str) -> str:
