@@ -17,13 +17,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 
 import numpy as np
 
 from suanli.domain.errors import ValidationFailed
+from suanli.domain.time import SHANGHAI
 
-CST = timezone(timedelta(hours=8), "Asia/Shanghai")  # China keeps no daylight saving time
 MAX_RECORD_FEN = 10**15
 _FLOAT_EXACT = 2**53  # float64 adds integers exactly below this
 
@@ -33,14 +33,14 @@ def business_date(moment: datetime, cutoff_hour: int = 0) -> str:
     `cutoff_hour`:00 (0 = midnight). ISO text, e.g. '2026-11-02'."""
     assert moment.tzinfo is not None, "business dates need aware datetimes"
     assert 0 <= cutoff_hour <= 23
-    local = moment.astimezone(CST) - timedelta(hours=cutoff_hour)
+    local = moment.astimezone(SHANGHAI) - timedelta(hours=cutoff_hour)
     return local.date().isoformat()
 
 
 def cutoff_instant(day: str, cutoff_hour: int = 0) -> datetime:
     """When business day `day` closes: the next day at cutoff_hour:00 Asia/Shanghai."""
     parsed = parse_date(day)
-    return datetime(parsed.year, parsed.month, parsed.day, cutoff_hour, tzinfo=CST) + \
+    return datetime(parsed.year, parsed.month, parsed.day, cutoff_hour, tzinfo=SHANGHAI) + \
         timedelta(days=1)
 
 

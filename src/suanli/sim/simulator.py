@@ -31,7 +31,7 @@ from suanli.domain.placement import (
     PlacementEngine,
     make_policy,
 )
-from suanli.domain.placement.model import SECONDS_PER_HOUR
+from suanli.domain.time import SECONDS_PER_HOUR
 from suanli.sim.federation import Federation, rating
 from suanli.sim.traces import Trace, TraceJob
 

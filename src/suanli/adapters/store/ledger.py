@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -38,6 +38,7 @@ from suanli.domain.ledger import (
     apply_transfer,
     expire_pending,
 )
+from suanli.domain.time import aware
 
 ACCOUNTS: Table = LedgerAccountRow.__table__  # type: ignore[assignment]
 TRANSFERS: Table = LedgerTransferRow.__table__  # type: ignore[assignment]
@@ -48,16 +49,6 @@ MAX_PROBLEMS_REPORTED = 20
 
 
 # -- rows <-> domain -------------------------------------------------------------------------
-
-def aware(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything stored is UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def utc(moment: datetime) -> datetime:
-    """Store instants in UTC: SQLite keeps a datetime's wall time and drops its offset."""
-    return moment.astimezone(UTC)
-
 
 def _account(row: Mapping) -> Account:
     return Account(row["id"], AccountKind(row["kind"]), row["ledger"],

@@ -16,7 +16,6 @@ from suanli.domain.placement.estimates import (
 )
 from suanli.domain.placement.explain import infeasible_reason, placement_note
 from suanli.domain.placement.model import (
-    SECONDS_PER_HOUR,
     Allocation,
     JobRequest,
     LatencyClass,
@@ -25,6 +24,7 @@ from suanli.domain.placement.model import (
 from suanli.domain.placement.policies import Policy
 from suanli.domain.placement.scoring import CLASS_INDEX, job_devices
 from suanli.domain.placement.table import INFEASIBLE, PoolTable
+from suanli.domain.time import SECONDS_PER_HOUR
 
 MAX_DEFER_H = 48
 DEFER_CANDIDATES = 32  # deferral scores hours x this many best-ranked pools

@@ -10,8 +10,9 @@ import math
 
 import numpy as np
 
-from suanli.domain.placement.model import SECONDS_PER_HOUR, JobRequest
+from suanli.domain.placement.model import JobRequest
 from suanli.domain.placement.table import PoolTable
+from suanli.domain.time import SECONDS_PER_HOUR
 
 
 def lease_timing(table: PoolTable, job: JobRequest, devices: np.ndarray | int,

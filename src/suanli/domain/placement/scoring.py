@@ -24,8 +24,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from suanli.domain.placement.model import SECONDS_PER_HOUR, JobRequest, LatencyClass
+from suanli.domain.placement.model import JobRequest, LatencyClass
 from suanli.domain.placement.table import PoolTable
+from suanli.domain.time import SECONDS_PER_HOUR
 
 CLASS_ORDER = (LatencyClass.REALTIME, LatencyClass.INTERACTIVE, LatencyClass.BATCH)
 CLASS_INDEX = {c: i for i, c in enumerate(CLASS_ORDER)}

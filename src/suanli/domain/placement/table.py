@@ -12,11 +12,11 @@ import numpy as np
 from suanli.domain.errors import ValidationFailed
 from suanli.domain.placement.model import (
     MAX_RTT_MS,
-    SECONDS_PER_HOUR,
     JobRequest,
     LatencyClass,
     PoolSnapshot,
 )
+from suanli.domain.time import SECONDS_PER_HOUR
 
 MAX_POOLS = 1_000_000
 MAX_SOFTWARE_STACKS = 62  # one bit each in an int64 mask
@@ -82,7 +82,7 @@ class HourlySeries:
         hour = t_s // SECONDS_PER_HOUR
         periods, h = divmod(hour, self.period_h)
         full = self.cum[index, self.period_h].item() * periods + self.cum[index, h].item()
-        return full * SECONDS_PER_HOUR + self.values[index, h].item() * (t_s - hour * 3600)
+        return full * SECONDS_PER_HOUR + self.values[index, h].item() * (t_s - hour * SECONDS_PER_HOUR)
 
     def _antiderivative(self, index: np.ndarray | int, t_s: np.ndarray | int) -> np.ndarray:
         t = np.asarray(t_s, dtype=np.int64)

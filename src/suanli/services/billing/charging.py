@@ -25,7 +25,6 @@ from suanli.adapters.store.billing_tables import (
     VoucherRow,
 )
 from suanli.adapters.store.job_tables import JobRow, UsageRecordRow
-from suanli.adapters.store.ledger import aware
 from suanli.adapters.store.tables import PoolRow, SiteRow, TenantRow
 from suanli.domain.accounts import (
     EXPIRED,
@@ -45,6 +44,7 @@ from suanli.domain.rating import RatedUsage, rate_usage
 from suanli.domain.resources import Hub
 from suanli.domain.tariffs import QUANTITY_DECIMALS, Tariff
 from suanli.domain.tenants import TenantClass
+from suanli.domain.time import aware
 from suanli.domain.vouchers import (
     LineCategory,
     LineContext,

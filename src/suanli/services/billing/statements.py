@@ -20,13 +20,13 @@ from sqlalchemy.orm import Session
 
 from suanli.adapters.store.billing_tables import ChargeLineRow, LedgerTransferRow, UsageChargeRow
 from suanli.adapters.store.job_tables import JobRow
-from suanli.adapters.store.ledger import aware
 from suanli.adapters.store.tables import PoolRow, TenantRow
 from suanli.domain.accounts import receivable_account_id, wallet_account_id
 from suanli.domain.errors import Forbidden, ValidationFailed
 from suanli.domain.ledger import TransferKind
 from suanli.domain.metering import SHANGHAI, period_close
 from suanli.domain.tenants import Principal, Role
+from suanli.domain.time import aware
 from suanli.services import tenants
 from suanli.services.billing import wallets as billing
 

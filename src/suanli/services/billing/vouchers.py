@@ -22,13 +22,13 @@ from sqlalchemy.orm import Session
 
 from suanli.adapters.store import ledger as ledger_store
 from suanli.adapters.store.billing_tables import VoucherProgrammeRow, VoucherRow
-from suanli.adapters.store.ledger import aware, utc
 from suanli.domain.accounts import EXTERNAL_ACCOUNT, fund_account_id
 from suanli.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from suanli.domain.jobs import check_idempotency_key
 from suanli.domain.ledger import Account, AccountKind, Transfer
 from suanli.domain.resources import Hub, check_name, check_province
 from suanli.domain.tenants import Principal, TenantClass
+from suanli.domain.time import aware, utc
 from suanli.domain.vouchers import MAX_PROGRAMME_BUDGET_FEN, Programme, Voucher
 from suanli.services import tenants
 from suanli.services.billing import wallets as billing

@@ -35,15 +35,11 @@ from suanli.domain import federation as fed
 from suanli.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from suanli.domain.resources import check_name
 from suanli.domain.tenants import Principal, Role, TenantClass, require_role
+from suanli.domain.time import aware
 from suanli.services import tenants
 
 ACTIVE, SUSPENDED = "active", "suspended"
 MAX_PLATFORMS = 4096
-
-
-def aware(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything stored is UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def check_endpoint(endpoint: str, field: str = "endpoint") -> str:

@@ -19,8 +19,8 @@ from suanli.domain.ids import ComputeId
 from suanli.domain.jobs import JobSpec, JobState
 from suanli.domain.roaming import MAX_FORWARD_ATTEMPTS
 from suanli.domain.tenants import Principal, Role, TenantClass
+from suanli.domain.time import aware
 from suanli.services.federation import platforms as federation
-from suanli.services.federation.platforms import aware
 from suanli.services.jobs import lifecycle as jobs
 from suanli.services.roaming.home import (
     ACCEPTED,
