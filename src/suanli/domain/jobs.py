@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -114,12 +113,3 @@ def check_idempotency_key(key: str) -> str:
         raise ValidationFailed("1-128 characters of letters, digits and ._:-",
                                field="Idempotency-Key")
     return key
-
-
-@dataclass(frozen=True)
-class Transition:
-    job_id: str
-    from_state: JobState | None
-    to_state: JobState
-    at: datetime
-    reason: str
