@@ -22,7 +22,6 @@ from suanli.api.schemas import (
     SitePatch,
 )
 from suanli.domain.errors import NotFound, ValidationFailed
-from suanli.domain.geo import city
 from suanli.domain.search import PoolQuery, SortKey
 from suanli.domain.tenants import Principal
 from suanli.services.registry import inventory as registry
@@ -162,7 +161,7 @@ def search_pools(
     near = None
     if near_city is not None:
         try:
-            place = city(near_city)
+            place = ctx.cities.city(near_city)
         except NotFound as exc:
             raise ValidationFailed(exc.detail, field="near_city") from None
         near = (place.latitude, place.longitude)
