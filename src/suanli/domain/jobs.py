@@ -51,6 +51,14 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
 }
 
 
+class LeaseState(StrEnum):
+    """A lease: devices of a pool held for one attempt of a job (stored in leases.state)."""
+
+    ACTIVE = "active"  # holds its devices
+    RELEASED = "released"  # ended normally: the job finished, failed or was cancelled
+    EXPIRED = "expired"  # its agent missed the heartbeat deadline (failover)
+
+
 def check_transition(current: JobState, target: JobState) -> None:
     if target not in TRANSITIONS[current]:
         allowed = ", ".join(sorted(s.value for s in TRANSITIONS[current])) or "none (final)"

@@ -82,7 +82,8 @@ class HourlySeries:
         hour = t_s // SECONDS_PER_HOUR
         periods, h = divmod(hour, self.period_h)
         full = self.cum[index, self.period_h].item() * periods + self.cum[index, h].item()
-        return full * SECONDS_PER_HOUR + self.values[index, h].item() * (t_s - hour * SECONDS_PER_HOUR)
+        into_hour = t_s - hour * SECONDS_PER_HOUR
+        return full * SECONDS_PER_HOUR + self.values[index, h].item() * into_hour
 
     def _antiderivative(self, index: np.ndarray | int, t_s: np.ndarray | int) -> np.ndarray:
         t = np.asarray(t_s, dtype=np.int64)

@@ -27,12 +27,9 @@ from suanli.adapters.store.billing_tables import (
 from suanli.adapters.store.job_tables import JobRow, UsageRecordRow
 from suanli.adapters.store.tables import PoolRow, SiteRow, TenantRow
 from suanli.domain.accounts import (
-    EXPIRED,
     FEES_ACCOUNT,
-    OPEN,
-    POSTED,
     PREPAID,
-    VOIDED,
+    HoldState,
     fund_account_id,
     receivable_account_id,
     wallet_account_id,
@@ -119,8 +116,9 @@ def charge(session: Session, usage: UsageRecordRow, now: datetime) -> UsageCharg
         row = session.get(VoucherRow, voucher.id)
         assert row is not None and voucher.remaining_fen <= row.remaining_fen
         row.remaining_fen = voucher.remaining_fen
-    if hold is not None and hold.state == OPEN:
-        hold.state = POSTED if money.held_fen > money.released_fen else VOIDED
+    if hold is not None and hold.state == HoldState.OPEN:
+        hold.state = (HoldState.POSTED if money.held_fen > money.released_fen
+                      else HoldState.VOIDED).value
         hold.settled_at = now
     return _write(session, usage, pool, tariff, spec, record, metered, rated, period, lines,
                   discount, money, now)
@@ -245,7 +243,7 @@ def _money(session: Session, usage: UsageRecordRow, hold: LeaseHoldRow | None,
     prefix = usage.id
     transfers: list[Transfer] = []
     held = settled = 0
-    if hold is not None and hold.state == OPEN:
+    if hold is not None and hold.state == HoldState.OPEN:
         billing_hold = _live_hold(session, hold, now)
         if billing_hold:
             held = hold.amount_fen
@@ -286,7 +284,7 @@ def _live_hold(session: Session, hold: LeaseHoldRow, now: datetime) -> bool:
     if record.state == TransferState.PENDING and record.expires_at is not None and (
             now >= record.expires_at):
         ledger_store.expire(session, hold.transfer_id, now)
-        hold.state, hold.settled_at = EXPIRED, now
+        hold.state, hold.settled_at = HoldState.EXPIRED.value, now
         return False
     return record.state == TransferState.PENDING
 

@@ -23,12 +23,12 @@ from suanli.adapters.store.tables import PoolRow
 from suanli.catalog import load_catalog
 from suanli.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from suanli.domain.ids import ComputeId, IdKind
-from suanli.domain.jobs import MAX_ATTEMPTS, JobState
+from suanli.domain.jobs import MAX_ATTEMPTS, JobState, LeaseState
 from suanli.domain.tenants import Principal, Role, require_owner, require_role
 from suanli.services.billing import charging
 from suanli.services.billing import wallets as billing
 from suanli.services.jobs import lifecycle as jobs
-from suanli.services.jobs.leases import ACTIVE, EXPIRED, RELEASED, release
+from suanli.services.jobs.leases import release
 from suanli.services.scheduling import placement as scheduling
 
 HEARTBEAT_TTL_S = 30  # a claimed lease without a heartbeat this long is presumed lost
@@ -83,7 +83,7 @@ def claim(session: Session, principal: Principal, agent_id: str, now: datetime,
     agent = _agent(session, principal, agent_id)
     agent.last_seen = now
     stmt = (select(LeaseRow, JobRow).join(JobRow, JobRow.lease_id == LeaseRow.id)
-            .where(LeaseRow.pool_id.in_(agent.pools), LeaseRow.state == ACTIVE,
+            .where(LeaseRow.pool_id.in_(agent.pools), LeaseRow.state == LeaseState.ACTIVE.value,
                    LeaseRow.agent_id.is_(None), JobRow.state == JobState.PLACED.value)
             .order_by(LeaseRow.created_at).limit(min(max_jobs, MAX_CLAIM))
             .with_for_update(skip_locked=True))
@@ -131,7 +131,7 @@ def heartbeat(session: Session, principal: Principal, agent_id: str,
             continue
         job = session.get(JobRow, lease.job_id)
         assert job is not None
-        if lease.state != ACTIVE:
+        if lease.state != LeaseState.ACTIVE:
             answers[lease.id] = "lost"
         elif job.state == JobState.CANCELLED.value:
             answers[lease.id] = "cancel"
@@ -157,8 +157,8 @@ def report(session: Session, principal: Principal, agent_id: str, lease_id: str,
         lease.engine_ref = engine_ref[:200]
     if logs is not None:
         _store_logs(session, job.id, logs, now)
-    if lease.state != ACTIVE:
-        if lease.state == RELEASED and state.is_terminal and usage is not None:
+    if lease.state != LeaseState.ACTIVE:
+        if lease.state == LeaseState.RELEASED and state.is_terminal and usage is not None:
             # The agent retrying a final report whose answer it lost: the same figures are
             # the same record; different ones are a 409 from record_usage.
             charging.charge(session, record_usage(session, lease, job, usage, now),
@@ -171,7 +171,7 @@ def report(session: Session, principal: Principal, agent_id: str, lease_id: str,
         job.exit_code = exit_code
         job.message = message[:2000]
         recorded = record_usage(session, lease, job, usage, now) if usage is not None else None
-        release(session, lease, now, RELEASED)
+        release(session, lease, now, LeaseState.RELEASED)
         if recorded is not None:
             charging.charge(session, recorded, now)
         else:
@@ -246,13 +246,13 @@ def requeue(session: Session, job: JobRow, now: datetime, reason: str) -> None:
 def expire_leases(session: Session, now: datetime) -> int:
     """Failover: leases whose agent went silent (or never claimed) are ended and their jobs
     placed again elsewhere. The fence makes a late report from the old agent a 409."""
-    stale = session.scalars(select(LeaseRow).where(LeaseRow.state == ACTIVE,
+    stale = session.scalars(select(LeaseRow).where(LeaseRow.state == LeaseState.ACTIVE.value,
                                                    LeaseRow.heartbeat_deadline < now)
                             .limit(500).with_for_update(skip_locked=True)).all()
     for lease in stale:
         job = session.get(JobRow, lease.job_id)
         assert job is not None
-        release(session, lease, now, EXPIRED)
+        release(session, lease, now, LeaseState.EXPIRED)
         billing.on_lease_ended_without_usage(session, lease, now)
         if job.state == JobState.CANCELLED.value or JobState(job.state).is_terminal:
             continue
@@ -265,7 +265,7 @@ def grace_after_restart(session: Session, now: datetime, ttl_s: int = HEARTBEAT_
     """After the platform was down, agents could not heartbeat: give every lease a fresh TTL
     instead of failing over work that is still running (which would run it twice)."""
     return session.execute(
-        update(LeaseRow).where(LeaseRow.state == ACTIVE,
+        update(LeaseRow).where(LeaseRow.state == LeaseState.ACTIVE.value,
                                LeaseRow.heartbeat_deadline < now + timedelta(seconds=ttl_s))
         .values(heartbeat_deadline=now + timedelta(seconds=ttl_s))
         .execution_options(synchronize_session=False)).rowcount

@@ -11,9 +11,8 @@ from suanli.adapters.store.job_tables import JobRow, LeaseRow
 from suanli.adapters.store.tables import PoolRow
 from suanli.domain.errors import Conflict
 from suanli.domain.ids import ComputeId, IdKind
+from suanli.domain.jobs import LeaseState
 from suanli.domain.resources import PoolState
-
-ACTIVE, RELEASED, EXPIRED = "active", "released", "expired"
 
 
 def take_devices(session: Session, pool_id: str, devices: int) -> bool:
@@ -54,7 +53,7 @@ def open_lease(session: Session, job: JobRow, pool_id: str, devices: int, now: d
     job.attempts += 1
     lease_id = ComputeId.parse(job.id).child(IdKind.LEASE, job.attempts)
     lease = LeaseRow(id=str(lease_id), job_id=job.id, pool_id=pool_id, devices=devices,
-                     state=ACTIVE, fence=0, agent_id=None, engine_ref=None,
+                     state=LeaseState.ACTIVE.value, fence=0, agent_id=None, engine_ref=None,
                      heartbeat_deadline=now + timedelta(seconds=claim_timeout_s),
                      created_at=now)
     session.add(lease)
@@ -63,11 +62,11 @@ def open_lease(session: Session, job: JobRow, pool_id: str, devices: int, now: d
     return lease
 
 
-def release(session: Session, lease: LeaseRow, now: datetime, outcome: str) -> None:
+def release(session: Session, lease: LeaseRow, now: datetime, outcome: LeaseState) -> None:
     """End a lease (released normally, or expired) and return its devices to the pool."""
-    if lease.state != ACTIVE:
+    if lease.state != LeaseState.ACTIVE:
         raise Conflict(f"lease {lease.id} already ended ({lease.state})", field="lease_id")
-    assert outcome in (RELEASED, EXPIRED)
-    lease.state = outcome
+    assert outcome in (LeaseState.RELEASED, LeaseState.EXPIRED)
+    lease.state = outcome.value
     lease.ended_at = now
     give_back_devices(session, lease.pool_id, lease.devices)
