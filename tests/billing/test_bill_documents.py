@@ -7,9 +7,21 @@ the same rows: the JSON, CSV and HTML the API serves must equal what it makes of
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from suanli.domain.bills import (
+    Bill,
+    BillItem,
+    BillLine,
+    BillTotals,
+    VoucherShare,
+    WalletMovement,
+    voucher_totals,
+)
 from suanli.domain.tenants import Principal, Role
+from suanli.domain.time import SHANGHAI
+from suanli.services.billing import statements
 from tests.billing import bills_before
 from tests.billing.conftest import PROGRAMME, TARIFF
 
@@ -67,3 +79,37 @@ def test_bills_and_payouts_are_byte_for_byte_what_the_dict_version_made(
     assert len(reference["lines"]) == 4
     served_payout = client.get(f"/v1/payouts/{PERIOD}", headers=provider.headers)
     assert served_payout.content == _json_bytes(reference)
+
+
+def test_a_bill_without_hub_tier_or_band_renders_as_the_dict_version_did() -> None:
+    # What the API scenario above cannot reach: a pool outside the hubs, a minimum-charge
+    # item with neither tier nor band, a line with no items, unicode and markup in names.
+    minimum = BillItem(kind="minimum", tier=None, band=None, quantity_micro=0,
+                       unit_price_fen_e4=0, amount_fen=100, discount_fen=0, payable_fen=100,
+                       vouchers=())
+    usage = BillItem(kind="usage", tier=2, band="valley", quantity_micro=1_234_567,
+                     unit_price_fen_e4=4_500_000, amount_fen=556, discount_fen=55,
+                     payable_fen=501, vouchers=(VoucherShare("v-1", "p-<1>", 55),))
+    start = datetime(2026, 11, 30, 23, 0, tzinfo=UTC)
+
+    def line(record: str, items: tuple[BillItem, ...], amount: int, discount: int) -> BillLine:
+        return BillLine(
+            usage_record_id=record, job_id=f"job-{record}", job_name="", lease_id="l",
+            pool_id="pool-1", pool_name="池 <1>", provider_id="prov", accelerator="a800",
+            hub=None, province="CN-BJ", start=start, end=start + timedelta(hours=1),
+            tariff_id="t", basis="device-hour", spot=True, device_hours_micro=1_234_567,
+            compute_unit_hours_micro=3_000_001, quantity_micro=1_234_567,
+            facility_energy_wh=1500, items=items, amount_fen=amount, discount_fen=discount,
+            payable_fen=amount - discount, collected_fen=0, unpaid_fen=amount - discount,
+            transfer_ids=("x:charge",))
+
+    lines = (line("u1", (minimum, usage), 656, 55), line("u2", (), 0, 0))
+    bill = Bill(tenant_id="CN.T1", tenant_name="A & B", period=PERIOD, billing_mode="postpaid",
+                period_start=datetime(2026, 11, 1, tzinfo=SHANGHAI),
+                period_end=datetime(2026, 12, 1, tzinfo=SHANGHAI), lines=lines,
+                totals=BillTotals.of(lines), vouchers=voucher_totals(lines),
+                wallet=WalletMovement("wallet:CN.T1", 500, 0, 300, {"job-charge": 300}))
+    document = bill.as_json()
+    assert document["totals"]["facility_energy_kwh"] == "3"  # summed in Wh, as before
+    assert statements.to_csv(bill) == bills_before.to_csv(document)
+    assert statements.to_html(bill) == bills_before.to_html(document)
