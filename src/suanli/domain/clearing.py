@@ -18,8 +18,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from suanli.domain.errors import ValidationFailed
 from suanli.domain.time import SHANGHAI
@@ -132,16 +134,17 @@ def direct_payments(positions: Mapping[str, int]) -> list[tuple[str, str, int]]:
 class NettedArrays:
     """Netting of n platforms: `gross[d, c]` is what d owes c, `positions[p]` p's net."""
 
-    gross: np.ndarray  # (n, n) int64
-    positions: np.ndarray  # (n,) int64
+    gross: NDArray[np.int64]  # (n, n)
+    positions: NDArray[np.int64]  # (n,)
 
-    def bilateral(self) -> np.ndarray:
+    def bilateral(self) -> NDArray[np.int64]:
         """(n, n): net[a, b] = what a owes b after offsetting (antisymmetric)."""
-        return self.gross - self.gross.T
+        net: NDArray[np.int64] = self.gross - self.gross.T
+        return net
 
 
-def net_arrays(debtor: np.ndarray, creditor: np.ndarray, amount_fen: np.ndarray,
-               platforms: int) -> NettedArrays:
+def net_arrays(debtor: NDArray[np.integer[Any]], creditor: NDArray[np.integer[Any]],
+               amount_fen: NDArray[np.integer[Any]], platforms: int) -> NettedArrays:
     """Net millions of obligations at once; indices are platform numbers 0..platforms-1.
 
     Sums are exact: float64 bincount while the total stays below 2**53, otherwise an integer
