@@ -103,7 +103,7 @@ def enrol(session: Session, principal: Principal, own: str, *, authority: str, n
                                            level=level, name=check_name(name, "name"),
                                            created_by=principal.tenant_id, created_at=now))
     else:
-        row.token_sha256, row.level, row.name = _token_hash(token), level, check_name(name)
+        row.token_sha256, row.level, row.name = _token_hash(token), level, check_name(name, "name")
         row.created_by, row.created_at, row.used_at = principal.tenant_id, now, None
     session.flush()
     return token
