@@ -190,7 +190,9 @@ def load_demo(db: Database, authority: ComputeId, clock: Clock, seed: int = 7) -
                         DEMO_BALANCE_FEN,
                         f"demo-balance-{consumer.tenant_id}", now,
                         reference="illustrative demo balance")
-        counts = [session.scalar(select(func.count()).select_from(table)
-                                 .where(table.illustrative.is_(True)))
-                  for table in (ProviderRow, registry.SiteRow, registry.PoolRow)]
-    return DemoSummary(*counts, consumer_key=consumer.api_key, loaded_now=loaded_now)
+        providers, sites, pools = (
+            session.scalar(select(func.count()).select_from(table)
+                           .where(table.illustrative.is_(True))) or 0
+            for table in (ProviderRow, registry.SiteRow, registry.PoolRow))
+    return DemoSummary(providers, sites, pools, consumer_key=consumer.api_key,
+                       loaded_now=loaded_now)

@@ -127,6 +127,7 @@ def accelerator_from_row(row: dict[str, str], where: str) -> Accelerator:
         raise ValidationFailed(
             f"kind {values['kind']!r} must be one of {', '.join(KINDS)}", field=f"{where}:kind"
         )
+    # Each column was checked above as text or as a figure; the dict cannot say which is which.
     return Accelerator(**values)  # type: ignore[arg-type]
 
 

@@ -6,10 +6,13 @@ import logging
 import signal
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from suanli.catalog import Accelerator
 
 console = Console()
 agent_app = typer.Typer(help="The provider agent (runs on the provider's side).",
@@ -138,7 +141,7 @@ def calibrate(
         _print_calibration(result, view)
 
 
-def _catalog_entry(key: str):  # type: ignore[no-untyped-def]
+def _catalog_entry(key: str) -> Accelerator:
     from suanli.catalog import load_catalog
     from suanli.domain.errors import NotFound
 
@@ -148,7 +151,7 @@ def _catalog_entry(key: str):  # type: ignore[no-untyped-def]
         raise typer.BadParameter(exc.detail, param_hint="--accelerator") from None
 
 
-def _print_calibration(result, view) -> None:  # type: ignore[no-untyped-def]
+def _print_calibration(result, view) -> None:
     from rich.table import Table
 
     from suanli.services.registry.calibration import FIGURES

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -13,6 +13,9 @@ from suanli.cli.federation import federation_app
 from suanli.cli.jobs import jobs_app
 from suanli.cli.registry import pools, providers, sites
 from suanli.cli.simulate import simulate
+
+if TYPE_CHECKING:
+    from suanli.federation_settings import FederationSettings
 
 app = typer.Typer(help="suanli (算力): a compute-power internet.", no_args_is_help=True)
 admin = typer.Typer(help="Administer the local platform database directly.",
@@ -57,9 +60,10 @@ def serve(
     from suanli.bootstrap import ensure_operator, load_demo
     from suanli.settings import Settings
 
-    overrides = {k: v for k, v in {"host": host, "port": port, "database_url": database_url,
-                                   "authority": authority, "demo": demo or None}.items()
-                 if v is not None}
+    overrides: dict[str, Any] = {
+        k: v for k, v in {"host": host, "port": port, "database_url": database_url,
+                          "authority": authority, "demo": demo or None}.items()
+        if v is not None}
     settings = Settings(**overrides)
     api = create_app(settings)
     ctx = api.state.ctx
@@ -79,15 +83,16 @@ def serve(
 
 
 def _federation_settings(parent: str | None, token: str | None, key_file: str | None,
-                         public_url: str | None, authority: str):  # type: ignore[no-untyped-def]
+                         public_url: str | None, authority: str) -> FederationSettings:
     """Issue 6: the federation options of `serve` over SUANLI_* settings; a node always keeps
     its key in a file (suanli-<authority>.key here unless SUANLI_KEY_FILE says otherwise)."""
     from suanli.adapters.platform_key import default_key_file
     from suanli.federation_settings import FederationSettings
 
-    overrides = {k: v for k, v in {"parent": parent, "enrolment_token": token,
-                                   "key_file": key_file, "public_url": public_url}.items()
-                 if v is not None}
+    overrides: dict[str, Any] = {
+        k: v for k, v in {"parent": parent, "enrolment_token": token,
+                          "key_file": key_file, "public_url": public_url}.items()
+        if v is not None}
     settings = FederationSettings(**overrides)
     if settings.key_file is None:
         settings.key_file = default_key_file(authority.strip().upper())
@@ -110,7 +115,7 @@ def create_tenant(
     from suanli.services import tenants
     from suanli.settings import Settings
 
-    settings = Settings(**({"database_url": database_url} if database_url else {}))
+    settings = Settings(database_url=database_url) if database_url else Settings()
     db = create_database(settings.database_url, schema=settings.database_schema)
     db.migrate()
     try:
@@ -132,7 +137,7 @@ def migrate(database_url: Annotated[str | None, typer.Option()] = None) -> None:
     from suanli.adapters.store import create_database
     from suanli.settings import Settings
 
-    settings = Settings(**({"database_url": database_url} if database_url else {}))
+    settings = Settings(database_url=database_url) if database_url else Settings()
     create_database(settings.database_url, schema=settings.database_schema).migrate()
     console.print("database is at the newest revision")
 

@@ -107,8 +107,8 @@ class Simulator:
     # --- the loop --------------------------------------------------------------------------
 
     def run(self, on_progress: Callable[[int], None] | None = None) -> list[JobOutcome]:
-        for i, job in enumerate(self.trace.jobs):
-            self._push(job.submit_s, ARRIVE, i)
+        for i, entry in enumerate(self.trace.jobs):
+            self._push(entry.submit_s, ARRIVE, i)
         arrived = 0
         for _ in range(MAX_EVENTS):
             if not self.events:

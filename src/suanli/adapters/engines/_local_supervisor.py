@@ -17,7 +17,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from suanli.adapters.engines import _local_table as table
 from suanli.adapters.engines._gpu import GpuMeter, cpu_energy_wh
@@ -280,7 +280,7 @@ def _pump(sel: selectors.BaseSelector, timeout_s: float) -> None:
         time.sleep(timeout_s)
         return
     for key, _ in sel.select(timeout_s):
-        fileobj: IO[bytes] = key.fileobj  # type: ignore[assignment]
+        fileobj = cast(IO[bytes], key.fileobj)  # selectors types it as any fd; we register pipes
         data = os.read(fileobj.fileno(), READ_CHUNK)
         if data:
             key.data.write(data)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel
 
 from suanli.api.context import AppContext, context, principal
 from suanli.api.schemas import (
@@ -32,9 +33,10 @@ Ctx = Annotated[AppContext, Depends(context)]
 Caller = Annotated[Principal, Depends(principal)]
 Limit = Annotated[int, Query(ge=1, le=200)]
 Offset = Annotated[int, Query(ge=0, le=100_000)]
+Out = TypeVar("Out", bound=BaseModel)
 
 
-def _out(model, row):  # type: ignore[no-untyped-def]
+def _out(model: type[Out], row: object) -> Out:
     return model.model_validate(row, from_attributes=True)
 
 

@@ -202,8 +202,8 @@ def _rate(session: Session, tariff: Tariff, metered: MeteredUsage, record: Usage
     end = record.end if record is not None else aware(usage.ended_at)
     start = record.start if record is not None else end
     return rate_usage(tariff, metered.quantity(tariff.basis), start, end,
-                      Decimal(int(month_to_date)).scaleb(-QUANTITY_DECIMALS), spec.spot,
-                      job_rated_before_fen=int(job_before))
+                      Decimal(int(month_to_date or 0)).scaleb(-QUANTITY_DECIMALS), spec.spot,
+                      job_rated_before_fen=int(job_before or 0))
 
 
 def _discount(rated: RatedUsage, context: LineContext, vouchers: list[Voucher],

@@ -146,7 +146,7 @@ def deposit(session: Session, principal: Principal, tenant_id: str, amount_fen: 
     check_reference(reference)
     ensure_platform_accounts(session, now)
     ensure_wallet(session, tenant.id, now)
-    ledger_store.insert_if_absent(session, BillingProfileRow.__table__, {  # type: ignore[arg-type]
+    ledger_store.insert_if_absent(session, BillingProfileRow, {
         "tenant_id": tenant.id, "mode": PREPAID, "updated_by": principal.tenant_id,
         "updated_at": now})
     digest = hashlib.sha256(f"{tenant.id}\n{key}".encode()).hexdigest()[:40]

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from suanli.adapters.store import rows_matched
 from suanli.adapters.store.job_tables import (
     AgentRow,
     JobLogRow,
@@ -90,12 +91,12 @@ def claim(session: Session, principal: Principal, agent_id: str, now: datetime,
     out = []
     for lease, job in session.execute(stmt).all():
         # Compare-and-set on the fence: if another claim got here first, skip this lease.
-        claimed = session.execute(
+        claimed = rows_matched(session.execute(
             update(LeaseRow).where(LeaseRow.id == lease.id, LeaseRow.fence == lease.fence,
                                    LeaseRow.agent_id.is_(None))
             .values(fence=lease.fence + 1, agent_id=agent.id,
                     heartbeat_deadline=now + timedelta(seconds=ttl_s))
-            .execution_options(synchronize_session=False)).rowcount
+            .execution_options(synchronize_session=False)))
         if claimed != 1:
             continue
         session.refresh(lease)
@@ -264,11 +265,11 @@ def expire_leases(session: Session, now: datetime) -> int:
 def grace_after_restart(session: Session, now: datetime, ttl_s: int = HEARTBEAT_TTL_S) -> int:
     """After the platform was down, agents could not heartbeat: give every lease a fresh TTL
     instead of failing over work that is still running (which would run it twice)."""
-    return session.execute(
+    return rows_matched(session.execute(
         update(LeaseRow).where(LeaseRow.state == LeaseState.ACTIVE.value,
                                LeaseRow.heartbeat_deadline < now + timedelta(seconds=ttl_s))
         .values(heartbeat_deadline=now + timedelta(seconds=ttl_s))
-        .execution_options(synchronize_session=False)).rowcount
+        .execution_options(synchronize_session=False)))
 
 
 def tick(session: Session, now: datetime,

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from suanli.adapters.peers import PeerAddress
 from suanli.adapters.platform_key import PlatformIdentity
+from suanli.adapters.store import rows_matched
 from suanli.adapters.store.federation_tables import (
     FederationEnrolmentRow,
     FederationKeyRow,
@@ -350,9 +351,10 @@ def verify_message(session: Session, own: str, headers: fed.SignatureHeaders, me
 
 def purge_nonces(session: Session, now: datetime) -> int:
     """Forget nonces whose window has passed (their timestamps alone now reject replays)."""
-    return session.execute(delete(FederationNonceRow)
-                           .where(FederationNonceRow.expires_at < now - timedelta(seconds=1))
-                           .execution_options(synchronize_session=False)).rowcount
+    return rows_matched(session.execute(
+        delete(FederationNonceRow)
+        .where(FederationNonceRow.expires_at < now - timedelta(seconds=1))
+        .execution_options(synchronize_session=False)))
 
 
 # -- small persistent state of the loop ------------------------------------------------------

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from suanli.adapters.store import rows_matched
 from suanli.adapters.store.job_tables import JobRow, LeaseRow
 from suanli.adapters.store.tables import PoolRow
 from suanli.domain.errors import Conflict
@@ -22,13 +23,13 @@ def take_devices(session: Session, pool_id: str, devices: int) -> bool:
     placements can never both take the last devices.
     """
     assert devices > 0
-    taken = session.execute(
+    taken = rows_matched(session.execute(
         update(PoolRow)
         .where(PoolRow.id == pool_id, PoolRow.state == PoolState.ACTIVE.value,
                PoolRow.free_devices >= devices)
         .values(free_devices=PoolRow.free_devices - devices)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    ))
     return taken == 1
 
 

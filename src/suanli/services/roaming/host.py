@@ -163,6 +163,7 @@ def due_status(session: Session, now: datetime) -> list[StatusPush]:
                            .order_by(GuestJobRow.next_push_at).limit(MAX_BATCH * 4)).all()
     out = []
     for row in rows:
+        assert row.next_push_at is not None  # the query asked for rows that have one
         if aware(row.next_push_at) > now:
             continue
         status = status_of(session, row)
