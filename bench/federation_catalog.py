@@ -41,8 +41,7 @@ from suanli.adapters.store import create_database
 from suanli.adapters.store.tables import PoolRow
 from suanli.api.app import create_app
 from suanli.api.federation_runtime import build_runtime
-from suanli.catalog import load_catalog, load_ratings, units_per_device_hour
-from suanli.domain.geo import cities as load_cities
+from suanli.catalog import load_catalog, load_cities, load_ratings, units_per_device_hour
 from suanli.domain.ids import ComputeId, IdKind
 from suanli.domain.resources import Engine, Pool, SiteKind
 from suanli.domain.tenants import Principal, Role, TenantClass
@@ -125,7 +124,7 @@ def build_tree(url: str, tmp: Path):  # type: ignore[no-untyped-def]
 def fill(db, authority: str, province: str, rng: random.Random) -> None:  # type: ignore[no-untyped-def]
     now = SystemClock().now()
     catalog = [a for a in load_catalog().all() if a.key in load_ratings().ratings]
-    places = [c for c in load_cities() if c.province == province] or load_cities()
+    places = [c for c in load_cities().all() if c.province == province] or load_cities().all()
     with db.unit_of_work() as session:
         owner = tenants.create_tenant(session, ComputeId.platform(authority), "providers",
                                       Role.PROVIDER, TenantClass.ENTERPRISE, now)

@@ -32,8 +32,7 @@ from sqlalchemy import insert, text
 from suanli.adapters.clock import SystemClock
 from suanli.adapters.store import create_database
 from suanli.adapters.store.tables import PoolRow, SiteRow
-from suanli.catalog import load_catalog, load_ratings, units_per_device_hour
-from suanli.domain.geo import cities as load_cities
+from suanli.catalog import load_catalog, load_cities, load_ratings, units_per_device_hour
 from suanli.domain.ids import ComputeId, IdKind
 from suanli.domain.resources import Engine, Hub, Pool, SiteKind
 from suanli.domain.search import PoolQuery, SortKey
@@ -57,7 +56,7 @@ def build(db, pools: int, sites: int, seed: int) -> None:  # type: ignore[no-unt
     now = clock.now()
     authority = ComputeId.platform("CN")
     catalog = [a for a in load_catalog().all() if a.key in load_ratings().ratings]
-    cities = load_cities()
+    cities = load_cities().all()
     with db.unit_of_work() as session:
         owner = tenants.create_tenant(session, authority, "bench", Role.PROVIDER,
                                       TenantClass.ENTERPRISE, now)
@@ -107,7 +106,7 @@ def queries(n: int, seed: int) -> list[PoolQuery]:
     rng = random.Random(seed)
     catalog = load_catalog().all()
     vendors = sorted({a.vendor for a in catalog})
-    cities = load_cities()
+    cities = load_cities().all()
     out = []
     for _ in range(n):
         sort = rng.choice(list(SortKey))

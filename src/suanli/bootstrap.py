@@ -19,8 +19,10 @@ from suanli.adapters.clock import Clock, SystemClock
 from suanli.adapters.platform_key import PlatformIdentity
 from suanli.adapters.store import Database, create_database
 from suanli.adapters.store.tables import ProviderRow, TenantRow
+from suanli.catalog import Catalog, load_catalog, load_cities
 from suanli.demo import demo_federation
 from suanli.domain.errors import ValidationFailed
+from suanli.domain.geo import Cities
 from suanli.domain.ids import ComputeId
 from suanli.domain.tenants import Principal, Role, TenantClass
 from suanli.federation_settings import FederationSettings
@@ -50,6 +52,9 @@ class Node:
     clock: Clock
     authority: ComputeId
     pool_index: PoolIndex | None = None  # None: pool search orders in SQL
+    # The packaged reference data, read once per process and handed to whoever needs it.
+    catalog: Catalog = field(default_factory=load_catalog)
+    cities: Cities = field(default_factory=load_cities)
     # Federation: `suanli serve` sets these before start; tests set a transport of their own.
     federation_settings: FederationSettings | None = None
     federation_transport: httpx.BaseTransport | None = None
@@ -118,7 +123,8 @@ def build_node(settings: Settings | None = None, *, database: Database | None = 
             database.migrate()
     return Node(settings=settings, db=database, clock=clock or SystemClock(),
                 authority=parse_authority(settings.authority),
-                pool_index=PoolIndex(background=True) if settings.search_index else None)
+                pool_index=PoolIndex(background=True) if settings.search_index else None,
+                catalog=load_catalog(), cities=load_cities())
 
 
 def ensure_operator(db: Database, authority: ComputeId, clock: Clock) -> str | None:

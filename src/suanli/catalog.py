@@ -1,4 +1,5 @@
-"""The accelerator catalog (加速卡目录) and SCU ratings, read from the files shipped in the package."""
+"""The data shipped in the package, read once: the accelerator catalog (加速卡目录), SCU ratings
+and the city table."""
 
 from __future__ import annotations
 
@@ -16,10 +17,13 @@ from importlib import resources
 from typing import Literal, get_args
 
 from suanli.domain.errors import NotFound, ValidationFailed
+from suanli.domain.geo import Cities, City
+from suanli.domain.resources import Hub
 from suanli.domain.units import RatingsTable, effective_units_per_device_hour, ratings_from_document
 
 CATALOG_FILE = "accelerators.csv"
 RATINGS_FILE = "effective_ratings.json"
+CITIES_FILE = "cities.csv"
 
 AcceleratorKind = Literal["gpu", "npu", "dcu", "xpu", "cpu"]
 KINDS: tuple[str, ...] = get_args(AcceleratorKind)
@@ -123,6 +127,7 @@ def accelerator_from_row(row: dict[str, str], where: str) -> Accelerator:
         raise ValidationFailed(
             f"kind {values['kind']!r} must be one of {', '.join(KINDS)}", field=f"{where}:kind"
         )
+    # Each column was checked above as text or as a figure; the dict cannot say which is which.
     return Accelerator(**values)  # type: ignore[arg-type]
 
 
@@ -241,6 +246,28 @@ def _read_packaged(file_name: str) -> str:
 def load_catalog() -> Catalog:
     """The catalog shipped with the package (read once)."""
     return parse_catalog_csv(_read_packaged(CATALOG_FILE), aliases=ALIASES)
+
+
+@functools.cache
+def load_cities() -> Cities:
+    """The city table shipped with the package (read once)."""
+    return Cities(parse_cities(_read_packaged(CITIES_FILE)))
+
+
+def parse_cities(text: str) -> tuple[City, ...]:
+    """Parses the cities CSV (name,name_zh,province,latitude,longitude,hub,cluster)."""
+    rows = []
+    for row in csv.DictReader(io.StringIO(text)):
+        rows.append(City(
+            name=row["name"].strip(),
+            name_zh=row["name_zh"].strip(),
+            province=row["province"].strip(),
+            latitude=float(row["latitude"]),
+            longitude=float(row["longitude"]),
+            hub=Hub(row["hub"]) if row["hub"].strip() else None,
+            cluster=row["cluster"].strip() or None,
+        ))
+    return tuple(rows)
 
 
 @functools.cache

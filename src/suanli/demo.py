@@ -16,6 +16,7 @@ import random
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from suanli.catalog import load_cities
 from suanli.domain import geo
 from suanli.domain.resources import (
     WESTERN_HUBS,
@@ -252,7 +253,7 @@ def demo_federation(seed: int = 7) -> DemoFederation:
     pools: list[DemoPool] = []
     for provider_name, city_name, kind, workload in _SITES:
         provider_index = index_of[provider_name]
-        site = _make_site(rng, provider_index, provider_name, geo.city(city_name), kind)
+        site = _make_site(rng, provider_index, provider_name, load_cities().city(city_name), kind)
         sites.append(site)
         provider_kind = providers[provider_index].kind
         pools.extend(_make_pools(rng, len(sites) - 1, site, provider_kind, workload))

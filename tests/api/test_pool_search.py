@@ -7,8 +7,8 @@ from decimal import Decimal
 import pytest
 
 from suanli.bootstrap import load_demo, parse_authority
-from suanli.catalog import load_catalog
-from suanli.domain.geo import city, rtt_ms
+from suanli.catalog import load_catalog, load_cities
+from suanli.domain.geo import rtt_ms
 
 
 @pytest.fixture
@@ -61,7 +61,7 @@ def test_sorted_by_latency_from_a_city(client, headers) -> None:
     page = _search(client, headers, sort="latency", near_city="Shenzhen", limit=50)
     latencies = [hit["latency_ms"] for hit in page["items"]]
     assert latencies == sorted(latencies)
-    shenzhen = city("Shenzhen")
+    shenzhen = load_cities().city("Shenzhen")
     first = page["items"][0]
     assert first["latency_ms"] == pytest.approx(
         rtt_ms(shenzhen.latitude, shenzhen.longitude, first["latitude"], first["longitude"]),

@@ -11,8 +11,7 @@ from sqlalchemy import insert, select, update
 from suanli.adapters.store import create_database
 from suanli.adapters.store.tables import PoolRow, SiteRow
 from suanli.bootstrap import parse_authority
-from suanli.catalog import load_catalog
-from suanli.domain.geo import cities
+from suanli.catalog import load_catalog, load_cities
 from suanli.domain.ids import ComputeId, IdKind
 from suanli.domain.resources import Engine, Hub, Pool
 from suanli.domain.search import PoolQuery, SortKey
@@ -33,7 +32,7 @@ def _registry(database, clock,  # type: ignore[no-untyped-def]
     prices and green shares (ties on every key), unrated devices (no unit price), pools of
     every state, many without free devices."""
     authority = parse_authority("CN")
-    places = rng.sample(cities(), 4)
+    places = rng.sample(load_cities().all(), 4)
     devices = [a.key for a in load_catalog().all()]
     now = clock.now()
     with database.unit_of_work() as session:
@@ -67,7 +66,7 @@ def _registry(database, clock,  # type: ignore[no-untyped-def]
 
 def _query(rng: random.Random, pool_ids: list[str]) -> PoolQuery:
     catalog = load_catalog().all()
-    places = cities()
+    places = load_cities().all()
     sort = rng.choice([SortKey.PRICE_PER_UNIT, SortKey.PRICE, SortKey.GREEN, SortKey.LATENCY])
     kwargs: dict = {"sort": sort, "workload_class": rng.choice(WORKLOAD_CLASSES),
                     "limit": rng.choice([1, 3, 7, 20]), "offset": rng.choice([0, 1, 5, 20, 60]),

@@ -24,7 +24,6 @@ from suanli.domain.errors import Conflict, InsufficientFunds, SuanliError
 from suanli.domain.ledger import (
     Account,
     AccountKind,
-    LedgerState,
     Transfer,
     TransferKind,
     TransferRecord,
@@ -32,6 +31,7 @@ from suanli.domain.ledger import (
     post_pending,
     void_pending,
 )
+from tests.ledger_model import LedgerState
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 ACCOUNTS = ["cash", "wallet-a", "wallet-b", "prov-1", "fees", "fund"]

@@ -96,6 +96,39 @@ def test_no_import_hidden_in_a_function_below_the_entry_points() -> None:
     assert hidden == [], "imports inside functions (fix the cycle instead): " + ", ".join(hidden)
 
 
+FILE_IO_METHODS = frozenset({"read_text", "read_bytes", "write_text", "write_bytes"})
+
+
+def _file_io_calls(tree: ast.AST) -> list[int]:
+    """Lines that open or read a file: `open(...)`, `print(..., file=...)`, `x.read_text()`."""
+    lines = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        if isinstance(node.func, ast.Name) and (
+                node.func.id == "open"
+                or node.func.id == "print" and any(k.arg == "file" for k in node.keywords)):
+            lines.append(node.lineno)
+        elif isinstance(node.func, ast.Attribute) and node.func.attr in FILE_IO_METHODS:
+            lines.append(node.lineno)
+    return sorted(lines)
+
+
+def test_the_domain_reads_no_file() -> None:
+    """Data files are read by suanli.catalog and passed in; the import contract keeps io, os,
+    pathlib, csv and importlib out of domain/, this keeps the builtins out."""
+    found = [f"{path.relative_to(SRC)}:{line}"
+             for path in sorted((SRC / "domain").rglob("*.py"))
+             for line in _file_io_calls(ast.parse(path.read_text(), str(path)))]
+    assert found == [], "file I/O in the pure domain: " + ", ".join(found)
+
+
+def test_the_file_io_finder_finds_file_io() -> None:
+    code = "def f(p):\n    with open(p) as fh:\n        x = fh.read()\n    return p.read_text()\n"
+    assert _file_io_calls(ast.parse(code)) == [2, 4]
+    assert _file_io_calls(ast.parse("Account.open('a', kind)\n")) == []
+
+
 def test_the_cycle_finder_finds_a_cycle() -> None:
     graph = grimp.ImportGraph()
     graph.add_import(importer="suanli.a", imported="suanli.b")

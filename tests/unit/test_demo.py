@@ -9,7 +9,7 @@ from statistics import mean
 import pytest
 
 from suanli import demo
-from suanli.domain import geo
+from suanli.catalog import load_cities
 from suanli.domain.resources import WESTERN_HUBS, Engine, Hub, PoolState, ProviderKind, SiteKind
 
 SEEDS = range(12)
@@ -78,7 +78,7 @@ def test_same_seed_same_federation_other_seed_other_figures() -> None:
 
 def test_sites_stand_where_the_city_table_puts_them(federation: demo.DemoFederation) -> None:
     for s in federation.sites:
-        c = geo.city(s.city)
+        c = load_cities().city(s.city)
         assert (s.province, s.latitude, s.longitude, s.hub) == (
             c.province, c.latitude, c.longitude, c.hub)
 

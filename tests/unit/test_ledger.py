@@ -26,7 +26,6 @@ from suanli.domain.errors import (
 from suanli.domain.ledger import (
     Account,
     AccountKind,
-    LedgerState,
     Transfer,
     TransferKind,
     TransferState,
@@ -34,6 +33,7 @@ from suanli.domain.ledger import (
     post_pending,
     void_pending,
 )
+from tests.ledger_model import LedgerState
 
 T0 = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
 

@@ -65,12 +65,12 @@ def load_or_create(path: Path) -> Ed25519PrivateKey:
     if mode & 0o077:
         raise KeyFileError(f"{path} is readable by others (mode {mode:o}); chmod 600 it")
     try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        stored = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except (ValueError, TypeError) as exc:
         raise KeyFileError(f"{path} is not a PEM private key: {exc}") from None
-    if not isinstance(key, Ed25519PrivateKey):
-        raise KeyFileError(f"{path} holds a {type(key).__name__}, not an Ed25519 key")
-    return key
+    if not isinstance(stored, Ed25519PrivateKey):
+        raise KeyFileError(f"{path} holds a {type(stored).__name__}, not an Ed25519 key")
+    return stored
 
 
 def identity(authority: str, path: Path | None = None) -> PlatformIdentity:

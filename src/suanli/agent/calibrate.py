@@ -363,6 +363,7 @@ class TorchBackend:
 def load_cuda_torch() -> Any | None:
     """PyTorch, where it imports and sees a CUDA (or ROCm) device; else None."""
     try:
+        # Optional and absent where suanli is checked: no module, so no types, to find.
         import torch  # type: ignore[import-not-found]
     except ImportError:
         return None

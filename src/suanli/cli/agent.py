@@ -7,13 +7,16 @@ import os
 import signal
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from suanli.cli.client import settings as client_settings
 from suanli.cli.names import accelerator_key
+
+if TYPE_CHECKING:
+    from suanli.catalog import Accelerator
 
 console = Console()
 agent_app = typer.Typer(help="The provider agent (runs on the provider's side).",
@@ -208,7 +211,7 @@ def calibrate(
         _print_calibration(result, view)
 
 
-def _catalog_entry(key: str):  # type: ignore[no-untyped-def]
+def _catalog_entry(key: str) -> Accelerator:
     from suanli.catalog import load_catalog
     from suanli.domain.errors import NotFound
 
@@ -218,7 +221,7 @@ def _catalog_entry(key: str):  # type: ignore[no-untyped-def]
         raise typer.BadParameter(exc.detail, param_hint="--accelerator") from None
 
 
-def _print_calibration(result, view) -> None:  # type: ignore[no-untyped-def]
+def _print_calibration(result, view) -> None:
     from rich.table import Table
 
     from suanli.services.registry.calibration import FIGURES

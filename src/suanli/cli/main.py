@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -25,6 +25,9 @@ HELP = ("suanli (算力): a compute-power internet.\n\n"
         "prints. Then find compute with `suanli pools search`, run work with `suanli jobs "
         "submit --wait -- CMD` and read the bill with `suanli bills show`. Every command has "
         "--help.")
+
+if TYPE_CHECKING:
+    from suanli.federation_settings import FederationSettings
 
 app = typer.Typer(help=HELP, no_args_is_help=True)
 admin = typer.Typer(help="Administer the local platform database directly (no server needed).",
@@ -166,15 +169,16 @@ def _start_demo(ctx, settings, url: str, with_agent: bool):  # type: ignore[no-u
 
 
 def _federation_settings(parent: str | None, token: str | None, key_file: str | None,
-                         public_url: str | None, authority: str):  # type: ignore[no-untyped-def]
+                         public_url: str | None, authority: str) -> FederationSettings:
     """Issue 6: the federation options of `serve` over SUANLI_* settings; a node always keeps
     its key in a file (suanli-<authority>.key here unless SUANLI_KEY_FILE says otherwise)."""
     from suanli.adapters.platform_key import default_key_file
     from suanli.federation_settings import FederationSettings
 
-    overrides = {k: v for k, v in {"parent": parent, "enrolment_token": token,
-                                   "key_file": key_file, "public_url": public_url}.items()
-                 if v is not None}
+    overrides: dict[str, Any] = {
+        k: v for k, v in {"parent": parent, "enrolment_token": token,
+                          "key_file": key_file, "public_url": public_url}.items()
+        if v is not None}
     settings = FederationSettings(**overrides)
     if settings.key_file is None:
         settings.key_file = default_key_file(authority.strip().upper())

@@ -6,13 +6,23 @@ Account ids: `wallet:<tenant>`, `receivable:<provider tenant>`, `programme:<prog
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 EXTERNAL_ACCOUNT = "external:cash"  # money paid in from outside (bank, payment provider)
 FEES_ACCOUNT = "platform:fees"
 HOLD_GRACE_S = 6 * 3600  # a hold outlives the job's time limit by this, for late final reports
 
-# A lease's hold: open while the job may still be charged, then posted, voided or expired;
-# `free` marks a lease that needed no hold (postpaid tenant or a free tariff).
-OPEN, POSTED, VOIDED, EXPIRED, FREE = "open", "posted", "voided", "expired", "free"
+
+class HoldState(StrEnum):
+    """A lease's money hold (stored in lease_holds.state)."""
+
+    OPEN = "open"  # the job may still be charged
+    POSTED = "posted"  # charged: the hold paid (part of) the charge
+    VOIDED = "voided"  # released to the wallet
+    EXPIRED = "expired"  # its ledger timeout passed first
+    FREE = "free"  # the lease needed no hold (postpaid tenant or a free tariff)
+
+
 PREPAID, POSTPAID = "prepaid", "postpaid"
 BILLING_MODES = (PREPAID, POSTPAID)
 

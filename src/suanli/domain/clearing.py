@@ -17,13 +17,15 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from suanli.domain.errors import ValidationFailed
+from suanli.domain.time import SHANGHAI
 
-CST = timezone(timedelta(hours=8), "Asia/Shanghai")  # China keeps no daylight saving time
 MAX_RECORD_FEN = 10**15
 _FLOAT_EXACT = 2**53  # float64 adds integers exactly below this
 
@@ -33,14 +35,14 @@ def business_date(moment: datetime, cutoff_hour: int = 0) -> str:
     `cutoff_hour`:00 (0 = midnight). ISO text, e.g. '2026-11-02'."""
     assert moment.tzinfo is not None, "business dates need aware datetimes"
     assert 0 <= cutoff_hour <= 23
-    local = moment.astimezone(CST) - timedelta(hours=cutoff_hour)
+    local = moment.astimezone(SHANGHAI) - timedelta(hours=cutoff_hour)
     return local.date().isoformat()
 
 
 def cutoff_instant(day: str, cutoff_hour: int = 0) -> datetime:
     """When business day `day` closes: the next day at cutoff_hour:00 Asia/Shanghai."""
     parsed = parse_date(day)
-    return datetime(parsed.year, parsed.month, parsed.day, cutoff_hour, tzinfo=CST) + \
+    return datetime(parsed.year, parsed.month, parsed.day, cutoff_hour, tzinfo=SHANGHAI) + \
         timedelta(days=1)
 
 
@@ -132,16 +134,17 @@ def direct_payments(positions: Mapping[str, int]) -> list[tuple[str, str, int]]:
 class NettedArrays:
     """Netting of n platforms: `gross[d, c]` is what d owes c, `positions[p]` p's net."""
 
-    gross: np.ndarray  # (n, n) int64
-    positions: np.ndarray  # (n,) int64
+    gross: NDArray[np.int64]  # (n, n)
+    positions: NDArray[np.int64]  # (n,)
 
-    def bilateral(self) -> np.ndarray:
+    def bilateral(self) -> NDArray[np.int64]:
         """(n, n): net[a, b] = what a owes b after offsetting (antisymmetric)."""
-        return self.gross - self.gross.T
+        net: NDArray[np.int64] = self.gross - self.gross.T
+        return net
 
 
-def net_arrays(debtor: np.ndarray, creditor: np.ndarray, amount_fen: np.ndarray,
-               platforms: int) -> NettedArrays:
+def net_arrays(debtor: NDArray[np.integer[Any]], creditor: NDArray[np.integer[Any]],
+               amount_fen: NDArray[np.integer[Any]], platforms: int) -> NettedArrays:
     """Net millions of obligations at once; indices are platform numbers 0..platforms-1.
 
     Sums are exact: float64 bincount while the total stays below 2**53, otherwise an integer

@@ -11,24 +11,29 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeAlias
 
 import numpy as np
+from numpy.typing import NDArray
 
 from suanli.domain.clearing import net_arrays
 
 FIELDS = ("record_id", "home", "host", "amount_fen", "digest")
 MASK64 = (1 << 64) - 1
+# A column is a list while entries are appended, an array once concatenated from parts.
+StrColumn: TypeAlias = Sequence[str] | NDArray[Any]
+IntColumn: TypeAlias = Sequence[int] | NDArray[np.int64]
 
 
 @dataclass
 class Entries:
     """Reports of roaming records as columns: `record_id[i]`, `home[i]`, ... are one entry."""
 
-    record_id: Sequence[str] = field(default_factory=list)
-    home: Sequence[str] = field(default_factory=list)
-    host: Sequence[str] = field(default_factory=list)
-    amount_fen: Sequence[int] = field(default_factory=list)
-    digest: Sequence[str] = field(default_factory=list)  # hex SHA-256 of the signed record
+    record_id: StrColumn = field(default_factory=list)
+    home: StrColumn = field(default_factory=list)
+    host: StrColumn = field(default_factory=list)
+    amount_fen: IntColumn = field(default_factory=list)
+    digest: StrColumn = field(default_factory=list)  # hex SHA-256 of the signed record
 
     def __len__(self) -> int:
         return len(self.record_id)
@@ -41,7 +46,7 @@ class Entries:
             getattr(self, name).append(value)
 
     @classmethod
-    def concatenate(cls, parts: Sequence[dict[str, np.ndarray]]) -> Entries:
+    def concatenate(cls, parts: Sequence[dict[str, NDArray[Any]]]) -> Entries:
         """One Entries of array columns from several dicts of array columns."""
         if not parts:
             return cls()
@@ -136,7 +141,7 @@ def clear(home_side: Entries, host_side: Entries) -> Cleared:
                    dict(sorted(bilateral.items())), fingerprints, dict(excluded))
 
 
-def _keys(home_ids: Sequence[str], host_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+def _keys(home_ids: StrColumn, host_ids: StrColumn) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """Integer keys of the ids: 64-bit hashes, or — if two ids of one side collide — numbers
     handed out through a dictionary. Two different ids of the two sides that collide would be
     paired, and then fail the digest comparison (each record's digest covers its id): the
@@ -154,12 +159,12 @@ def _keys(home_ids: Sequence[str], host_ids: Sequence[str]) -> tuple[np.ndarray,
     return hk, ck
 
 
-def _distinct(keys: np.ndarray) -> bool:
+def _distinct(keys: NDArray[np.int64]) -> bool:
     ordered = np.sort(keys)
     return bool((ordered[1:] != ordered[:-1]).all())
 
 
-def _indices(names: Sequence[str], index: dict[str, int]) -> np.ndarray:
+def _indices(names: StrColumn, index: dict[str, int]) -> NDArray[np.int64]:
     return np.fromiter(map(index.__getitem__, names), np.int64, len(names))
 
 
@@ -169,7 +174,7 @@ _HEX[np.frombuffer(b"abcdef", dtype=np.uint8)] = np.arange(10, 16, dtype=np.uint
 _HEX[np.frombuffer(b"ABCDEF", dtype=np.uint8)] = np.arange(10, 16, dtype=np.uint8)
 
 
-def _prefixes(digests: Sequence[str]) -> np.ndarray:
+def _prefixes(digests: StrColumn) -> NDArray[np.uint64]:
     """The first 64 bits of each hex digest as uint64, decoded without a Python loop."""
     if len(digests) == 0:
         return np.zeros(0, dtype=np.uint64)
@@ -180,8 +185,9 @@ def _prefixes(digests: Sequence[str]) -> np.ndarray:
     return np.ascontiguousarray(octets).view(">u8").reshape(len(digests)).astype(np.uint64)
 
 
-def _fingerprints(debtor: np.ndarray, creditor: np.ndarray, amount: np.ndarray,
-                  digest: np.ndarray, names: list[str]) -> dict[str, str]:
+def _fingerprints(debtor: NDArray[np.int64], creditor: NDArray[np.int64],
+                  amount: NDArray[np.int64], digest: NDArray[np.uint64],
+                  names: list[str]) -> dict[str, str]:
     n = len(names)
     counts = np.bincount(debtor, minlength=n) + np.bincount(creditor, minlength=n)
     totals = np.zeros(n, dtype=np.int64)

@@ -14,20 +14,17 @@ Hangzhou, Shenzhen, Zhangjiakou) lie within 11 ms of the model.
 The model is for traffic inside one network jurisdiction: Hong Kong to the mainland measures
 2-12 times the model (cross-border routing), so treat its value there as a floor.
 
-The city table ships inside the package (`suanli/data/cities.csv`) and is read once, like a
-constant; nothing here touches state outside the package.
+The city table ships inside the package (`suanli/data/cities.csv`); `suanli.catalog.load_cities`
+reads it once and hands it over as `Cities`. Nothing here reads a file.
 """
 
 from __future__ import annotations
 
-import csv
 import difflib
-import io
 import math
 import unicodedata
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 
 from suanli.domain.errors import NotFound, ValidationFailed
 from suanli.domain.resources import Hub, check_province, check_range
@@ -43,8 +40,6 @@ ROUTE_FACTOR = 1.674
 RTT_FIT_R2 = 0.728
 RTT_FIT_RMSE_MS = 11.7
 RTT_FIT_PAIRS = 2409
-
-_CITIES_FILE = "cities.csv"
 
 
 @dataclass(frozen=True)
@@ -96,72 +91,60 @@ def rtt_ms(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return rtt_ms_for_km(great_circle_km(lat1, lon1, lat2, lon2))
 
 
-def rtt_ms_between(city_a: City | str, city_b: City | str) -> float:
-    """Modelled average round-trip time between two cities (objects or names)."""
-    a = city_a if isinstance(city_a, City) else city(city_a)
-    b = city_b if isinstance(city_b, City) else city(city_b)
-    return rtt_ms(a.latitude, a.longitude, b.latitude, b.longitude)
+def rtt_ms_between(city_a: City, city_b: City) -> float:
+    """Modelled average round-trip time between two cities."""
+    return rtt_ms(city_a.latitude, city_a.longitude, city_b.latitude, city_b.longitude)
 
 
-def distance_km_between(city_a: City | str, city_b: City | str) -> float:
-    a = city_a if isinstance(city_a, City) else city(city_a)
-    b = city_b if isinstance(city_b, City) else city(city_b)
-    return great_circle_km(a.latitude, a.longitude, b.latitude, b.longitude)
+def distance_km_between(city_a: City, city_b: City) -> float:
+    return great_circle_km(city_a.latitude, city_a.longitude, city_b.latitude, city_b.longitude)
 
 
-def cities() -> tuple[City, ...]:
-    """Every city in the table, in file order."""
-    return _load_cities()
+class Cities:
+    """The city table: every city in file order, found by English or Chinese name."""
 
+    def __init__(self, cities: Iterable[City]) -> None:
+        self._cities = tuple(cities)
+        self._index: dict[str, City] = {}
+        for c in self._cities:
+            for key in (_fold(c.name), _fold(c.name_zh)):
+                if key in self._index:
+                    raise ValidationFailed(f"city name {key!r} appears twice", field="name")
+                self._index[key] = c
 
-def city(name: str) -> City:
-    """The city called `name` (English or Chinese; case, spaces, hyphens, apostrophes ignored).
+    def __iter__(self) -> Iterator[City]:
+        return iter(self._cities)
 
-    Raises NotFound with the closest names as a suggestion.
-    """
-    found = _index().get(_fold(name))
-    if found is not None:
-        return found
-    names = [c.name for c in _load_cities()]
-    close = difflib.get_close_matches(name.strip().title(), names, n=3, cutoff=0.6)
-    hint = f"; did you mean {' or '.join(close)}?" if close else ""
-    raise NotFound(f"unknown city {name!r}{hint}", field="city")
+    def __len__(self) -> int:
+        return len(self._cities)
+
+    def all(self) -> tuple[City, ...]:
+        """Every city in the table, in file order."""
+        return self._cities
+
+    def city(self, name: str) -> City:
+        """The city called `name` (English or Chinese; case, spaces, hyphens, apostrophes
+        ignored). Raises NotFound with the closest names as a suggestion."""
+        found = self._index.get(_fold(name))
+        if found is not None:
+            return found
+        names = [c.name for c in self._cities]
+        close = difflib.get_close_matches(name.strip().title(), names, n=3, cutoff=0.6)
+        hint = f"; did you mean {' or '.join(close)}?" if close else ""
+        raise NotFound(f"unknown city {name!r}{hint}", field="city")
+
+    def rtt_ms_between(self, city_a: City | str, city_b: City | str) -> float:
+        """Modelled average round-trip time between two cities (objects or names)."""
+        return rtt_ms_between(self._resolve(city_a), self._resolve(city_b))
+
+    def distance_km_between(self, city_a: City | str, city_b: City | str) -> float:
+        return distance_km_between(self._resolve(city_a), self._resolve(city_b))
+
+    def _resolve(self, city: City | str) -> City:
+        return city if isinstance(city, City) else self.city(city)
 
 
 def _fold(name: str) -> str:
     # "Xi'an", "xian", "XI AN" and "Gui-an" must all find their city.
     text = unicodedata.normalize("NFKC", name).casefold()
     return "".join(ch for ch in text if ch.isalnum())
-
-
-@cache
-def _index() -> dict[str, City]:
-    index: dict[str, City] = {}
-    for c in _load_cities():
-        for key in (_fold(c.name), _fold(c.name_zh)):
-            if key in index:
-                raise ValidationFailed(f"city name {key!r} appears twice", field="name")
-            index[key] = c
-    return index
-
-
-@cache
-def _load_cities() -> tuple[City, ...]:
-    text = resources.files("suanli").joinpath("data", _CITIES_FILE).read_text(encoding="utf-8")
-    return parse_cities(text)
-
-
-def parse_cities(text: str) -> tuple[City, ...]:
-    """Parses the cities CSV (name,name_zh,province,latitude,longitude,hub,cluster)."""
-    rows = []
-    for row in csv.DictReader(io.StringIO(text)):
-        rows.append(City(
-            name=row["name"].strip(),
-            name_zh=row["name_zh"].strip(),
-            province=row["province"].strip(),
-            latitude=float(row["latitude"]),
-            longitude=float(row["longitude"]),
-            hub=Hub(row["hub"]) if row["hub"].strip() else None,
-            cluster=row["cluster"].strip() or None,
-        ))
-    return tuple(rows)

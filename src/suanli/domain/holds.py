@@ -32,5 +32,5 @@ def hold_estimate_fen(tariff: Tariff, spec: JobSpec, units_per_device_hour: Deci
     # Metering rounds the quantity to the micro-unit, each line rounds to the fen: room for both.
     lines = len(tariff.tier_prices()) * len(tariff.bands_in_use()) + 2
     bound = (quantity + Decimal(1) / MICRO_PER_UNIT) * max_unit_price_fen(tariff, spec.spot)
-    estimate = math.ceil(bound) + (lines if bound > 0 else 0)
+    estimate: int = math.ceil(bound) + (lines if bound > 0 else 0)
     return min(MAX_TRANSFER_FEN, max(estimate, tariff.minimum_charge_fen_per_job))

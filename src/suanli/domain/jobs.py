@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -59,6 +58,14 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     _S.FAILED: frozenset(),
     _S.CANCELLED: frozenset(),
 }
+
+
+class LeaseState(StrEnum):
+    """A lease: devices of a pool held for one attempt of a job (stored in leases.state)."""
+
+    ACTIVE = "active"  # holds its devices
+    RELEASED = "released"  # ended normally: the job finished, failed or was cancelled
+    EXPIRED = "expired"  # its agent missed the heartbeat deadline (failover)
 
 
 def check_transition(current: JobState, target: JobState) -> None:
@@ -162,12 +169,3 @@ def check_idempotency_key(key: str) -> str:
         raise ValidationFailed("1-128 characters of letters, digits and ._:-",
                                field="Idempotency-Key")
     return key
-
-
-@dataclass(frozen=True)
-class Transition:
-    job_id: str
-    from_state: JobState | None
-    to_state: JobState
-    at: datetime
-    reason: str

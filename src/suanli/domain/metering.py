@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from enum import StrEnum
 
@@ -16,9 +16,8 @@ from suanli.domain.tariffs import (
     check_decimal,
     check_identifier,
 )
+from suanli.domain.time import SHANGHAI
 
-# China has kept UTC+8 all year since 1991, so local time needs no time-zone database.
-SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
 ENERGY_QUANTUM = Decimal("0.001")  # kWh to the watt-hour
 MAX_DEVICES_PER_RECORD = 1_000_000
 MAX_RECORD_DURATION = timedelta(days=31)

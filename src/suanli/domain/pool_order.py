@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 import numpy as np
+from numpy.typing import NDArray
 
 from suanli.domain.geo import unit_vector
 from suanli.domain.resources import PoolState
@@ -35,6 +36,7 @@ class DecimalKeys:
     @classmethod
     def of(cls, values: Sequence[Decimal | float | None], scale: int | None) -> DecimalKeys:
         """Keys of a column's values as the database returned them (None for NULL)."""
+        keys: NDArray[np.float64] | NDArray[np.int64]
         if scale is None:
             keys = np.array([np.inf if v is None else float(v) for v in values],
                             dtype=np.float64)
@@ -56,7 +58,8 @@ class DecimalKeys:
         return self.keys >= min(int(bound), _INT64_MAX - 1)
 
 
-def _scaled(value: Decimal, scale: int) -> int:
+def _scaled(value: Decimal | float, scale: int) -> int:
+    assert isinstance(value, Decimal), "exact keys come from a database that returns decimals"
     scaled = value.scaleb(scale)
     assert scaled == scaled.to_integral_value(), f"{value} has more than {scale} decimals"
     return int(scaled)

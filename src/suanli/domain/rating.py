@@ -23,10 +23,8 @@ from suanli.domain.tariffs import (
     line_amount_fen,
     to_micro,
 )
+from suanli.domain.time import SECONDS_PER_DAY, SECONDS_PER_HOUR, SHANGHAI_OFFSET_S
 
-SHANGHAI_OFFSET_S = 8 * 3600  # UTC+8 all year: no daylight saving in China since 1991
-SECONDS_PER_HOUR = 3600
-SECONDS_PER_DAY = 86_400
 MAX_RECORD_QUANTITY = Decimal(1_000_000)  # unit-hours in one usage record
 MAX_RECORD_QUANTITY_MICRO = int(MAX_RECORD_QUANTITY) * MICRO_PER_UNIT
 MAX_MONTH_TO_DATE_MICRO = int(MAX_TIER_START) * MICRO_PER_UNIT

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
+from typing import TypeVar
 
 from suanli.domain.errors import ValidationFailed
 
@@ -88,7 +89,11 @@ def check_province(value: str, field_name: str = "province") -> str:
     return value
 
 
-def check_range(value: Decimal | int | float, low, high, field_name: str):
+Number = TypeVar("Number", Decimal, int, float)
+
+
+def check_range(value: Number, low: Decimal | float, high: Decimal | float,
+                field_name: str) -> Number:
     if not (low <= value <= high):
         raise ValidationFailed(f"must be between {low} and {high}, got {value}", field=field_name)
     return value

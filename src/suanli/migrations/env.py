@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import create_engine
+from sqlalchemy import Connection, create_engine
 
 from suanli.adapters.store.schema import Base
 
 target_metadata = Base.metadata
 
 
-def _run(connection) -> None:  # type: ignore[no-untyped-def]
+def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
@@ -26,5 +26,6 @@ if connection is not None:
     _run(connection)
 else:
     url = context.config.get_main_option("sqlalchemy.url")
+    assert url is not None, "alembic needs a connection handed in or sqlalchemy.url"
     with create_engine(url).begin() as standalone:
         _run(standalone)

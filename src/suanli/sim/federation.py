@@ -33,9 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from suanli.catalog import load_catalog, units_per_device_hour
+from suanli.catalog import load_catalog, load_cities, units_per_device_hour
 from suanli.demo import DemoPool, demo_federation
-from suanli.domain import geo
 from suanli.domain.errors import NotFound
 from suanli.domain.placement import PoolSnapshot, PoolTable
 from suanli.domain.resources import WESTERN_HUBS, Engine, Hub
@@ -106,6 +105,7 @@ def build_federation(trace: Trace, data_dir: Path, *, workload_class: str = "tra
     """The demo federation's accelerator pools, sized so the trace's peak load fits."""
     demo = demo_federation(seed)
     catalog = load_catalog()
+    places = load_cities()
     energy = load_energy_data(data_dir)
     users = [city for city, _ in HOME_CITIES]
     candidates = []
@@ -149,7 +149,7 @@ def build_federation(trace: Trace, data_dir: Path, *, workload_class: str = "tra
             hub=site.hub, western=site.hub in WESTERN_HUBS,
             interconnect=None if fabric in (None, "pcie")
             else f"site-{demo_pool.site_index}/{fabric}",
-            rtt_ms={u: geo.rtt_ms_between(site.city, u) for u in users},
+            rtt_ms={u: places.rtt_ms_between(site.city, u) for u in users},
             queue_wait_s=QUEUE_WAIT_S.get(demo_pool.engine, 0.0),
         ))
         hubs.append(site.hub)

@@ -37,7 +37,8 @@ def summarise(trace: Trace, federation: Federation, outcomes: Sequence[JobOutcom
     batch_device_s = sum(outcomes[i].device_s for i in batch)
     western_s = sum(outcomes[i].western_device_s for i in batch)
     with_deadline = [i for i in done if trace.jobs[i].deadline_s is not None]
-    missed = sum(1 for i in with_deadline if outcomes[i].finish_s > trace.jobs[i].deadline_s)
+    missed = sum(1 for i in with_deadline
+                 if outcomes[i].finish_s > (trace.jobs[i].deadline_s or 0))
     return {
         "trace": trace.name,
         "policy": policy,

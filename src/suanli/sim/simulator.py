@@ -31,7 +31,7 @@ from suanli.domain.placement import (
     PlacementEngine,
     make_policy,
 )
-from suanli.domain.placement.model import SECONDS_PER_HOUR
+from suanli.domain.time import SECONDS_PER_HOUR
 from suanli.sim.federation import Federation, rating
 from suanli.sim.traces import Trace, TraceJob
 
@@ -107,8 +107,8 @@ class Simulator:
     # --- the loop --------------------------------------------------------------------------
 
     def run(self, on_progress: Callable[[int], None] | None = None) -> list[JobOutcome]:
-        for i, job in enumerate(self.trace.jobs):
-            self._push(job.submit_s, ARRIVE, i)
+        for i, entry in enumerate(self.trace.jobs):
+            self._push(entry.submit_s, ARRIVE, i)
         arrived = 0
         for _ in range(MAX_EVENTS):
             if not self.events:

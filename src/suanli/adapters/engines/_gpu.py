@@ -19,6 +19,7 @@ DEFAULT_CPU_WATTS_PER_CORE = 10.0  # a 200 W server CPU over 20 cores; an estima
 
 def _nvml() -> ModuleType | None:
     try:
+        # Optional (nvidia-ml-py, untyped): absent on most checkers, present on GPU hosts.
         import pynvml  # type: ignore[import-not-found,import-untyped,unused-ignore]
     except ImportError:
         return None

@@ -223,8 +223,9 @@ class SlurmEngine:
 
     def _usage_from_sacct(self, acct: parse.SacctJob) -> EngineUsage:
         measured = acct.consumed_energy_j is not None
-        if measured:
-            energy_wh: float | None = acct.consumed_energy_j / 3600.0  # type: ignore[operator]
+        energy_wh: float | None
+        if acct.consumed_energy_j is not None:
+            energy_wh = acct.consumed_energy_j / 3600.0
         elif acct.total_cpu_s is not None:
             energy_wh = cpu_energy_wh(acct.total_cpu_s, self._watts)
         else:

@@ -8,13 +8,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, make_url, text
+from sqlalchemy import CursorResult, Engine, Result, create_engine, event, make_url, text
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
 
 _SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # Execution option of a connection whose transaction only reads (see `unit_of_work`).
@@ -75,8 +78,14 @@ class Database:
 
 def engine_of(session: Session) -> Engine:
     """The engine behind a session, for work that needs a transaction of its own."""
-    bind = session.get_bind()
-    return getattr(bind, "engine", bind)
+    return session.get_bind().engine  # a Connection's engine, or the Engine itself
+
+
+def rows_matched(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE matched. Session.execute() is typed to return a
+    Result; for those statements it hands back a CursorResult, which counts them."""
+    assert isinstance(result, CursorResult), type(result)
+    return result.rowcount
 
 
 # The errors a database can raise; `is_outage` tells which mean "down now, retry later".
@@ -140,7 +149,7 @@ def _tune_sqlite(engine: Engine) -> None:
     reads before it writes while requests write beside it.
     """
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    def _on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
         dbapi_connection.isolation_level = None  # the driver sends no BEGIN or COMMIT itself
         # WAL lets readers run beside the one writer; foreign keys are off by default in SQLite.
         cursor = dbapi_connection.cursor()

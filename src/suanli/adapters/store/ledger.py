@@ -17,13 +17,27 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
+from typing import Any, Literal, overload
 
-from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Subquery,
+    Table,
+    and_,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from suanli.adapters.store.billing_tables import LedgerAccountRow, LedgerTransferRow
+from suanli.adapters.store.tables import Base
 from suanli.domain.errors import Conflict, SuanliError, ValidationFailed
 from suanli.domain.ledger import (
     MAX_LINKED_BATCH,
@@ -38,9 +52,18 @@ from suanli.domain.ledger import (
     apply_transfer,
     expire_pending,
 )
+from suanli.domain.time import aware
 
-ACCOUNTS: Table = LedgerAccountRow.__table__  # type: ignore[assignment]
-TRANSFERS: Table = LedgerTransferRow.__table__  # type: ignore[assignment]
+
+def _table(row: type[Base]) -> Table:
+    """A mapped class's table (typed by SQLAlchemy as any FROM clause: a Table here)."""
+    table = row.__table__
+    assert isinstance(table, Table), row
+    return table
+
+
+ACCOUNTS = _table(LedgerAccountRow)
+TRANSFERS = _table(LedgerTransferRow)
 MAX_BATCH = MAX_LINKED_BATCH  # transfers in one call, linked or not
 MAX_EXPIRE_PER_CALL = 1_000
 MAX_STATEMENT_ROWS = 500  # ids in one IN (...) list
@@ -48,16 +71,6 @@ MAX_PROBLEMS_REPORTED = 20
 
 
 # -- rows <-> domain -------------------------------------------------------------------------
-
-def aware(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything stored is UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def utc(moment: datetime) -> datetime:
-    """Store instants in UTC: SQLite keeps a datetime's wall time and drops its offset."""
-    return moment.astimezone(UTC)
-
 
 def _account(row: Mapping) -> Account:
     return Account(row["id"], AccountKind(row["kind"]), row["ledger"],
@@ -118,9 +131,13 @@ def open_account(session: Session, account: Account, now: datetime, *,
     return stored
 
 
-def insert_if_absent(session: Session, table: Table, values: dict) -> None:
+def insert_if_absent(session: Session, table: Table | type[Base],
+                     values: Mapping[str, Any]) -> None:
     """INSERT ... ON CONFLICT DO NOTHING: a concurrent insert of the same key is no error."""
+    if not isinstance(table, Table):
+        table = _table(table)
     dialect = session.get_bind().dialect.name
+    statement: postgresql.Insert | sqlite.Insert
     if dialect == "postgresql":
         statement = postgresql.insert(table).values(values).on_conflict_do_nothing()
     elif dialect == "sqlite":
@@ -195,11 +212,21 @@ def account_transfers(session: Session, account_id: str, *, limit: int = 50,
 
 def apply(session: Session, transfer: Transfer, now: datetime) -> TransferRecord:
     """Apply one transfer; an idempotent retry returns the stored record and writes nothing."""
-    return apply_many(session, [transfer], now, linked=True)[0]  # type: ignore[return-value]
+    return apply_many(session, [transfer], now, linked=True)[0]
+
+
+@overload
+def apply_many(session: Session, transfers: Sequence[Transfer], now: datetime, *,
+               linked: Literal[True]) -> list[TransferRecord]: ...
+
+
+@overload
+def apply_many(session: Session, transfers: Sequence[Transfer], now: datetime, *,
+               linked: bool) -> list[TransferRecord | SuanliError]: ...
 
 
 def apply_many(session: Session, transfers: Sequence[Transfer], now: datetime, *,
-               linked: bool) -> list[TransferRecord | SuanliError]:
+               linked: bool) -> list[TransferRecord] | list[TransferRecord | SuanliError]:
     """Apply up to MAX_BATCH transfers in one transaction.
 
     linked=True: all or nothing (domain.ledger.apply_linked); the first failure raises.
@@ -431,7 +458,8 @@ def _balances_against_transfers(session: Session) -> list[str]:
     moves = t.kind.in_((TransferKind.POSTED.value, TransferKind.POST_PENDING.value))
     holds = and_(t.kind == TransferKind.PENDING.value, t.state == TransferState.PENDING.value)
 
-    def summed(side, condition, label: str):  # type: ignore[no-untyped-def]
+    def summed(side: ColumnElement[Any], condition: ColumnElement[bool],
+               label: str) -> Subquery:
         return (select(side.label("account_id"), func.sum(t.amount_fen).label(label))
                 .where(condition).group_by(side).subquery())
 

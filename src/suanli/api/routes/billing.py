@@ -345,7 +345,7 @@ def get_bill(period: str, ctx: Ctx, caller: Caller, tenant_id: TenantQuery = Non
                                           f'attachment; filename="bill-{period}.csv"'})
     if format == "html":
         return HTMLResponse(bills.to_html(bill))
-    return bill
+    return bill.as_json()
 
 
 @router.get("/payouts/{period}", tags=["bills"])
@@ -353,4 +353,4 @@ def get_payout(period: str, ctx: Ctx, caller: Caller,
                tenant_id: TenantQuery = None) -> dict[str, Any]:
     """A provider's payout statement for a month: paid by tenants, by vouchers, fee, net."""
     with ctx.db.unit_of_work() as session:
-        return bills.payout(session, caller, period, tenant_id)
+        return bills.payout(session, caller, period, tenant_id).as_json()

@@ -23,10 +23,10 @@ from suanli.api.routes import federation_peer
 from suanli.domain import federation as fed
 from suanli.domain.errors import Forbidden
 from suanli.domain.tenants import Principal, Role, require_role
+from suanli.domain.time import aware
 from suanli.services.clearing import cycle as clearing
 from suanli.services.federation import catalog as federated_catalog
 from suanli.services.federation import platforms as federation
-from suanli.services.federation.platforms import aware
 from suanli.services.jobs import lifecycle as jobs
 from suanli.services.peering import reconciliation
 from suanli.services.peering.runtime import FederationRuntime

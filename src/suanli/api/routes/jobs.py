@@ -35,7 +35,7 @@ Ctx = Annotated[AppContext, Depends(context)]
 Caller = Annotated[Principal, Depends(principal)]
 
 
-def _job_out(session, row, with_events: bool = False) -> JobOut:  # type: ignore[no-untyped-def]
+def _job_out(session, row, with_events: bool = False) -> JobOut:
     out = JobOut.model_validate(row, from_attributes=True)
     if with_events:
         out.events = [JobEventOut.model_validate(e, from_attributes=True)

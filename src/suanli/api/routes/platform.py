@@ -13,7 +13,7 @@ from suanli.adapters.store.database import DATABASE_ERRORS, is_outage
 from suanli.api import problems
 from suanli.api.context import AppContext, context, principal
 from suanli.api.schemas import DelegationIn, NewTenantOut, TenantIn, TenantOut
-from suanli.catalog import load_catalog, load_ratings, units_per_device_hour
+from suanli.catalog import load_ratings, units_per_device_hour
 from suanli.domain.errors import NotFound, SuanliError
 from suanli.domain.ids import ComputeId
 from suanli.domain.tenants import Principal, Role, require_role
@@ -99,17 +99,17 @@ def _delegation_json(row: Any) -> dict[str, Any]:
 
 
 @router.get("/catalog/accelerators", tags=["catalog"])
-def list_accelerators(vendor: str | None = None, kind: str | None = None) -> dict[str, Any]:
-    catalog = load_catalog()
-    items = [a for a in catalog.all()
+def list_accelerators(ctx: Ctx, vendor: str | None = None,
+                      kind: str | None = None) -> dict[str, Any]:
+    items = [a for a in ctx.catalog.all()
              if (vendor is None or a.vendor.lower() == vendor.lower())
              and (kind is None or a.kind == kind)]
     return {"items": [accelerator_json(a) for a in items], "count": len(items)}
 
 
 @router.get("/catalog/accelerators/{key}", tags=["catalog"])
-def get_accelerator(key: str) -> dict[str, Any]:
-    return accelerator_json(load_catalog().get(key))
+def get_accelerator(key: str, ctx: Ctx) -> dict[str, Any]:
+    return accelerator_json(ctx.catalog.get(key))
 
 
 @router.get("/units", tags=["catalog"])

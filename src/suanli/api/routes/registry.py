@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel
 
 from suanli.api.context import AppContext, context, principal
 from suanli.api.fields import (
@@ -34,7 +35,6 @@ from suanli.api.schemas import (
     SitePatch,
 )
 from suanli.domain.errors import NotFound, ValidationFailed
-from suanli.domain.geo import city
 from suanli.domain.jobs import MAX_MEMORY_GB
 from suanli.domain.resources import MAX_PRICE_FEN_PER_DEVICE_HOUR
 from suanli.domain.search import PoolQuery, SortKey
@@ -48,9 +48,10 @@ Caller = Annotated[Principal, Depends(principal)]
 Limit = Annotated[int, Query(ge=1, le=200)]
 Offset = Annotated[int, Query(ge=0, le=100_000)]
 QueryDecimal = bounded_decimal(0, 10**12)
+Out = TypeVar("Out", bound=BaseModel)
 
 
-def _out(model, row):  # type: ignore[no-untyped-def]
+def _out(model: type[Out], row: object) -> Out:
     return model.model_validate(row, from_attributes=True)
 
 
@@ -182,7 +183,7 @@ def search_pools(
     near = None
     if near_city is not None:
         try:
-            place = city(near_city)
+            place = ctx.cities.city(near_city)
         except NotFound as exc:
             raise ValidationFailed(exc.detail, field="near_city") from None
         near = (place.latitude, place.longitude)

@@ -191,7 +191,7 @@ class OrderBook:
         return [order for side in (self.bids, self.asks) for level in side.in_priority()
                 for order in level.queue if order.live]
 
-    def state(self) -> tuple:
+    def state(self) -> tuple[object, ...]:
         """What two equal books share: every resting order in queue order, seq, last price."""
         return (self.seq, self.last_price, tuple(
             (o.id, o.direction, o.price, o.remaining, o.min_fill, o.owner, o.good_till_ms,

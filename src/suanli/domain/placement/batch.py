@@ -171,9 +171,10 @@ def _lp_rounding(scores: np.ndarray, devices: np.ndarray, free: np.ndarray, cost
                  pool_of: np.ndarray, time_limit_s: float) -> BatchAssignment:
     n_jobs = scores.shape[0]
     n_x = len(job_of)
-    lp = linprog(cost, A_ub=capacity, b_ub=free.astype(np.float64), A_eq=once,
-                 b_eq=np.ones(n_jobs), bounds=(0, 1), method="highs",
-                 options={"time_limit": time_limit_s})
+    # scipy-stubs types A_ub and A_eq as dense arrays; the HiGHS methods take sparse ones.
+    lp = linprog(cost, A_ub=capacity,  # type: ignore[call-overload]
+                 b_ub=free.astype(np.float64), A_eq=once, b_eq=np.ones(n_jobs),
+                 bounds=(0, 1), method="highs", options={"time_limit": time_limit_s})
     if lp.x is None:
         raise ValidationFailed(f"the LP relaxation failed: {lp.message}", field="jobs")
     share = lp.x[:n_x]

@@ -8,6 +8,7 @@ from typing import NamedTuple
 import numpy as np
 
 from suanli.domain.errors import PlacementInfeasible
+from suanli.domain.placement.arrays import BoolArray, Devices, FloatArray, at, over
 from suanli.domain.placement.estimates import (
     lease_cost,
     lease_cost_one,
@@ -16,7 +17,6 @@ from suanli.domain.placement.estimates import (
 )
 from suanli.domain.placement.explain import infeasible_reason, placement_note
 from suanli.domain.placement.model import (
-    SECONDS_PER_HOUR,
     Allocation,
     JobRequest,
     LatencyClass,
@@ -25,6 +25,7 @@ from suanli.domain.placement.model import (
 from suanli.domain.placement.policies import Policy
 from suanli.domain.placement.scoring import CLASS_INDEX, job_devices
 from suanli.domain.placement.table import INFEASIBLE, PoolTable
+from suanli.domain.time import SECONDS_PER_HOUR
 
 MAX_DEFER_H = 48
 DEFER_CANDIDATES = 32  # deferral scores hours x this many best-ranked pools
@@ -38,7 +39,7 @@ class Choice(NamedTuple):
     allocations: tuple[Allocation, ...]
     start_s: int
     deferred: bool
-    rank: np.ndarray | None  # the policy's ranking the choice came from, for the explanation
+    rank: FloatArray | None  # the policy's ranking the choice came from, for the explanation
     breakdown: dict[str, float] | None = None  # set where the choice priced its own terms
     note: str = ""
 
@@ -58,7 +59,7 @@ class PlacementEngine:
         self.policy = policy
         self.preemption = preemption
         self.max_defer_h = max_defer_h
-        self._staging_cache: dict[tuple[str | None, float], np.ndarray] = {}
+        self._staging_cache: dict[tuple[str | None, float], FloatArray] = {}
 
     def place(self, job: JobRequest, now_s: int, *, allow_defer: bool = True) -> Placement:
         """The decision for `job` at `now_s`, with its estimates and score breakdown.
@@ -77,8 +78,9 @@ class PlacementEngine:
         """
         t = self.table
         devices = job.devices if job.devices is not None else job_devices(job, t)
-        if allow_defer and self.policy.defers and self._may_defer(job):
-            choice = self._deferred(job, devices, now_s)
+        if allow_defer and self.policy.defers and job.devices is not None \
+                and self._may_defer(job):
+            choice = self._deferred(job, job.devices, now_s)
             if choice is not None:
                 return choice
         rank = self.policy.rank(job, devices, now_s)
@@ -107,7 +109,7 @@ class PlacementEngine:
 
     # --- one pool --------------------------------------------------------------------------
 
-    def _best(self, job: JobRequest, devices: np.ndarray | int, score: np.ndarray,
+    def _best(self, job: JobRequest, devices: Devices, score: FloatArray,
               now_s: int) -> int | None:
         """The best-scored pool that keeps the budget and, if any pool can, the deadline."""
         pool = int(score.argmin())
@@ -121,13 +123,13 @@ class PlacementEngine:
             return pool
         if job.deadline_s is not None:
             late = self._late(job, devices, now_s)
-            pool = self._within_budget(job, devices, score + late, now_s)
-            if pool is not None or job.deadline_strict:
-                return pool
+            on_time = self._within_budget(job, devices, score + late, now_s)
+            if on_time is not None or job.deadline_strict:
+                return on_time
         # No pool meets the deadline: it is soft, so the best pool within budget runs late.
         return self._within_budget(job, devices, score, now_s)
 
-    def _within_budget(self, job: JobRequest, devices: np.ndarray | int, score: np.ndarray,
+    def _within_budget(self, job: JobRequest, devices: Devices, score: FloatArray,
                        now_s: int) -> int | None:
         pool = int(np.argmin(score))
         if score[pool] >= INFEASIBLE or job.budget_fen is None:
@@ -149,7 +151,7 @@ class PlacementEngine:
         # between (that could beat the best sure one) are priced hour by hour.
         t = self.table
         index = np.flatnonzero(score < INFEASIBLE)
-        d = devices if np.isscalar(devices) else np.asarray(devices)[index]
+        d = over(devices, index)
         staging, run = lease_timing(t, job, devices, index)
         device_hours = d * (staging + run) / SECONDS_PER_HOUR
         fen, _ = t.transfer_rows(job.data_region)
@@ -170,7 +172,7 @@ class PlacementEngine:
         pick = np.concatenate([maybe, [best]] if best >= 0 else [maybe]).astype(np.int64)
         return int(pick[np.argmin(score[pick])]) if len(pick) else None
 
-    def _late(self, job: JobRequest, devices: np.ndarray | int, now_s: int) -> np.ndarray:
+    def _late(self, job: JobRequest, devices: Devices, now_s: int) -> FloatArray:
         """INFEASIBLE where the job would end after its deadline, else 0, over every pool.
 
         The same operations as `lease_timing`, in place, so it agrees with it to the second.
@@ -185,7 +187,7 @@ class PlacementEngine:
         end += self._staging(job)
         return (end > job.deadline_s - now_s) * INFEASIBLE
 
-    def _staging(self, job: JobRequest) -> np.ndarray:
+    def _staging(self, job: JobRequest) -> FloatArray:
         key = (job.data_region, job.data_gb)
         staging = self._staging_cache.get(key)
         if staging is None:
@@ -196,27 +198,27 @@ class PlacementEngine:
             self._staging_cache[key] = staging
         return staging
 
-    def _keeps_deadline(self, job: JobRequest, devices: np.ndarray | int, pool: int,
+    def _keeps_deadline(self, job: JobRequest, devices: Devices, pool: int,
                         now_s: int) -> bool:
         if job.deadline_s is None:
             return True
-        d = int(devices if np.isscalar(devices) else devices[pool])
+        d = at(devices, pool)
         staging, run = lease_timing_one(self.table, job, d, pool)
         return now_s + staging + run <= job.deadline_s
 
-    def _keeps_budget(self, job: JobRequest, devices: np.ndarray | int, pool: int,
+    def _keeps_budget(self, job: JobRequest, devices: Devices, pool: int,
                       now_s: int) -> bool:
         if job.budget_fen is None:
             return True
-        d = int(devices if np.isscalar(devices) else devices[pool])
+        d = at(devices, pool)
         staging, run = lease_timing_one(self.table, job, d, pool)
         return lease_cost_one(self.table, job, d, pool, now_s, now_s + staging + run) \
             <= job.budget_fen
 
-    def _one(self, job: JobRequest, devices: np.ndarray | int, pool: int, now_s: int,
-             rank: np.ndarray, *, preempt: bool) -> Choice:
+    def _one(self, job: JobRequest, devices: Devices, pool: int, now_s: int,
+             rank: FloatArray, *, preempt: bool) -> Choice:
         t = self.table
-        d = int(devices if np.isscalar(devices) else np.asarray(devices)[pool])
+        d = at(devices, pool)
         taken = max(0, d - int(t.free[pool])) if preempt else 0
         allocation = Allocation(t.ids[pool], pool, d, spot=self._spot(job, pool),
                                 preempt_devices=taken)
@@ -224,7 +226,7 @@ class PlacementEngine:
 
     # --- several pools ---------------------------------------------------------------------
 
-    def _split(self, job: JobRequest, static: np.ndarray, rank: np.ndarray,
+    def _split(self, job: JobRequest, static: BoolArray, rank: FloatArray,
                now_s: int) -> Choice | None:
         """Spreads a wide job over pools: one fabric for a gang, anywhere otherwise."""
         t = self.table

@@ -10,30 +10,32 @@ import math
 
 import numpy as np
 
-from suanli.domain.placement.model import SECONDS_PER_HOUR, JobRequest
+from suanli.domain.placement.arrays import Devices, IndexArray, IntArray, over
+from suanli.domain.placement.model import JobRequest
 from suanli.domain.placement.table import PoolTable
+from suanli.domain.time import SECONDS_PER_HOUR
 
 
-def lease_timing(table: PoolTable, job: JobRequest, devices: np.ndarray | int,
-                 index: np.ndarray | slice) -> tuple[np.ndarray, np.ndarray]:
+def lease_timing(table: PoolTable, job: JobRequest, devices: Devices,
+                 index: IndexArray | slice) -> tuple[IntArray, IntArray]:
     """(staging seconds, run seconds) at pools `index`: queue wait and data in, then the run."""
-    d = devices if np.isscalar(devices) else np.asarray(devices)[index]
+    d = over(devices, index)
     _, s_per_gb = table.transfer_rows(job.data_region)
     staging = np.ceil(table.queue_wait_s[index] + job.data_gb * s_per_gb[index])
     run = np.ceil(job.work_units * table.inv_units[index] / d * SECONDS_PER_HOUR)
     return staging.astype(np.int64), np.maximum(run, 1).astype(np.int64)
 
 
-def lease_cost(table: PoolTable, job: JobRequest, devices: np.ndarray | int,
-               index: np.ndarray, start_s: np.ndarray | int,
-               end_s: np.ndarray | int) -> np.ndarray:
+def lease_cost(table: PoolTable, job: JobRequest, devices: Devices, index: IndexArray,
+               start_s: IntArray | int, end_s: IntArray | int) -> IntArray:
     """Fen for leases [start, end) at the pools' hourly prices, plus moving the data in."""
-    d = devices if np.isscalar(devices) else np.asarray(devices)[index]
+    d = over(devices, index)
     series = table.spot_price if job.spot_allowed else table.price
     fen_s = series.integral(index, start_s, end_s) * d
     fen, _ = table.transfer_rows(job.data_region)
     transfer = np.ceil(job.data_gb * fen[index]).astype(np.int64)
-    return -(-fen_s // SECONDS_PER_HOUR) + transfer
+    cost: IntArray = -(-fen_s // SECONDS_PER_HOUR) + transfer
+    return cost
 
 
 def lease_timing_one(table: PoolTable, job: JobRequest, devices: int,
@@ -51,4 +53,5 @@ def lease_cost_one(table: PoolTable, job: JobRequest, devices: int, pool: int, s
     series = table.spot_price if job.spot_allowed else table.price
     fen_s = series.integral_one(pool, start_s, end_s) * devices
     fen, _ = table.transfer_rows(job.data_region)
-    return -(-fen_s // SECONDS_PER_HOUR) + math.ceil(job.data_gb * fen[pool].item())
+    transfer: int = math.ceil(job.data_gb * fen[pool].item())
+    return -(-fen_s // SECONDS_PER_HOUR) + transfer

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from suanli.domain.placement.arrays import Devices
 from suanli.domain.placement.model import Allocation, JobRequest
 from suanli.domain.placement.table import PoolTable
 
@@ -33,7 +34,7 @@ def placement_note(t: PoolTable, policy: str, job: JobRequest,
     return text
 
 
-def infeasible_reason(t: PoolTable, job: JobRequest, devices: np.ndarray | int,
+def infeasible_reason(t: PoolTable, job: JobRequest, devices: Devices,
                       static: np.ndarray) -> str:
     """Why nothing fits: the first rule that leaves no pool."""
     residency = sorted(job.residency_provinces | job.residency_countries)

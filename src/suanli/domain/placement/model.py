@@ -10,7 +10,6 @@ from enum import StrEnum
 from suanli.domain.errors import ValidationFailed
 from suanli.domain.resources import Hub
 
-SECONDS_PER_HOUR = 3600
 MAX_DEVICES_PER_JOB = 100_000
 MAX_DATA_GB = 10_000_000.0  # 10 PB: a sanity bound
 MAX_HOURLY_SERIES = 24 * 366 * 2  # two years of hourly values

@@ -30,6 +30,7 @@ from typing import Protocol
 import numpy as np
 
 from suanli.domain.errors import ValidationFailed
+from suanli.domain.placement.arrays import Devices, FloatArray, IndexArray
 from suanli.domain.placement.model import JobRequest
 from suanli.domain.placement.scoring import (
     SOCIAL_COST_OF_CARBON_FEN_PER_KG,
@@ -43,14 +44,23 @@ from suanli.domain.placement.table import PoolTable
 class Policy(Protocol):
     """Ranks every pool of the table for a job; the engine masks the infeasible ones."""
 
-    name: str
-    defers: bool  # may start batch work later, at a cheaper or greener hour
-    weights: Weights | None  # the linear weights, where the policy has them
+    @property
+    def name(self) -> str: ...
 
-    def rank(self, job: JobRequest, devices: np.ndarray | int, now_s: int) -> np.ndarray: ...
+    @property
+    def defers(self) -> bool:
+        """Whether it may start batch work later, at a cheaper or greener hour."""
+        ...
 
-    def explain(self, job: JobRequest, devices: np.ndarray | int, index: np.ndarray,
-                now_s: int) -> dict[str, np.ndarray]: ...
+    @property
+    def weights(self) -> Weights | None:
+        """The linear weights, where the policy has them."""
+        ...
+
+    def rank(self, job: JobRequest, devices: Devices, now_s: int) -> FloatArray: ...
+
+    def explain(self, job: JobRequest, devices: Devices, index: IndexArray,
+                now_s: int) -> dict[str, FloatArray]: ...
 
 
 class FirstFit:
@@ -61,11 +71,11 @@ class FirstFit:
     def __init__(self, table: PoolTable, rng: np.random.Generator | None = None) -> None:
         self._order = np.arange(table.n, dtype=np.float64)
 
-    def rank(self, job: JobRequest, devices: np.ndarray | int, now_s: int) -> np.ndarray:
+    def rank(self, job: JobRequest, devices: Devices, now_s: int) -> FloatArray:
         return self._order
 
-    def explain(self, job: JobRequest, devices: np.ndarray | int, index: np.ndarray,
-                now_s: int) -> dict[str, np.ndarray]:
+    def explain(self, job: JobRequest, devices: Devices, index: IndexArray,
+                now_s: int) -> dict[str, FloatArray]:
         return {"order": self._order[index]}
 
 
@@ -80,12 +90,12 @@ class RandomFit:
         self._table, self._rng = table, rng
         self._last = np.zeros(table.n)
 
-    def rank(self, job: JobRequest, devices: np.ndarray | int, now_s: int) -> np.ndarray:
+    def rank(self, job: JobRequest, devices: Devices, now_s: int) -> FloatArray:
         self._last = self._rng.random(self._table.n)
         return self._last
 
-    def explain(self, job: JobRequest, devices: np.ndarray | int, index: np.ndarray,
-                now_s: int) -> dict[str, np.ndarray]:
+    def explain(self, job: JobRequest, devices: Devices, index: IndexArray,
+                now_s: int) -> dict[str, FloatArray]:
         return {"draw": self._last[index]}
 
 
@@ -97,12 +107,12 @@ class LeastLoaded:
     def __init__(self, table: PoolTable, rng: np.random.Generator | None = None) -> None:
         self._table = table
 
-    def rank(self, job: JobRequest, devices: np.ndarray | int, now_s: int) -> np.ndarray:
+    def rank(self, job: JobRequest, devices: Devices, now_s: int) -> FloatArray:
         t = self._table
         return (devices - t.free) / t.device_count  # minus the free share left after placing
 
-    def explain(self, job: JobRequest, devices: np.ndarray | int, index: np.ndarray,
-                now_s: int) -> dict[str, np.ndarray]:
+    def explain(self, job: JobRequest, devices: Devices, index: IndexArray,
+                now_s: int) -> dict[str, FloatArray]:
         return {"used_share_after": self.rank(job, devices, now_s)[index] + 1.0}
 
 
@@ -116,11 +126,11 @@ class LinearPolicy:
         self.weights = weights
         self.scorer = LinearScorer(table, weights)
 
-    def rank(self, job: JobRequest, devices: np.ndarray | int, now_s: int) -> np.ndarray:
+    def rank(self, job: JobRequest, devices: Devices, now_s: int) -> FloatArray:
         return self.scorer.score(job, devices, now_s)
 
-    def explain(self, job: JobRequest, devices: np.ndarray | int, index: np.ndarray,
-                now_s: int) -> dict[str, np.ndarray]:
+    def explain(self, job: JobRequest, devices: Devices, index: IndexArray,
+                now_s: int) -> dict[str, FloatArray]:
         terms = self.scorer.terms(job, devices, index, now_s)
         return {k: v for k, v in terms.items() if np.any(v)}
 

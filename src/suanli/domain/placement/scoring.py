@@ -24,8 +24,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from suanli.domain.placement.model import SECONDS_PER_HOUR, JobRequest, LatencyClass
+from suanli.domain.placement.arrays import Devices, FloatArray, IndexArray, over
+from suanli.domain.placement.model import JobRequest, LatencyClass
 from suanli.domain.placement.table import PoolTable
+from suanli.domain.time import SECONDS_PER_HOUR
 
 CLASS_ORDER = (LatencyClass.REALTIME, LatencyClass.INTERACTIVE, LatencyClass.BATCH)
 CLASS_INDEX = {c: i for i, c in enumerate(CLASS_ORDER)}
@@ -50,10 +52,11 @@ class Weights:
     west_discount: float = 0.0  # share of the price term a western hub waives for batch work
 
 
-def job_devices(job: JobRequest, table: PoolTable) -> np.ndarray | int:
+def job_devices(job: JobRequest, table: PoolTable) -> Devices:
     """Devices the job takes on each pool: its fixed width, or enough for its units per hour."""
     if job.devices is not None:
         return job.devices
+    assert job.units_per_hour is not None  # a request names exactly one of the two
     return np.maximum(1, np.ceil(job.units_per_hour * table.inv_units - 1e-9)).astype(np.int64)
 
 
@@ -72,11 +75,12 @@ class LinearScorer:
         self.table = table
         self.weights = weights
         self._key: tuple[int, int] | None = None
-        self._a: dict[tuple[int, bool], np.ndarray] = {}
-        self._p: dict[tuple[int, bool], np.ndarray] = {}  # weighted price, fen/device-hour
-        self._d: list[np.ndarray] = []
-        self._dvec: dict[tuple[int, bool], tuple[int, np.ndarray]] = {}
-        self._vectors: dict[tuple, np.ndarray] = {}
+        self._a: dict[tuple[int, bool], FloatArray] = {}
+        self._p: dict[tuple[int, bool], FloatArray] = {}  # weighted price, fen/device-hour
+        self._d: list[FloatArray] = []
+        self._dvec: dict[tuple[int, bool], tuple[int, FloatArray]] = {}
+        self._vectors: dict[tuple[object, ...], FloatArray] = {}
+        self._nonzero: dict[tuple[int, bool], bool] = {}  # whether the static vector is non-zero
         self._scratch = np.empty(table.n)
 
     def refresh(self, now_s: int) -> None:
@@ -91,6 +95,7 @@ class LinearScorer:
         self._p.clear()
         self._dvec.clear()
         self._vectors.clear()
+        self._nonzero.clear()
         self._d = []
         for ci, _cls in enumerate(CLASS_ORDER):
             vot = w.time_fen_per_device_hour[ci]
@@ -105,14 +110,14 @@ class LinearScorer:
         self._hour = hour
         self._key = key
 
-    def _price_now(self, hour: int, spot: bool) -> np.ndarray:
+    def _price_now(self, hour: int, spot: bool) -> FloatArray:
         t = self.table
         now = t.price.at(hour).astype(np.float64)
         if spot:
             now = np.where(t.spot_offered, t.spot_price.at(hour), now)
         return now
 
-    def _per_device(self, ci: int, spot: bool) -> np.ndarray | None:
+    def _per_device(self, ci: int, spot: bool) -> FloatArray | None:
         """The per-device coefficient: queue wait, hourly price, load and provider terms."""
         w, t = self.weights, self.table
         cached = self._dvec.get((ci, spot))
@@ -130,7 +135,7 @@ class LinearScorer:
                 return vec
         static = self._static_d(ci, spot)
         if not (w.load_fen_per_device or w.provider_fen_per_device):
-            return static if self._vectors[("dz", ci, spot)] else None
+            return static if self._nonzero[(ci, spot)] else None
         vec = static.copy()
         if w.load_fen_per_device:
             vec += w.load_fen_per_device * t.used_fraction()
@@ -139,7 +144,7 @@ class LinearScorer:
         self._dvec[(ci, spot)] = (t.log_position, vec)
         return vec
 
-    def _static_d(self, ci: int, spot: bool) -> np.ndarray:
+    def _static_d(self, ci: int, spot: bool) -> FloatArray:
         key = ("d", ci, spot)
         vec = self._vectors.get(key)
         if vec is None:
@@ -149,10 +154,10 @@ class LinearScorer:
             else:  # devices held (and billed) while the provider's queue clears
                 vec = vec + self._p[(ci, spot)] * self.table.queue_wait_s / SECONDS_PER_HOUR
             self._vectors[key] = vec
-            self._vectors[("dz", ci, spot)] = bool(vec.any())
+            self._nonzero[(ci, spot)] = bool(vec.any())
         return vec
 
-    def _transfer(self, job: JobRequest, ci: int, devices: np.ndarray | int) -> np.ndarray:
+    def _transfer(self, job: JobRequest, ci: int, devices: Devices) -> FloatArray:
         """Per-GB transfer money and staging time for the job's data region."""
         scalar = np.isscalar(devices)
         key = ("t", job.data_region, ci, job.spot_allowed, devices if scalar else None)
@@ -162,7 +167,7 @@ class LinearScorer:
             vec = self.weights.transfer * fen
             # Each device-hour of staging is worth its value of time and, unless pricing one
             # hour only, is billed: the devices are held while the data moves in.
-            per_device_hour = self.weights.time_fen_per_device_hour[ci]
+            per_device_hour: float | FloatArray = self.weights.time_fen_per_device_hour[ci]
             if not self.weights.hourly:
                 per_device_hour = per_device_hour + self._p[(ci, job.spot_allowed)]
             vec = vec + (devices * s_per_gb / SECONDS_PER_HOUR) * per_device_hour
@@ -170,7 +175,7 @@ class LinearScorer:
                 self._remember(key, vec)
         return vec
 
-    def _latency(self, job: JobRequest, ci: int) -> np.ndarray | None:
+    def _latency(self, job: JobRequest, ci: int) -> FloatArray | None:
         lat = self.weights.latency_fen_per_ms[ci]
         if not lat or job.user_city is None:
             return None
@@ -183,14 +188,14 @@ class LinearScorer:
             vec = self._remember(key, lat * row)
         return vec
 
-    def _remember(self, key: tuple, vec: np.ndarray) -> np.ndarray:
+    def _remember(self, key: tuple[object, ...], vec: FloatArray) -> FloatArray:
         if len(self._vectors) >= MAX_CACHED_VECTORS:
-            for k in [k for k in self._vectors if k[0] not in ("d", "dz")]:
+            for k in [k for k in self._vectors if k[0] != "d"]:
                 del self._vectors[k]
         self._vectors[key] = vec
         return vec
 
-    def score(self, job: JobRequest, devices: np.ndarray | int, now_s: int) -> np.ndarray:
+    def score(self, job: JobRequest, devices: Devices, now_s: int) -> FloatArray:
         """Score of every pool (lower is better); feasibility is the caller's business."""
         self.refresh(now_s)
         ci = CLASS_INDEX[job.latency_class]
@@ -206,14 +211,14 @@ class LinearScorer:
             s += lat
         return s
 
-    def terms(self, job: JobRequest, devices: np.ndarray | int, index: np.ndarray,
-              now_s: int) -> dict[str, np.ndarray]:
+    def terms(self, job: JobRequest, devices: Devices, index: IndexArray,
+              now_s: int) -> dict[str, FloatArray]:
         """Each term's contribution at pools `index`; they add up to `score` there."""
         self.refresh(now_s)
         t, w = self.table, self.weights
         hour = now_s // SECONDS_PER_HOUR
         ci = CLASS_INDEX[job.latency_class]
-        d = devices if np.isscalar(devices) else np.asarray(devices)[index]
+        d = over(devices, index)
         price_now = self._p[(ci, job.spot_allowed)][index]
         inv_u = t.inv_units[index]
         run_h = job.work_units * inv_u / d

@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar, overload
 
 import numpy as np
+from numpy.typing import NDArray
 
 from suanli.domain.errors import ValidationFailed
+from suanli.domain.placement.arrays import (
+    BoolArray,
+    FloatArray,
+    IndexArray,
+    IntArray,
+)
 from suanli.domain.placement.model import (
     MAX_RTT_MS,
-    SECONDS_PER_HOUR,
     JobRequest,
     LatencyClass,
     PoolSnapshot,
 )
+from suanli.domain.time import SECONDS_PER_HOUR
 
 MAX_POOLS = 1_000_000
 MAX_SOFTWARE_STACKS = 62  # one bit each in an int64 mask
@@ -55,24 +62,35 @@ class UniformNetwork:
         return self.same_region_gbps if source == target else self.cross_region_gbps
 
 
-class HourlySeries:
+Value = TypeVar("Value", np.int64, np.float64)
+
+
+class HourlySeries(Generic[Value]):
     """Per-pool hourly values with exact integrals over any interval (value x seconds)."""
 
-    def __init__(self, values: np.ndarray) -> None:
+    def __init__(self, values: NDArray[Value]) -> None:
         assert values.ndim == 2 and values.shape[1] >= 1
-        self.values = values
-        self.period_h = values.shape[1]
-        cum = np.zeros((values.shape[0], self.period_h + 1), dtype=values.dtype)
+        self.values: NDArray[Value] = values
+        self.period_h: int = values.shape[1]
+        cum: NDArray[Value] = np.zeros((values.shape[0], self.period_h + 1), dtype=values.dtype)
         np.cumsum(values, axis=1, out=cum[:, 1:])
-        self.cum = cum
+        self.cum: NDArray[Value] = cum
 
-    def at(self, hour: int) -> np.ndarray:
-        return self.values[:, hour % self.period_h]
+    def at(self, hour: int) -> NDArray[Value]:
+        column: NDArray[Value] = self.values[:, hour % self.period_h]
+        return column
 
-    def integral(self, index: np.ndarray | int, t0_s: np.ndarray | int,
-                 t1_s: np.ndarray | int) -> np.ndarray:
+    def integral(self, index: IndexArray | int, t0_s: IntArray | int,
+                 t1_s: IntArray | int) -> NDArray[Value]:
         """Sum over [t0, t1) of value(hour(t)) dt, in value-seconds; broadcasts its arguments."""
         return self._antiderivative(index, t1_s) - self._antiderivative(index, t0_s)
+
+    @overload
+    def integral_one(self: HourlySeries[np.int64], index: int, t0_s: int, t1_s: int) -> int: ...
+
+    @overload
+    def integral_one(self: HourlySeries[np.float64], index: int, t0_s: int,
+                     t1_s: int) -> float: ...
 
     def integral_one(self, index: int, t0_s: int, t1_s: int) -> int | float:
         """`integral` for one pool and interval, in plain Python numbers (the fast path)."""
@@ -81,20 +99,26 @@ class HourlySeries:
     def _antiderivative_one(self, index: int, t_s: int) -> int | float:
         hour = t_s // SECONDS_PER_HOUR
         periods, h = divmod(hour, self.period_h)
-        full = self.cum[index, self.period_h].item() * periods + self.cum[index, h].item()
-        return full * SECONDS_PER_HOUR + self.values[index, h].item() * (t_s - hour * 3600)
+        cum: int | float = self.cum[index, self.period_h].item()
+        cum_h: int | float = self.cum[index, h].item()
+        value: int | float = self.values[index, h].item()
+        full = cum * periods + cum_h
+        into_hour = t_s - hour * SECONDS_PER_HOUR
+        return full * SECONDS_PER_HOUR + value * into_hour
 
-    def _antiderivative(self, index: np.ndarray | int, t_s: np.ndarray | int) -> np.ndarray:
+    def _antiderivative(self, index: IndexArray | int, t_s: IntArray | int) -> NDArray[Value]:
         t = np.asarray(t_s, dtype=np.int64)
         hour = t // SECONDS_PER_HOUR
         periods, h = np.divmod(hour, self.period_h)
         into_hour = t - hour * SECONDS_PER_HOUR
         full = self.cum[index, self.period_h] * periods + self.cum[index, h]
-        return full * SECONDS_PER_HOUR + self.values[index, h] * into_hour
+        value_s: NDArray[Value] = full * SECONDS_PER_HOUR + self.values[index, h] * into_hour
+        return value_s
 
 
-def _series(pools: Sequence[PoolSnapshot], name: str, period_h: int, dtype: type) -> np.ndarray:
-    out = np.empty((len(pools), period_h), dtype=dtype)
+def _series(pools: Sequence[PoolSnapshot], name: str, period_h: int,
+            dtype: type[Value]) -> NDArray[Value]:
+    out: NDArray[Value] = np.empty((len(pools), period_h), dtype=dtype)
     for i, pool in enumerate(pools):
         values = getattr(pool, name)
         if values is None:
@@ -125,16 +149,16 @@ class PoolTable:
         self.version = 0  # bumped by every reserve/release, so callers can cache per state
         self._log_start = 0
         self.coefficient_version = 0  # bumped when a pool's fixed figures (queue wait) change
-        self._mask_cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
-        self._rule_cache: dict[tuple, np.ndarray] = {}
-        self._transfer_cache: dict[str | None, tuple[np.ndarray, np.ndarray]] = {}
-        self._capacity_cache: dict[int, np.ndarray] = {}
+        self._mask_cache: dict[tuple[object, ...], tuple[BoolArray, FloatArray]] = {}
+        self._rule_cache: dict[tuple[object, ...], BoolArray] = {}
+        self._transfer_cache: dict[str | None, tuple[IntArray, FloatArray]] = {}
+        self._capacity_cache: dict[int, FloatArray] = {}
         self.changes: list[int] = []  # pools whose counters changed, in order (see `changed_since`)
 
     # --- construction ----------------------------------------------------------------------
 
     def _init_static(self, pools: Sequence[PoolSnapshot]) -> None:
-        def encode(values: list[str]) -> tuple[list[str], np.ndarray]:
+        def encode(values: list[str]) -> tuple[list[str], IntArray]:
             names = sorted(set(values))
             lookup = {v: i for i, v in enumerate(names)}
             return names, np.array([lookup[v] for v in values], dtype=np.int64)
@@ -206,12 +230,12 @@ class PoolTable:
 
     # --- derived views ---------------------------------------------------------------------
 
-    def rtt_row(self, city: str | None) -> np.ndarray | None:
+    def rtt_row(self, city: str | None) -> FloatArray | None:
         """RTT from `city` to every pool, or None when the table does not know the city."""
         i = self.city_index.get(city) if city is not None else None
         return None if i is None else self.rtt_ms[i]
 
-    def transfer_rows(self, region: str | None) -> tuple[np.ndarray, np.ndarray]:
+    def transfer_rows(self, region: str | None) -> tuple[IntArray, FloatArray]:
         """(fen per GB, seconds per GB) to move data from `region` to each pool."""
         rows = self._transfer_cache.get(region)
         if rows is None:
@@ -225,15 +249,15 @@ class PoolTable:
             self._transfer_cache[region] = rows
         return rows
 
-    def static_mask(self, job: JobRequest) -> np.ndarray:
+    def static_mask(self, job: JobRequest) -> BoolArray:
         """Pools whose kind, place and distance suit the job, whatever their load."""
         return self._static(job)[0]
 
-    def static_penalty(self, job: JobRequest) -> np.ndarray:
+    def static_penalty(self, job: JobRequest) -> FloatArray:
         """0 where `static_mask` holds, INFEASIBLE elsewhere (to add to scores)."""
         return self._static(job)[1]
 
-    def _static(self, job: JobRequest) -> tuple[np.ndarray, np.ndarray]:
+    def _static(self, job: JobRequest) -> tuple[BoolArray, FloatArray]:
         latency_city = job.user_city if job.latency_class is not LatencyClass.BATCH else None
         key = (job.accelerator, job.residency_provinces, job.residency_countries,
                job.latency_class, latency_city)
@@ -253,7 +277,8 @@ class PoolTable:
             entry = self._mask_cache[key] = (mask, penalty)
         return entry
 
-    def _cached(self, key: tuple, rule, job: JobRequest) -> np.ndarray:
+    def _cached(self, key: tuple[object, ...], rule: Callable[[JobRequest], BoolArray],
+                job: JobRequest) -> BoolArray:
         mask = self._rule_cache.get(key)
         if mask is None:
             if len(self._rule_cache) >= MAX_CACHED_MASKS:
@@ -261,7 +286,7 @@ class PoolTable:
             mask = self._rule_cache[key] = rule(job)
         return mask
 
-    def accelerator_mask(self, job: JobRequest) -> np.ndarray:
+    def accelerator_mask(self, job: JobRequest) -> BoolArray:
         c = job.accelerator
         mask = self.memory_gb >= c.min_memory_gb
         if c.vendors:
@@ -278,7 +303,7 @@ class PoolTable:
             mask &= (self.stack_mask & need) == need
         return mask
 
-    def residency_mask(self, job: JobRequest) -> np.ndarray:
+    def residency_mask(self, job: JobRequest) -> BoolArray:
         mask = np.ones(self.n, dtype=bool)
         if job.residency_provinces:
             ok = [i for i, r in enumerate(self.region_names) if r in job.residency_provinces]
@@ -288,7 +313,7 @@ class PoolTable:
             mask &= np.isin(self.country_idx, ok)
         return mask
 
-    def latency_mask(self, job: JobRequest) -> np.ndarray:
+    def latency_mask(self, job: JobRequest) -> BoolArray:
         bound = MAX_RTT_MS[job.latency_class]
         if math.isinf(bound):
             return np.ones(self.n, dtype=bool)
@@ -297,7 +322,7 @@ class PoolTable:
             return np.zeros(self.n, dtype=bool)
         return row <= bound
 
-    def capacity_penalty(self, devices: int) -> np.ndarray:
+    def capacity_penalty(self, devices: int) -> FloatArray:
         """INFEASIBLE where fewer than `devices` are free, else 0; kept up to date on reserve."""
         penalty = self._capacity_cache.get(devices)
         if penalty is None:
@@ -326,13 +351,14 @@ class PoolTable:
         self.changes.append(index)
         self.version += 1
 
-    def used_fraction(self) -> np.ndarray:
+    def used_fraction(self) -> FloatArray:
         return 1.0 - self.free / self.device_count
 
-    def provider_excess(self) -> np.ndarray:
+    def provider_excess(self) -> FloatArray:
         """Each pool's provider busy share minus the federation's, so busy owners score worse."""
         overall = self.provider_busy.sum() / self.provider_total.sum()
-        return (self.provider_busy / self.provider_total - overall)[self.provider_idx]
+        excess: FloatArray = (self.provider_busy / self.provider_total - overall)[self.provider_idx]
+        return excess
 
     # --- capacity --------------------------------------------------------------------------
 

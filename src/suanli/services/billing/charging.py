@@ -25,15 +25,11 @@ from suanli.adapters.store.billing_tables import (
     VoucherRow,
 )
 from suanli.adapters.store.job_tables import JobRow, UsageRecordRow
-from suanli.adapters.store.ledger import aware
 from suanli.adapters.store.tables import PoolRow, SiteRow, TenantRow
 from suanli.domain.accounts import (
-    EXPIRED,
     FEES_ACCOUNT,
-    OPEN,
-    POSTED,
     PREPAID,
-    VOIDED,
+    HoldState,
     fund_account_id,
     receivable_account_id,
     wallet_account_id,
@@ -45,6 +41,7 @@ from suanli.domain.rating import RatedUsage, rate_usage
 from suanli.domain.resources import Hub
 from suanli.domain.tariffs import QUANTITY_DECIMALS, Tariff
 from suanli.domain.tenants import TenantClass
+from suanli.domain.time import aware
 from suanli.domain.vouchers import (
     LineCategory,
     LineContext,
@@ -119,8 +116,9 @@ def charge(session: Session, usage: UsageRecordRow, now: datetime) -> UsageCharg
         row = session.get(VoucherRow, voucher.id)
         assert row is not None and voucher.remaining_fen <= row.remaining_fen
         row.remaining_fen = voucher.remaining_fen
-    if hold is not None and hold.state == OPEN:
-        hold.state = POSTED if money.held_fen > money.released_fen else VOIDED
+    if hold is not None and hold.state == HoldState.OPEN:
+        hold.state = (HoldState.POSTED if money.held_fen > money.released_fen
+                      else HoldState.VOIDED).value
         hold.settled_at = now
     return _write(session, usage, pool, tariff, spec, record, metered, rated, period, lines,
                   discount, money, now)
@@ -204,8 +202,8 @@ def _rate(session: Session, tariff: Tariff, metered: MeteredUsage, record: Usage
     end = record.end if record is not None else aware(usage.ended_at)
     start = record.start if record is not None else end
     return rate_usage(tariff, metered.quantity(tariff.basis), start, end,
-                      Decimal(int(month_to_date)).scaleb(-QUANTITY_DECIMALS), spec.spot,
-                      job_rated_before_fen=int(job_before))
+                      Decimal(int(month_to_date or 0)).scaleb(-QUANTITY_DECIMALS), spec.spot,
+                      job_rated_before_fen=int(job_before or 0))
 
 
 def _discount(rated: RatedUsage, context: LineContext, vouchers: list[Voucher],
@@ -245,7 +243,7 @@ def _money(session: Session, usage: UsageRecordRow, hold: LeaseHoldRow | None,
     prefix = usage.id
     transfers: list[Transfer] = []
     held = settled = 0
-    if hold is not None and hold.state == OPEN:
+    if hold is not None and hold.state == HoldState.OPEN:
         billing_hold = _live_hold(session, hold, now)
         if billing_hold:
             held = hold.amount_fen
@@ -286,7 +284,7 @@ def _live_hold(session: Session, hold: LeaseHoldRow, now: datetime) -> bool:
     if record.state == TransferState.PENDING and record.expires_at is not None and (
             now >= record.expires_at):
         ledger_store.expire(session, hold.transfer_id, now)
-        hold.state, hold.settled_at = EXPIRED, now
+        hold.state, hold.settled_at = HoldState.EXPIRED.value, now
         return False
     return record.state == TransferState.PENDING
 

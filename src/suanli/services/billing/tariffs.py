@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -84,7 +85,10 @@ def parse_decimal(value: Any, field: str) -> Decimal:
     return result
 
 
-def _enum(enum_type: type, value: Any, field: str):  # type: ignore[no-untyped-def]
+E = TypeVar("E", bound=StrEnum)
+
+
+def _enum(enum_type: type[E], value: Any, field: str) -> E:
     try:
         return enum_type(value)
     except ValueError:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from enum import Enum
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -22,13 +23,13 @@ from sqlalchemy.orm import Session
 
 from suanli.adapters.store import ledger as ledger_store
 from suanli.adapters.store.billing_tables import VoucherProgrammeRow, VoucherRow
-from suanli.adapters.store.ledger import aware, utc
 from suanli.domain.accounts import EXTERNAL_ACCOUNT, fund_account_id
 from suanli.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from suanli.domain.jobs import check_idempotency_key
 from suanli.domain.ledger import Account, AccountKind, Transfer
 from suanli.domain.resources import Hub, check_name, check_province
 from suanli.domain.tenants import Principal, TenantClass
+from suanli.domain.time import aware, utc
 from suanli.domain.vouchers import MAX_PROGRAMME_BUDGET_FEN, Programme, Voucher
 from suanli.services import tenants
 from suanli.services.billing import wallets as billing
@@ -53,7 +54,8 @@ def _require_operator(principal: Principal, what: str) -> None:
 
 
 def programme_from_row(row: VoucherProgrammeRow) -> Programme:
-    def optional(values: list | None, convert=str):  # type: ignore[no-untyped-def]
+    def optional(values: list[Any] | None,
+                 convert: Callable[[Any], Any] = str) -> frozenset[Any] | None:
         return None if values is None else frozenset(convert(v) for v in values)
 
     return Programme(
@@ -73,7 +75,10 @@ def voucher_from_row(row: VoucherRow) -> Voucher:
                    None if row.valid_until is None else aware(row.valid_until))
 
 
-def _enum_set(enum_type: type, values: Any, field: str) -> frozenset | None:
+E = TypeVar("E", bound=Enum)
+
+
+def _enum_set(enum_type: type[E], values: Any, field: str) -> frozenset[E] | None:
     if values is None:
         return None
     try:
@@ -91,19 +96,22 @@ def _programme(fields: Mapping[str, Any]) -> Programme:
     providers = fields.get("eligible_provider_ids")
     if providers is not None:
         providers = frozenset(providers)
-    budget = fields.get("budget_fen")
+    # Request values as they came: Programme checks each one's type and range, naming it.
+    budget: Any = fields.get("budget_fen")
+    cap: Any = fields.get("cap_fen_per_tenant")
+    valid_from: Any = fields.get("valid_from")
+    valid_until: Any = fields.get("valid_until")
     if isinstance(budget, int) and not isinstance(budget, bool) and budget < 1:
         raise ValidationFailed("a programme needs a budget of at least 1 fen", field="budget_fen")
     return Programme(
         id=check_programme_id(fields.get("id", "")),
         issuer=check_name(fields.get("issuer", ""), "issuer"),
-        budget_fen=budget,  # type: ignore[arg-type]
+        budget_fen=budget,
         coverage=parse_decimal(fields.get("coverage"), "coverage"),
-        cap_fen_per_tenant=fields.get("cap_fen_per_tenant"),  # type: ignore[arg-type]
+        cap_fen_per_tenant=cap,
         eligible_tenant_classes=_enum_set(TenantClass, fields.get("eligible_tenant_classes"),
                                           "eligible_tenant_classes") or frozenset(),
-        valid_from=fields.get("valid_from"),  # type: ignore[arg-type]
-        valid_until=fields.get("valid_until"),  # type: ignore[arg-type]
+        valid_from=valid_from, valid_until=valid_until,
         eligible_hubs=_enum_set(Hub, fields.get("eligible_hubs"), "eligible_hubs"),
         eligible_provinces=provinces, eligible_provider_ids=providers,
         western_extra_coverage=parse_decimal(fields.get("western_extra_coverage", 0),

@@ -25,21 +25,18 @@ from suanli.adapters.store.job_tables import JobRow, LeaseRow
 from suanli.adapters.store.tables import PoolRow
 from suanli.domain.accounts import (
     BILLING_MODES,
-    EXPIRED,
     EXTERNAL_ACCOUNT,
     FEES_ACCOUNT,
-    FREE,
     HOLD_GRACE_S,
-    OPEN,
     POSTPAID,
     PREPAID,
-    VOIDED,
+    HoldState,
     receivable_account_id,
     wallet_account_id,
 )
 from suanli.domain.errors import Conflict, Forbidden, ValidationFailed
 from suanli.domain.holds import hold_estimate_fen
-from suanli.domain.jobs import JobSpec, check_idempotency_key
+from suanli.domain.jobs import JobSpec, LeaseState, check_idempotency_key
 from suanli.domain.ledger import (
     Account,
     AccountKind,
@@ -149,7 +146,7 @@ def deposit(session: Session, principal: Principal, tenant_id: str, amount_fen: 
     check_reference(reference)
     ensure_platform_accounts(session, now)
     ensure_wallet(session, tenant.id, now)
-    ledger_store.insert_if_absent(session, BillingProfileRow.__table__, {  # type: ignore[arg-type]
+    ledger_store.insert_if_absent(session, BillingProfileRow, {
         "tenant_id": tenant.id, "mode": PREPAID, "updated_by": principal.tenant_id,
         "updated_at": now})
     digest = hashlib.sha256(f"{tenant.id}\n{key}".encode()).hexdigest()[:40]
@@ -212,7 +209,8 @@ def on_lease_opened(session: Session, job: JobRow, lease: LeaseRow, pool: PoolRo
                        pool_id=pool.id, transfer_id=transfer_id,
                        amount_fen=plan.amount_fen if transfer_id else 0,
                        tariff=tariff_store.to_document(plan.tariff),
-                       state=OPEN if transfer_id else FREE, created_at=now)
+                       state=(HoldState.OPEN if transfer_id else HoldState.FREE).value,
+                       created_at=now)
     session.add(row)
     session.flush()
     return row
@@ -220,7 +218,7 @@ def on_lease_opened(session: Session, job: JobRow, lease: LeaseRow, pool: PoolRo
 
 def release_hold(session: Session, hold: LeaseHoldRow, now: datetime) -> None:
     """Give an open hold back to the wallet: void it, or mark it expired if it already is."""
-    if hold.state != OPEN:
+    if hold.state != HoldState.OPEN:
         return
     assert hold.transfer_id is not None
     record = ledger_store.get_transfer(session, hold.transfer_id)
@@ -231,9 +229,10 @@ def release_hold(session: Session, hold: LeaseHoldRow, now: datetime) -> None:
     if record.state == TransferState.PENDING:
         ledger_store.apply(session, void_pending(f"{hold.lease_id}:void", hold.transfer_id,
                                                  "job-release", reference=hold.job_id), now)
-        hold.state = VOIDED
+        hold.state = HoldState.VOIDED.value
     else:
-        hold.state = EXPIRED if record.state == TransferState.EXPIRED else record.state.value
+        # settled elsewhere meanwhile: the hold takes the ledger's word (posted, voided, expired)
+        hold.state = HoldState(record.state.value).value
     hold.settled_at = now
 
 
@@ -250,7 +249,8 @@ def sweep(session: Session, now: datetime) -> int:
     their timeout expire. Returns how many holds were released."""
     stale = session.scalars(
         select(LeaseHoldRow).join(LeaseRow, LeaseRow.id == LeaseHoldRow.lease_id)
-        .where(LeaseHoldRow.state == OPEN, LeaseRow.state != "active")
+        .where(LeaseHoldRow.state == HoldState.OPEN.value,
+               LeaseRow.state != LeaseState.ACTIVE.value)
         .order_by(LeaseHoldRow.lease_id).limit(MAX_SWEEP)).all()
     for hold in stale:
         release_hold(session, hold, now)
@@ -258,5 +258,5 @@ def sweep(session: Session, now: datetime) -> int:
     if expired:
         for hold in session.scalars(select(LeaseHoldRow).where(
                 LeaseHoldRow.transfer_id.in_([r.id for r in expired]))):
-            hold.state, hold.settled_at = EXPIRED, now
+            hold.state, hold.settled_at = HoldState.EXPIRED.value, now
     return len(stale) + len(expired)

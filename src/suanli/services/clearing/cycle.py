@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session
 
 from suanli.adapters.platform_key import PlatformIdentity
@@ -81,7 +81,7 @@ def collect(session: Session, own: str, sender: str, house: str, cycle_id: str,
     assert 1 <= limit <= COLLECT_PAGE
     if after is None:
         keep = [c for c in (pending_cycles or [])[:MAX_PENDING_CYCLES] if c != cycle_id]
-        free = RoamingRecordRow.cycle_id.is_(None)
+        free: ColumnElement[bool] = RoamingRecordRow.cycle_id.is_(None)
         if not _has_disputed_statement(session, own):
             free = free | RoamingRecordRow.cycle_id.not_in([cycle_id, *keep])
         session.execute(update(RoamingRecordRow)
@@ -142,13 +142,14 @@ def build_statements(house: PlatformIdentity, cycle_id: str, through_date: str,
     for platform in sorted(sides):
         counterparties = sorted({peer for pair in gross if platform in pair for peer in pair
                                  if peer != platform})
-        lines = [{"platform": peer, "receivable_fen": gross.get((peer, platform), 0),
-                  "payable_fen": gross.get((platform, peer), 0),
-                  "net_fen": gross.get((peer, platform), 0) - gross.get((platform, peer), 0)}
-                 for peer in counterparties]
+        lines: list[dict[str, Any]] = [
+            {"platform": peer, "receivable_fen": gross.get((peer, platform), 0),
+             "payable_fen": gross.get((platform, peer), 0),
+             "net_fen": gross.get((peer, platform), 0) - gross.get((platform, peer), 0)}
+            for peer in counterparties]
         left_out = sorted(cleared.excluded.get(platform, []))
         print_ = cleared.fingerprints.get(platform, run.fingerprint([]))
-        document = {
+        document: dict[str, Any] = {
             "v": 1, "cycle_id": cycle_id, "house": house.authority, "platform": platform,
             "through_date": through_date, "issued_at": now.isoformat(),
             "records": int(print_.split(":")[0]), "records_fingerprint": print_,

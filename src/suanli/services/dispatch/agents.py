@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from suanli.adapters.store import rows_matched
 from suanli.adapters.store.job_tables import (
     AgentRow,
     JobLogRow,
@@ -23,13 +24,13 @@ from suanli.adapters.store.tables import PoolRow
 from suanli.catalog import load_catalog
 from suanli.domain.errors import Conflict, NotFound, ValidationFailed
 from suanli.domain.ids import ComputeId, IdKind
-from suanli.domain.jobs import MAX_ATTEMPTS, JobState
+from suanli.domain.jobs import MAX_ATTEMPTS, JobState, LeaseState
 from suanli.domain.resources import check_name
 from suanli.domain.tenants import Principal, Role, may_see, require_owner, require_role
 from suanli.services.billing import charging
 from suanli.services.billing import wallets as billing
 from suanli.services.jobs import lifecycle as jobs
-from suanli.services.jobs.leases import ACTIVE, EXPIRED, RELEASED, release
+from suanli.services.jobs.leases import release
 from suanli.services.scheduling import placement as scheduling
 
 HEARTBEAT_TTL_S = 30  # a claimed lease without a heartbeat this long is presumed lost
@@ -86,19 +87,19 @@ def claim(session: Session, principal: Principal, agent_id: str, now: datetime,
     agent = _agent(session, principal, agent_id)
     agent.last_seen = now
     stmt = (select(LeaseRow, JobRow).join(JobRow, JobRow.lease_id == LeaseRow.id)
-            .where(LeaseRow.pool_id.in_(agent.pools), LeaseRow.state == ACTIVE,
+            .where(LeaseRow.pool_id.in_(agent.pools), LeaseRow.state == LeaseState.ACTIVE.value,
                    LeaseRow.agent_id.is_(None), JobRow.state == JobState.PLACED.value)
             .order_by(LeaseRow.created_at).limit(min(max_jobs, MAX_CLAIM))
             .with_for_update(skip_locked=True))
     out = []
     for lease, job in session.execute(stmt).all():
         # Compare-and-set on the fence: if another claim got here first, skip this lease.
-        claimed = session.execute(
+        claimed = rows_matched(session.execute(
             update(LeaseRow).where(LeaseRow.id == lease.id, LeaseRow.fence == lease.fence,
                                    LeaseRow.agent_id.is_(None))
             .values(fence=lease.fence + 1, agent_id=agent.id,
                     heartbeat_deadline=now + timedelta(seconds=ttl_s))
-            .execution_options(synchronize_session=False)).rowcount
+            .execution_options(synchronize_session=False)))
         if claimed != 1:
             continue
         session.refresh(lease)
@@ -134,7 +135,7 @@ def heartbeat(session: Session, principal: Principal, agent_id: str,
             continue
         job = session.get(JobRow, lease.job_id)
         assert job is not None
-        if lease.state != ACTIVE:
+        if lease.state != LeaseState.ACTIVE:
             answers[lease.id] = "lost"
         elif job.state == JobState.CANCELLED.value:
             answers[lease.id] = "cancel"
@@ -163,8 +164,8 @@ def report(session: Session, principal: Principal, agent_id: str, lease_id: str,
         lease.engine_ref = engine_ref
     if logs is not None:
         _store_logs(session, job.id, logs, now)
-    if lease.state != ACTIVE:
-        if lease.state == RELEASED and state.is_terminal and usage is not None:
+    if lease.state != LeaseState.ACTIVE:
+        if lease.state == LeaseState.RELEASED and state.is_terminal and usage is not None:
             # The agent retrying a final report whose answer it lost: the same figures are
             # the same record; different ones are a 409 from record_usage.
             charging.charge(session, record_usage(session, lease, job, usage, now),
@@ -177,7 +178,7 @@ def report(session: Session, principal: Principal, agent_id: str, lease_id: str,
         job.exit_code = exit_code
         job.message = message[:2000]
         recorded = record_usage(session, lease, job, usage, now) if usage is not None else None
-        release(session, lease, now, RELEASED)
+        release(session, lease, now, LeaseState.RELEASED)
         if recorded is not None:
             charging.charge(session, recorded, now)
         else:
@@ -252,13 +253,13 @@ def requeue(session: Session, job: JobRow, now: datetime, reason: str) -> None:
 def expire_leases(session: Session, now: datetime) -> int:
     """Failover: leases whose agent went silent (or never claimed) are ended and their jobs
     placed again elsewhere. The fence makes a late report from the old agent a 409."""
-    stale = session.scalars(select(LeaseRow).where(LeaseRow.state == ACTIVE,
+    stale = session.scalars(select(LeaseRow).where(LeaseRow.state == LeaseState.ACTIVE.value,
                                                    LeaseRow.heartbeat_deadline < now)
                             .limit(500).with_for_update(skip_locked=True)).all()
     for lease in stale:
         job = session.get(JobRow, lease.job_id)
         assert job is not None
-        release(session, lease, now, EXPIRED)
+        release(session, lease, now, LeaseState.EXPIRED)
         billing.on_lease_ended_without_usage(session, lease, now)
         if job.state == JobState.CANCELLED.value or JobState(job.state).is_terminal:
             continue
@@ -270,11 +271,11 @@ def expire_leases(session: Session, now: datetime) -> int:
 def grace_after_restart(session: Session, now: datetime, ttl_s: int = HEARTBEAT_TTL_S) -> int:
     """After the platform was down, agents could not heartbeat: give every lease a fresh TTL
     instead of failing over work that is still running (which would run it twice)."""
-    return session.execute(
-        update(LeaseRow).where(LeaseRow.state == ACTIVE,
+    return rows_matched(session.execute(
+        update(LeaseRow).where(LeaseRow.state == LeaseState.ACTIVE.value,
                                LeaseRow.heartbeat_deadline < now + timedelta(seconds=ttl_s))
         .values(heartbeat_deadline=now + timedelta(seconds=ttl_s))
-        .execution_options(synchronize_session=False)).rowcount
+        .execution_options(synchronize_session=False)))
 
 
 def tick(session: Session, now: datetime,

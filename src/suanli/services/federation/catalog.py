@@ -26,8 +26,8 @@ from suanli.domain import federation as fed
 from suanli.domain.jobs import JobSpec
 from suanli.domain.resources import PoolState
 from suanli.domain.roaming import RemoteOffer
+from suanli.domain.time import aware
 from suanli.domain.units import WORKLOAD_CLASSES
-from suanli.services.federation.platforms import aware
 
 MAX_GROUPS_PER_ORIGIN = 20_000
 MAX_QUERY_ROWS = 5_000

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from suanli.adapters.peers import PeerAddress
 from suanli.adapters.platform_key import PlatformIdentity
+from suanli.adapters.store import rows_matched
 from suanli.adapters.store.federation_tables import (
     FederationEnrolmentRow,
     FederationKeyRow,
@@ -35,15 +36,11 @@ from suanli.domain import federation as fed
 from suanli.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from suanli.domain.resources import check_name
 from suanli.domain.tenants import Principal, Role, TenantClass, require_role
+from suanli.domain.time import aware
 from suanli.services import tenants
 
 ACTIVE, SUSPENDED = "active", "suspended"
 MAX_PLATFORMS = 4096
-
-
-def aware(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything stored is UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def check_endpoint(endpoint: str, field: str = "endpoint") -> str:
@@ -107,7 +104,7 @@ def enrol(session: Session, principal: Principal, own: str, *, authority: str, n
                                            level=level, name=check_name(name, "name"),
                                            created_by=principal.tenant_id, created_at=now))
     else:
-        row.token_sha256, row.level, row.name = _token_hash(token), level, check_name(name)
+        row.token_sha256, row.level, row.name = _token_hash(token), level, check_name(name, "name")
         row.created_by, row.created_at, row.used_at = principal.tenant_id, now, None
     session.flush()
     return token
@@ -354,9 +351,10 @@ def verify_message(session: Session, own: str, headers: fed.SignatureHeaders, me
 
 def purge_nonces(session: Session, now: datetime) -> int:
     """Forget nonces whose window has passed (their timestamps alone now reject replays)."""
-    return session.execute(delete(FederationNonceRow)
-                           .where(FederationNonceRow.expires_at < now - timedelta(seconds=1))
-                           .execution_options(synchronize_session=False)).rowcount
+    return rows_matched(session.execute(
+        delete(FederationNonceRow)
+        .where(FederationNonceRow.expires_at < now - timedelta(seconds=1))
+        .execution_options(synchronize_session=False)))
 
 
 # -- small persistent state of the loop ------------------------------------------------------

@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session
 
 from suanli.adapters.store.federation_tables import CatalogOriginRow, FederationPlatformRow
 from suanli.domain import federation as fed
+from suanli.domain.time import aware
 from suanli.services.federation import catalog as federated_catalog
 from suanli.services.federation import platforms as federation
-from suanli.services.federation.platforms import aware
 
 PUSHED, LAST_SYNC = "catalog_pushed", "last_sync"
 

@@ -7,13 +7,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from suanli.adapters.store import rows_matched
 from suanli.adapters.store.job_tables import JobRow, LeaseRow
 from suanli.adapters.store.tables import PoolRow
 from suanli.domain.errors import Conflict
 from suanli.domain.ids import ComputeId, IdKind
+from suanli.domain.jobs import LeaseState
 from suanli.domain.resources import PoolState
-
-ACTIVE, RELEASED, EXPIRED = "active", "released", "expired"
 
 
 def take_devices(session: Session, pool_id: str, devices: int) -> bool:
@@ -23,13 +23,13 @@ def take_devices(session: Session, pool_id: str, devices: int) -> bool:
     placements can never both take the last devices.
     """
     assert devices > 0
-    taken = session.execute(
+    taken = rows_matched(session.execute(
         update(PoolRow)
         .where(PoolRow.id == pool_id, PoolRow.state == PoolState.ACTIVE.value,
                PoolRow.free_devices >= devices)
         .values(free_devices=PoolRow.free_devices - devices)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    ))
     return taken == 1
 
 
@@ -54,7 +54,7 @@ def open_lease(session: Session, job: JobRow, pool_id: str, devices: int, now: d
     job.attempts += 1
     lease_id = ComputeId.parse(job.id).child(IdKind.LEASE, job.attempts)
     lease = LeaseRow(id=str(lease_id), job_id=job.id, pool_id=pool_id, devices=devices,
-                     state=ACTIVE, fence=0, agent_id=None, engine_ref=None,
+                     state=LeaseState.ACTIVE.value, fence=0, agent_id=None, engine_ref=None,
                      heartbeat_deadline=now + timedelta(seconds=claim_timeout_s),
                      created_at=now)
     session.add(lease)
@@ -63,11 +63,11 @@ def open_lease(session: Session, job: JobRow, pool_id: str, devices: int, now: d
     return lease
 
 
-def release(session: Session, lease: LeaseRow, now: datetime, outcome: str) -> None:
+def release(session: Session, lease: LeaseRow, now: datetime, outcome: LeaseState) -> None:
     """End a lease (released normally, or expired) and return its devices to the pool."""
-    if lease.state != ACTIVE:
+    if lease.state != LeaseState.ACTIVE:
         raise Conflict(f"lease {lease.id} already ended ({lease.state})", field="lease_id")
-    assert outcome in (RELEASED, EXPIRED)
-    lease.state = outcome
+    assert outcome in (LeaseState.RELEASED, LeaseState.EXPIRED)
+    lease.state = outcome.value
     lease.ended_at = now
     give_back_devices(session, lease.pool_id, lease.devices)

@@ -14,7 +14,13 @@ from suanli.adapters.store.job_tables import JobEventRow, JobLogRow, JobRow, Lea
 from suanli.catalog import load_catalog
 from suanli.domain.errors import Conflict, NotFound, ValidationFailed
 from suanli.domain.ids import ComputeId, IdKind
-from suanli.domain.jobs import JobSpec, JobState, check_idempotency_key, check_transition
+from suanli.domain.jobs import (
+    JobSpec,
+    JobState,
+    LeaseState,
+    check_idempotency_key,
+    check_transition,
+)
 from suanli.domain.tenants import Principal, Role, may_see, require_role
 from suanli.services.jobs.leases import release
 from suanli.services.registry.identifiers import allocate_committed
@@ -117,10 +123,10 @@ def cancel(session: Session, principal: Principal, job_id: str, now: datetime) -
         raise Conflict(f"job {job.id} already ended ({job.state})", field="state")
     transition(session, job, JobState.CANCELLED, now, f"cancelled by {principal.tenant_id}")
     lease = session.get(LeaseRow, job.lease_id) if job.lease_id else None
-    if lease is not None and lease.state == "active" and lease.agent_id is None:
+    if lease is not None and lease.state == LeaseState.ACTIVE and lease.agent_id is None:
         # Nobody claimed it yet: the devices go back now. A claimed job's agent learns of the
         # cancellation at its next heartbeat, stops the work and reports its final usage.
-        release(session, lease, now, "released")
+        release(session, lease, now, LeaseState.RELEASED)
     return job
 
 

@@ -16,12 +16,12 @@ from sqlalchemy.orm import Session
 
 from suanli.adapters.store.billing_tables import UsageChargeRow
 from suanli.adapters.store.job_tables import JobRow, LeaseRow, UsageRecordRow
-from suanli.adapters.store.ledger import aware, utc
 from suanli.adapters.store.tables import PoolRow
 from suanli.domain.errors import NotFound, ValidationFailed
 from suanli.domain.ids import ComputeId
 from suanli.domain.metering import IngestOutcome, UsageRecord, ingest_decision
 from suanli.domain.tenants import Principal, Role, may_see, require_role
+from suanli.domain.time import aware, utc
 from suanli.services.billing import charging
 from suanli.services.billing import tariffs as tariff_store
 

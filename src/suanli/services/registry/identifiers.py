@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from suanli.adapters.store.database import engine_of
@@ -51,12 +52,10 @@ def allocate_committed(session: Session, parent: ComputeId, kind: IdKind) -> Com
 def _insert_counter(session: Session, key: str, kind: IdKind) -> bool:
     """Create the counter at 2 (serial 1 is taken by the caller); False if another won the race."""
     dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert: postgresql.Insert | sqlite.Insert = (
+        postgresql.insert(IdCounter) if dialect == "postgresql" else sqlite.insert(IdCounter))
     inserted = session.execute(
-        insert(IdCounter)
+        insert
         .values(parent=key, kind=kind.value, next_serial=2)
         .on_conflict_do_nothing()
         .returning(IdCounter.next_serial)

@@ -6,7 +6,8 @@ import dataclasses
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar, overload
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -41,7 +42,18 @@ SITE_FACTS_ON_POOL = {"province": "province", "city": "city", "hub": "hub", "kin
                       "longitude": "longitude"}
 
 
-def _enum(enum_type: type, value: Any, field: str):  # type: ignore[no-untyped-def]
+E = TypeVar("E", bound=StrEnum)
+
+
+@overload
+def _enum(enum_type: type[E], value: None, field: str) -> None: ...
+
+
+@overload
+def _enum(enum_type: type[E], value: E | str, field: str) -> E: ...
+
+
+def _enum(enum_type: type[E], value: E | str | None, field: str) -> E | None:
     if value is None or isinstance(value, enum_type):
         return value
     try:

@@ -12,9 +12,10 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, Float, select, type_coerce
+from sqlalchemy import ColumnElement, Engine, Float, select, type_coerce
 from sqlalchemy.orm import Session
 
 from suanli.adapters.store.database import READS_ONLY, engine_of
@@ -122,7 +123,7 @@ def load_columns(session: Session) -> PoolColumns:
     decimals = {"units_per_device_hour", "green_share",
                 *(f"fen_per_unit_hour_{c}" for c in WORKLOAD_CLASSES)}
 
-    def column(name: str):  # type: ignore[no-untyped-def]
+    def column(name: str) -> ColumnElement[Any]:
         attribute = getattr(PoolRow, name)
         # SQLite stores these decimals as doubles and compares the doubles: read them as such.
         return attribute if exact or name not in decimals else type_coerce(attribute, Float)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, select
+from sqlalchemy import ColumnElement, Select, SQLColumnExpression, and_, func, select
 from sqlalchemy.orm import Session
 
 from suanli.adapters.store.tables import PoolRow, SiteRow
@@ -81,7 +82,7 @@ def _selective(session: Session, query: PoolQuery) -> bool:
 
 
 def _order(query: PoolQuery, *, unindexed: bool = False) -> list[ColumnElement]:
-    def key(column: ColumnElement) -> ColumnElement:
+    def key(column: SQLColumnExpression[Any]) -> SQLColumnExpression[Any]:
         # "+ 0" keeps the value and the order but hides the column from the planner's choice
         # of a sort index (SQLite and PostgreSQL alike), so it reads the filter index instead.
         return column + 0 if unindexed else column
@@ -116,7 +117,7 @@ def _rows_by_latency(session: Session, query: PoolQuery) -> list[PoolRow]:
     """
     assert query.near is not None
     x, y, z = unit_vector(*query.near)
-    site_filters = [SiteRow.retired.is_(False)]
+    site_filters: list[ColumnElement[bool]] = [SiteRow.retired.is_(False)]
     # Filters that are facts of the site narrow the rings before any pool is read.
     if query.province is not None:
         site_filters.append(SiteRow.province == query.province)

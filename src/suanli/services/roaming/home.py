@@ -28,9 +28,9 @@ from suanli.domain.errors import Forbidden, NotFound, ValidationFailed
 from suanli.domain.ids import ComputeId
 from suanli.domain.jobs import JobSpec, JobState
 from suanli.domain.roaming import MAX_FORWARD_ATTEMPTS, mirror_path, rank_offers
+from suanli.domain.time import aware
 from suanli.services.federation import catalog as federated_catalog
 from suanli.services.federation import platforms as federation
-from suanli.services.federation.platforms import aware
 from suanli.services.jobs import lifecycle as jobs
 
 FORWARDING, ACCEPTED, REJECTED = "forwarding", "accepted", "rejected"

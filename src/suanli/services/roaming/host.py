@@ -19,8 +19,8 @@ from suanli.domain.ids import ComputeId
 from suanli.domain.jobs import JobSpec, JobState
 from suanli.domain.roaming import MAX_FORWARD_ATTEMPTS
 from suanli.domain.tenants import Principal, Role, TenantClass
+from suanli.domain.time import aware
 from suanli.services.federation import platforms as federation
-from suanli.services.federation.platforms import aware
 from suanli.services.jobs import lifecycle as jobs
 from suanli.services.roaming.home import (
     ACCEPTED,
@@ -163,6 +163,7 @@ def due_status(session: Session, now: datetime) -> list[StatusPush]:
                            .order_by(GuestJobRow.next_push_at).limit(MAX_BATCH * 4)).all()
     out = []
     for row in rows:
+        assert row.next_push_at is not None  # the query asked for rows that have one
         if aware(row.next_push_at) > now:
             continue
         status = status_of(session, row)

@@ -27,7 +27,7 @@ from suanli.domain.clearing import business_date, parse_date
 from suanli.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from suanli.domain.ids import ComputeId
 from suanli.domain.resources import Hub
-from suanli.services.federation.platforms import aware
+from suanli.domain.time import aware
 from suanli.services.roaming import money as roaming_money
 
 HOME, HOST = "home", "host"
