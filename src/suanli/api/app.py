@@ -11,8 +11,8 @@ from starlette.concurrency import run_in_threadpool
 from suanli import __version__
 from suanli.adapters.clock import Clock
 from suanli.adapters.store import Database
-from suanli.api import problems
-from suanli.api.routes import billing, calibration, jobs, platform, registry
+from suanli.api import audit_log, guard, problems
+from suanli.api.routes import audit, billing, calibration, jobs, keys, platform, registry
 from suanli.api.routes import federation as federation_routes
 from suanli.bootstrap import build_node
 from suanli.settings import Settings
@@ -48,4 +48,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.include_router(billing.router)
     app.include_router(calibration.router)
     app.include_router(federation_routes.router)  # issue 6: /federation/v1, /v1/federation
+    guard.install(app, node.settings)  # issue 12: rate limits and key scopes
+    app.add_middleware(audit_log.AuditLog)  # issue 12: the audit log
+    app.include_router(keys.router)  # issue 12: /v1/keys
+    app.include_router(audit.router)  # issue 12: /v1/audit
     return app

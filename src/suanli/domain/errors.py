@@ -52,3 +52,14 @@ class InsufficientFunds(SuanliError):
 class PlacementInfeasible(SuanliError):
     status = 409
     title = "Placement infeasible"
+
+
+class RateLimited(SuanliError):
+    """Too many requests (or failed authentications) in a window; retry after `retry_after_s`."""
+
+    status = 429
+    title = "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after_s: int, field: str | None = None) -> None:
+        super().__init__(detail, field=field)
+        self.retry_after_s = max(1, retry_after_s)

@@ -1,6 +1,7 @@
 """Every table module, imported once so that Base.metadata knows the whole schema."""
 
 from suanli.adapters.store import (
+    audit_tables,  # issue 12: the append-only audit log
     billing_tables,
     calibration_tables,
     federation_tables,  # issue 6: federation and clearing
@@ -11,3 +12,4 @@ from suanli.adapters.store.tables import Base
 
 __all__ = ["Base", "billing_tables", "calibration_tables", "job_tables", "tables"]
 __all__ += ["federation_tables"]
+__all__ += ["audit_tables"]
