@@ -57,6 +57,12 @@ def test_only_operators_read_the_audit_log(client: TestClient, consumer: Tenant,
                             json={"scopes": ["read"]}).json()["api_key"]
     assert client.get("/v1/audit",
                       headers={"Authorization": f"Bearer {read_only}"}).status_code == 403
+    refused = client.post(f"/v1/tenants/{consumer.id}/deposits", json={"amount_fen": 1},
+                          headers={"Authorization": f"Bearer {read_only}",
+                                   "Idempotency-Key": "no-scope"})
+    assert refused.status_code == 403
+    [entry] = _audit(client, operator, action="wallet.deposit")  # refused for scope: audited
+    assert entry["idempotency_key"] == "no-scope" and "scope" in entry["outcome"]
 
 
 def test_the_database_refuses_to_change_or_delete_an_entry(

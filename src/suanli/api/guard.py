@@ -64,10 +64,10 @@ def client_of(request: Request) -> str:
 
 def authorise(request: Request, principal: Principal) -> None:
     """The operation's scopes must all be on the key; the caller is kept for the audit log."""
+    request.state.principal = principal  # first: a refusal below is audited too
     route = request.scope.get("route")
     path = getattr(route, "path", request.url.path)
     require_scope(principal, *sorted(policy.rule_for(request.method, path).scopes))
-    request.state.principal = principal
 
 
 def guard_of(request: Request) -> Guard:

@@ -11,6 +11,7 @@ from suanli.cli.agent import agent_app
 from suanli.cli.billing import bills_app, ledger_app, programmes_app, tariffs_app, wallet_app
 from suanli.cli.federation import federation_app
 from suanli.cli.jobs import jobs_app
+from suanli.cli.keys import audit, keys_app
 from suanli.cli.registry import pools, providers, sites
 from suanli.cli.simulate import simulate
 
@@ -30,6 +31,8 @@ app.add_typer(bills_app, name="bills")
 app.add_typer(tariffs_app, name="tariffs")
 app.add_typer(programmes_app, name="programmes")
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(keys_app, name="keys")  # issue 12
+app.command("audit")(audit)  # issue 12
 console = Console()
 
 
