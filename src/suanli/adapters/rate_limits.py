@@ -48,7 +48,7 @@ class Limiter:
             if self._limiter.test(rule, *ids):
                 return None
             return self._wait_s(rule, ids)
-        except Exception:  # noqa: BLE001 - fail open, see the module docstring
+        except Exception:  # fail open: see the module docstring
             log.exception("rate limit storage %s unreachable: not limiting", self.storage_url)
             return None
 
@@ -59,7 +59,7 @@ class Limiter:
             if self._limiter.hit(rule, *ids):
                 return None
             return self._wait_s(rule, ids)
-        except Exception:  # noqa: BLE001 - fail open, see the module docstring
+        except Exception:  # fail open: see the module docstring
             log.exception("rate limit storage %s unreachable: not limiting", self.storage_url)
             return None
 

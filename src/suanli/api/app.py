@@ -12,7 +12,16 @@ from suanli import __version__
 from suanli.adapters.clock import Clock
 from suanli.adapters.store import Database
 from suanli.api import audit_log, guard, problems
-from suanli.api.routes import audit, billing, calibration, jobs, keys, platform, registry
+from suanli.api.routes import (
+    audit,
+    billing,
+    calibration,
+    entitlements,
+    jobs,
+    keys,
+    platform,
+    registry,
+)
 from suanli.api.routes import federation as federation_routes
 from suanli.bootstrap import build_node
 from suanli.settings import Settings
@@ -52,4 +61,5 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.add_middleware(audit_log.AuditLog)  # issue 12: the audit log
     app.include_router(keys.router)  # issue 12: /v1/keys
     app.include_router(audit.router)  # issue 12: /v1/audit
+    app.include_router(entitlements.router)  # issue 12: entitlements at the platform's price
     return app
