@@ -153,6 +153,7 @@ def test_cancelling_at_home_cancels_at_the_host(net) -> None:  # type: ignore[no
     with sc.db.unit_of_work() as session:
         host_job = session.scalars(select(JobRow)).one()
         assert host_job.state == "cancelled"
+    net.clock.advance(600)
     agent.report(assignment, "cancelled", usage={"wall_s": 600})
     net.tick("CN.SC")
     roamed = gd.client.get(f"/v1/federation/jobs/{submitted['id']}",
