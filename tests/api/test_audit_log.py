@@ -9,7 +9,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import delete, text, update
 
 from suanli.adapters.store.audit_tables import AuditRow
-
 from tests.api.conftest import Tenant
 
 
@@ -72,9 +71,9 @@ def test_the_database_refuses_to_change_or_delete_an_entry(
     [entry] = _audit(client, operator, action="wallet.billing-mode")
     for statement in (update(AuditRow).where(AuditRow.id == entry["id"]).values(outcome="x"),
                       delete(AuditRow).where(AuditRow.id == entry["id"])):
-        with pytest.raises(Exception, match="append-only"):
-            with database.engine.begin() as connection:
-                connection.execute(statement)
+        with pytest.raises(Exception, match="append-only"), \
+                database.engine.begin() as connection:
+            connection.execute(statement)
     with database.engine.connect() as connection:
         assert connection.execute(text("SELECT outcome FROM audit_log WHERE id = :id"),
                                   {"id": entry["id"]}).scalar_one() == "ok"

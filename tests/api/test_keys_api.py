@@ -8,7 +8,6 @@ from datetime import timedelta
 from fastapi.testclient import TestClient
 
 from suanli.api import policy
-
 from tests.api.conftest import Tenant
 
 JOB = {"name": "j", "command": ["true"], "devices": 1}

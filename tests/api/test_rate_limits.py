@@ -16,7 +16,6 @@ from fastapi.testclient import TestClient
 
 from suanli.api.app import create_app
 from suanli.settings import Settings
-
 from tests.api.conftest import Tenant
 
 REDIS_URL = os.environ.get("SUANLI_TEST_REDIS_URL", "redis://127.0.0.1:6379")

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from itertools import pairwise
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -49,7 +50,7 @@ def test_records_of_a_lease_never_overlap_and_never_bill_past_the_time_limit(
         assert built.wall_s == (built.ended_at - built.started_at).total_seconds()
         kept.append(MeteredSpan(built.id, built.started_at, built.ended_at, now))
     spans = sorted(kept, key=lambda s: s.start)
-    for left, right in zip(spans, spans[1:], strict=False):
+    for left, right in pairwise(spans):
         assert left.end <= right.start or left.start == left.end or right.start == right.end
     assert sum((s.end - s.start).total_seconds() for s in kept) <= time_limit_s + 1e-6
 

@@ -162,3 +162,18 @@ def entitlement_price_fen(units_micro: int, fen_per_unit_hour: Decimal) -> int:
     assert 1 <= units_micro and 0 < fen_per_unit_hour <= MAX_ENTITLEMENT_PRICE_FEN_PER_UNIT_HOUR
     exact = Decimal(units_micro) * fen_per_unit_hour / _MICRO
     return max(1, math.ceil(exact))
+
+
+# -- what a host may charge for one forwarded attempt ----------------------------------------
+
+def attempt_bound_fen(declared_max_fen: int, devices: int, time_limit_s: int,
+                      max_price_fen_per_device_hour: int | None) -> int:
+    """The most the home platform pays a host for one forwarded attempt, however many records
+    it signs: what the host declared when it accepted (its tariff's highest price over the
+    job's devices x time limit), and never more than the consumer's own ceiling, devices x
+    time limit x max_price_fen_per_device_hour, when the job set one."""
+    assert declared_max_fen >= 0 and devices >= 1 and time_limit_s >= 1
+    if max_price_fen_per_device_hour is None:
+        return declared_max_fen
+    ceiling = math.ceil(Decimal(devices * time_limit_s * max_price_fen_per_device_hour) / 3600)
+    return min(declared_max_fen, ceiling)
