@@ -149,3 +149,21 @@ def test_every_writing_route_has_a_deliberate_scope(app) -> None:  # type: ignor
                for method in operations if method != "get" and path.startswith("/v1/")}
     unclassified = writing - set(policy.RULES) - submit_only
     assert unclassified == set()
+
+
+def test_only_public_reference_data_answers_without_a_key(client: TestClient, app) -> None:  # type: ignore[no-untyped-def]
+    """docs/api.md lists what needs no key (issue 12, finding 15): health, identifier
+    resolution, the accelerator catalog and the unit ratings. Everything else is 401."""
+    samples = {"compute_id": "CN.T000001-7", "key": "nvidia-a800"}
+    for path, operations in app.openapi()["paths"].items():
+        if not path.startswith("/v1/"):
+            continue
+        url = path
+        for name in [part[1:-1] for part in path.split("/") if part.startswith("{")]:
+            url = url.replace("{" + name + "}", samples.get(name, "CN.T000001-7"))
+        for method in operations:
+            response = client.request(method.upper(), url, json={})
+            if (method.upper(), path) in policy.PUBLIC:
+                assert response.status_code == 200, (method, path, response.text)
+            else:
+                assert response.status_code == 401, (method, path, response.status_code)

@@ -21,7 +21,7 @@ from suanli.bootstrap import parse_authority
 from suanli.domain import federation as fed
 from suanli.domain.ids import ComputeId, IdKind
 from suanli.domain.roaming import attempt_bound_fen
-from suanli.services.roaming import records as roaming_records
+from suanli.services.roaming import bounds
 from tests.federation.helpers import HandAgent, account, roaming_setup, submit
 
 
@@ -45,6 +45,9 @@ def _record(host) -> RoamingRecordRow:  # type: ignore[no-untyped-def]
 
 
 def _disputes(home) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    """The home's open disputes; its books balance whatever it refused."""
+    check = home.client.get("/v1/ledger/check", headers=home.operator).json()
+    assert check["ok"] is True, check
     return home.client.get("/v1/federation/disputes", headers=home.operator).json()["items"]
 
 
@@ -144,4 +147,4 @@ def test_the_attempt_bound_is_the_declared_one_within_the_jobs_ceiling(
 
 
 def test_records_module_names_the_accepted_states() -> None:
-    assert set(roaming_records.ACCEPTED_STATES) == {"accepted", "finished", "withdrawing"}
+    assert set(bounds.ACCEPTED_STATES) == {"accepted", "finished", "withdrawing"}

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from suanli.adapters.platform_key import PlatformIdentity
@@ -26,23 +26,18 @@ from suanli.domain import federation as fed
 from suanli.domain.clearing import business_date, parse_date
 from suanli.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from suanli.domain.ids import ComputeId
-from suanli.domain.jobs import JobSpec
 from suanli.domain.resources import Hub
-from suanli.domain.roaming import attempt_bound_fen
 from suanli.services.federation.platforms import aware
+from suanli.services.roaming import bounds
 from suanli.services.roaming import money as roaming_money
-from suanli.services.roaming.home import ACCEPTED, FINISHED, FORWARDING, WITHDRAWING
+from suanli.services.roaming.home import FORWARDING, WITHDRAWING
 
-HOME, HOST = "home", "host"
+HOME, HOST = bounds.HOME, bounds.HOST  # this platform's side of a record
 ISSUED, DELIVERED, CHARGED = "issued", "delivered", "charged"
 MAX_BATCH = 200
 MAX_LIST = 10_000
 MAX_RETRY_DELAY_S = 30
 DOCUMENT_VERSION = 1
-MAX_AMOUNT_FEN = 10**15
-# A host's records are paid only for an attempt it accepted (withdrawing: cancelled at home
-# while it ran there; what ran is still paid).
-ACCEPTED_STATES = (ACCEPTED, FINISHED, WITHDRAWING)
 
 
 def _ms(seconds: float | None) -> int:
@@ -65,7 +60,7 @@ def issue_records(session: Session, me: PlatformIdentity, now: datetime,
         pool = session.get(PoolRow, usage.pool_id)
         assert pool is not None
         amount, units, tariff_id = roaming_money.host_price(session, usage)
-        amount = min(amount, _left_to_charge(session, guest))
+        amount = min(amount, bounds.left_to_charge(session, guest))
         ended = aware(usage.ended_at)
         document = {
             "v": DOCUMENT_VERSION, "record_id": usage.id, "home": guest.home,
@@ -93,17 +88,6 @@ def issue_records(session: Session, me: PlatformIdentity, now: datetime,
             charge=paid, created_at=now))
     session.flush()
     return len(pending)
-
-
-def _left_to_charge(session: Session, guest: GuestJobRow) -> int:
-    """What this platform told the home it may still charge for the attempt: it keeps to the
-    bound it declared when it accepted, however many records the attempt makes."""
-    if guest.max_charge_fen is None:  # accepted before bounds were declared
-        return MAX_AMOUNT_FEN
-    issued = session.scalar(select(func.coalesce(func.sum(RoamingRecordRow.amount_fen), 0))
-                            .where(RoamingRecordRow.role == HOST,
-                                   RoamingRecordRow.host_job_id == guest.job_id)) or 0
-    return max(0, guest.max_charge_fen - int(issued))
 
 
 @dataclass(frozen=True)
@@ -214,7 +198,7 @@ def ingest(session: Session, own: str, sender: str | None, payload: dict[str, An
         # for now, without a dispute; the host delivers the record again.
         return Ingested(None, False, f"record {fields['record_id']}: job {job.id} attempt "
                         f"{forwarded.attempt} is not known here as accepted yet; retry")
-    refusal = _beyond_the_attempt(session, forwarded, job, fields)
+    refusal = bounds.refusal(session, forwarded, job, fields)
     if refusal is not None:
         record_dispute(session, own, fields["host"], "bound", refusal, now,
                        record_id=fields["record_id"], amount_fen=fields["amount_fen"])
@@ -234,34 +218,6 @@ def ingest(session: Session, own: str, sender: str | None, payload: dict[str, An
     session.add(row)
     session.flush()
     return Ingested(row, True)
-
-
-def _beyond_the_attempt(session: Session, forwarded: RoamingJobRow, job: JobRow,
-                        fields: dict[str, Any]) -> str | None:
-    """Why a host's record is not this platform's to pay, or None (issue 12): it must be for
-    an attempt the host accepted, name the host's job for it, and keep, with the attempt's
-    records before it, to the attempt's bound (attempt_bound_fen)."""
-    record, attempt = fields["record_id"], f"job {job.id} attempt {forwarded.attempt}"
-    if forwarded.state not in ACCEPTED_STATES or forwarded.host_job_id is None:
-        return (f"record {record} is for {attempt}, which {forwarded.host} did not accept "
-                f"(the attempt is {forwarded.state})")
-    if fields["host_job_id"] != forwarded.host_job_id:
-        return (f"record {record} names host job {fields['host_job_id']}; {attempt} runs as "
-                f"{forwarded.host_job_id}")
-    if forwarded.max_charge_fen is None:
-        return f"record {record}: {forwarded.host} declared no charge bound for {attempt}"
-    spec = JobSpec.from_json(job.spec)
-    bound = attempt_bound_fen(forwarded.max_charge_fen, spec.devices, spec.time_limit_s,
-                              spec.max_price_fen_per_device_hour)
-    before = session.scalar(select(func.coalesce(func.sum(RoamingRecordRow.amount_fen), 0))
-                            .where(RoamingRecordRow.role == HOME,
-                                   RoamingRecordRow.home_job_id == job.id,
-                                   RoamingRecordRow.host_job_id == forwarded.host_job_id)) or 0
-    if int(before) + fields["amount_fen"] > bound:
-        return (f"record {record} asks {fields['amount_fen']} fen for {attempt}, which has "
-                f"{int(before)} fen charged of a bound of {bound} fen (devices x time limit x "
-                f"the agreed price)")
-    return None
 
 
 def _where(document: dict[str, Any]) -> roaming_money.Where:
