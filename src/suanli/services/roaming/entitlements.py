@@ -16,6 +16,7 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from suanli.adapters.store import ledger as ledger_store
@@ -131,8 +132,13 @@ def grant(session: Session, principal: Principal, *, tenant_id: str, units: Any,
                          units_micro=units_micro, remaining_units_micro=units_micro,
                          price_fen=price_fen, remaining_fen=price_fen, valid_until=valid_until,
                          created_at=now)
-    session.add(row)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:  # a concurrent grant under the same key won: ask again
+        raise Conflict("a concurrent request used this Idempotency-Key; retry",
+                       field="Idempotency-Key") from None
     return row, True
 
 
