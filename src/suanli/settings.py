@@ -98,3 +98,15 @@ class Settings(SuanliSettings):
         if not self.platform_name:
             self.platform_name = default_platform_name(self.authority)
         return self
+    # issue 12: rate limits (docs/security.md); rules are "N/second|minute|hour"
+    rate_limit_storage_url: str = Field(
+        default="memory://", description="memory:// (one process) or redis://host:6379 "
+        "(shared by every server process of the platform)")
+    auth_failures_per_address: str = Field(
+        default="30/minute", description="failed authentications one client address may "
+        "make before it gets 429")
+    rate_limit_namespace: str = Field(
+        default="", max_length=100, description="prefix of the counters in a shared storage "
+        "(default suanli:<authority>)")
+    requests_per_key: str = Field(default="6000/minute",
+                                  description="requests one API key may make")

@@ -94,11 +94,13 @@ def test_same_idempotency_key_gives_the_same_job(client, consumer, pools) -> Non
     assert missing.json()["errors"][0]["field"] == "Idempotency-Key"
 
 
-def test_full_lifecycle_with_logs_and_usage(client, consumer, provider, agent, pools) -> None:
+def test_full_lifecycle_with_logs_and_usage(client, consumer, provider, agent, pools,
+                                            clock) -> None:
     job = _submit(client, consumer).json()
     [assignment] = _claim(client, provider, agent)
     assert assignment["job_id"] == job["id"] and assignment["spec"]["command"] == ["echo", "hello"]
     assert _report(client, provider, agent, assignment, state="running").status_code == 200
+    clock.advance(10)  # the run the agent reports fits in the lease's time
     done = _report(client, provider, agent, assignment, state="succeeded", exit_code=0,
                    logs="hello\n", usage={"wall_s": 10.0, "cpu_s": 0.5})
     assert done.status_code == 200, done.text

@@ -15,10 +15,11 @@ from sqlalchemy import func, select
 from suanli.adapters.store import ledger as ledger_store
 from suanli.adapters.store.billing_tables import UsageChargeRow, VoucherRow
 from suanli.domain.accounts import fund_account_id
-from suanli.domain.errors import InsufficientFunds
+from suanli.domain.errors import Conflict, InsufficientFunds
 from suanli.domain.jobs import JobState
 from suanli.domain.ledger import Account, AccountKind, Transfer, TransferKind, post_pending
 from suanli.domain.tenants import Principal, Role
+from suanli.services.billing import vouchers as vouchers_store
 from suanli.services.dispatch import agents
 from tests.billing.conftest import PROGRAMME, SITE
 
@@ -94,6 +95,9 @@ def test_parallel_transfers_holds_and_retries_lose_nothing(database, clock) -> N
 def test_voucher_budget_is_never_overspent_under_concurrency(client, operator, provider,
                                                              make_tenant, database,
                                                              clock) -> None:
+    """Eight grants of 1,000 fen against a budget of 5,000 at once: five are granted, none
+    promises money the programme does not hold (issue 12); then eight charges at once pay
+    out exactly the budget."""
     budget = 5_000
     programme = {**PROGRAMME, "budget_fen": budget, "coverage": "1",
                  "western_extra_coverage": "0", "cap_fen_per_tenant": 2_000}
@@ -103,14 +107,12 @@ def test_voucher_budget_is_never_overspent_under_concurrency(client, operator, p
                     headers=provider.headers).json()
     site = client.post(f"/v1/providers/{p['id']}/sites", json=SITE,
                        headers=provider.headers).json()
-    work_items = []
+    work_items, consumers = [], []
     for index in range(THREADS):
         tenant = make_tenant("consumer", f"start-up {index}", "start-up")
+        consumers.append(tenant)
         client.post(f"/v1/tenants/{tenant.id}/deposits", json={"amount_fen": 10_000},
                     headers={**operator.headers, "Idempotency-Key": f"d{index}"})
-        client.post(f"/v1/programmes/{programme['id']}/grants",
-                    json={"tenant_id": tenant.id, "granted_fen": 2_000},
-                    headers={**operator.headers, "Idempotency-Key": f"g{index}"})
         pool = client.post(f"/v1/sites/{site['id']}/pools",
                            json={"name": f"a800 {index}", "accelerator": "nvidia-a800",
                                  "device_count": 2, "engine": "local",
@@ -125,6 +127,21 @@ def test_voucher_budget_is_never_overspent_under_concurrency(client, operator, p
         [assignment] = client.post(f"/v1/agents/{agent}/claim", json={},
                                    headers=provider.headers).json()["assignments"]
         work_items.append((agent, assignment))
+    grants: list[int] = []
+
+    def grant(index: int) -> None:
+        with database.unit_of_work() as session:
+            try:
+                row, _ = vouchers_store.grant(
+                    session, Principal(operator.id, Role.OPERATOR), programme["id"],
+                    tenant_id=consumers[index].id, granted_fen=1_000,
+                    idempotency_key=f"g{index}", now=clock.now())
+                grants.append(row.granted_fen)
+            except Conflict:
+                pass  # the budget is promised: refused, never over-granted
+
+    _run_threads(grant)
+    assert sum(grants) == budget and len(grants) == 5
     clock.advance(3600)
     owner = Principal(provider.id, Role.PROVIDER)
 
@@ -144,7 +161,7 @@ def test_voucher_budget_is_never_overspent_under_concurrency(client, operator, p
     assert len(charges) == THREADS  # every job charged once
     assert all(c.amount_fen == 1_800 and c.unpaid_fen == 0 for c in charges)
     discounts = sum(c.discount_fen for c in charges)
-    # 1,800 fen a job, fully covered, until the budget of 5,000 is gone: never more.
+    # 1,800 fen a job, 1,000 of it covered for five tenants: exactly the budget, never more.
     assert discounts == budget == used == fund.debits_posted_fen
     assert fund is not None and fund.balance_fen == 0
     assert sum(c.collected_fen for c in charges) == THREADS * 1_800 - budget

@@ -73,7 +73,7 @@ def test_a_record_after_the_late_window_is_refused(world, start_up, clock) -> No
     accepted = world.client.post("/v1/usage-records", json=body, headers=world.provider.headers)
     assert accepted.status_code == 201, accepted.text
     clock.advance(2 * 3600)
-    late = world.client.post("/v1/usage-records", json={**body, "id": "meter-0002"},
-                             headers=world.provider.headers)
+    later = _record(lease["lease_id"], START + timedelta(minutes=10), 10, id="meter-0002")
+    late = world.client.post("/v1/usage-records", json=later, headers=world.provider.headers)
     assert late.status_code == 422 and late.json()["errors"][0]["field"] == "end"
     assert "period closed" in late.json()["detail"]

@@ -79,6 +79,7 @@ class HandAgent:
             exit_code: int = 0) -> dict[str, Any]:
         [assignment] = self.claim()
         self.report(assignment, "running")
+        self.node.app.state.ctx.clock.advance(wall_s)  # a lease bills no more than it lasted
         self.report(assignment, state, exit_code=exit_code, logs="hello from the host\n",
                     usage={"wall_s": wall_s})
         return assignment

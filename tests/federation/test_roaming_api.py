@@ -153,6 +153,7 @@ def test_cancelling_at_home_cancels_at_the_host(net) -> None:  # type: ignore[no
     with sc.db.unit_of_work() as session:
         host_job = session.scalars(select(JobRow)).one()
         assert host_job.state == "cancelled"
+    net.clock.advance(600)
     agent.report(assignment, "cancelled", usage={"wall_s": 600})
     net.tick("CN.SC")
     roamed = gd.client.get(f"/v1/federation/jobs/{submitted['id']}",
@@ -198,11 +199,14 @@ def test_a_record_delivered_twice_is_charged_once_and_a_changed_one_is_disputed(
 def test_roaming_draws_the_home_entitlement_before_the_wallet(net) -> None:  # type: ignore[no-untyped-def]
     gd, sc = net["CN.GD"], net["CN.SC"]
     setup = roaming_setup(net)
+    priced = gd.client.put("/v1/federation/entitlement-price", headers=gd.operator,
+                           json={"fen_per_unit_hour": "10000"})
+    assert priced.status_code == 200, priced.text
     bought = gd.client.post("/v1/federation/entitlements",
-                            headers={**setup.consumer, "Idempotency-Key": "ent-1"},
-                            json={"tenant_id": setup.consumer_id, "units": "0.01",
-                                  "price_fen": 100})
+                            headers={**gd.operator, "Idempotency-Key": "ent-1"},
+                            json={"tenant_id": setup.consumer_id, "units": "0.01"})
     assert bought.status_code == 201, bought.text
+    assert bought.json()["price_fen"] == 100  # 0.01 unit-hours at 10,000 fen
     wallet = gd.client.get("/v1/wallet", headers=setup.consumer).json()["wallet"]
     assert wallet["balance_fen"] == 100_000 - 100
     submit(gd, setup.consumer, "entitled")

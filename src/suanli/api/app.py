@@ -19,10 +19,21 @@ from starlette.concurrency import run_in_threadpool
 from suanli import __version__
 from suanli.adapters.clock import Clock
 from suanli.adapters.store import Database
-from suanli.api import problems
+from suanli.api import audit_log, problems
+from suanli.api import guard as key_guard
 from suanli.api.body_limit import BodyLimit
 from suanli.api.input_guard import guard
-from suanli.api.routes import billing, calibration, jobs, platform, quotes, registry
+from suanli.api.routes import (
+    audit,
+    billing,
+    calibration,
+    entitlements,
+    jobs,
+    keys,
+    platform,
+    quotes,
+    registry,
+)
 from suanli.api.routes import federation as federation_routes
 from suanli.api.routes import market as market_routes
 from suanli.bootstrap import build_node
@@ -66,6 +77,11 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.include_router(calibration.router)
     app.include_router(federation_routes.router)  # issue 6: /federation/v1, /v1/federation
     app.include_router(market_routes.router)  # issue 14: /v1/market
+    key_guard.install(app, node.settings)  # issue 12: rate limits and key scopes
+    app.add_middleware(audit_log.AuditLog)  # issue 12: the audit log
+    app.include_router(keys.router)  # issue 12: /v1/keys
+    app.include_router(audit.router)  # issue 12: /v1/audit
+    app.include_router(entitlements.router)  # issue 12: entitlements at the platform's price
     _serve_docs(app)
     return app
 

@@ -18,6 +18,7 @@ from suanli.domain.errors import (
     InsufficientFunds,
     NotFound,
     PlacementInfeasible,
+    RateLimited,
     SuanliError,
     Unauthenticated,
     Unavailable,
@@ -43,6 +44,7 @@ STATUS: dict[type[SuanliError], tuple[int, str]] = {
     InsufficientFunds: (402, "Insufficient funds"),
     PlacementInfeasible: (409, "Placement infeasible"),
     Unavailable: (503, "Service unavailable"),
+    RateLimited: (429, "Too many requests"),
     EngineError: (502, "Engine error"),
     EngineUnavailable: (503, "Engine unavailable"),
 }

@@ -181,18 +181,27 @@ def disputes(state: Annotated[str | None, typer.Option(help="only disputes in th
 
 
 @federation_app.command("entitle")
-def entitle(tenant_id: Annotated[str, typer.Argument(help="the tenant's id")],
-            units: Annotated[float, typer.Option(help="compute-unit hours")],
-            price_fen: Annotated[int, typer.Option(help="what the tenant pays, in fen")],
-            from_wallet: Annotated[bool, typer.Option(help="pay from the tenant's wallet")]
-            = True,
-            idempotency_key: Annotated[str | None, typer.Option(
-                help="the same key again is the same sale (default: a new one)")] = None
-            ) -> None:
-    """Sell a tenant prepaid compute-unit hours, usable when its jobs roam (跨省通用)."""
-    data = request("POST", "/v1/federation/entitlements",
-                   json={"tenant_id": tenant_id, "units": str(units), "price_fen": price_fen,
-                         "pay_from_wallet": from_wallet},
+def entitle(tenant_id: str, units: Annotated[str, typer.Option(help="compute-unit hours")],
+            programme: Annotated[str | None, typer.Option(
+                help="pay from this voucher programme's fund instead of the wallet")] = None,
+            idempotency_key: str | None = None) -> None:
+    """Operators: grant a tenant prepaid compute-unit hours, usable when its jobs roam
+    (跨省通用), at the platform's price (`suanli federation entitlement-price`)."""
+    body = {"tenant_id": tenant_id, "units": units,
+            "pay_from": "programme" if programme else "wallet", "programme_id": programme}
+    data = request("POST", "/v1/federation/entitlements", json=body,
                    headers={"Idempotency-Key": idempotency_key or str(uuid.uuid4())})
     console.print(f"entitlement {data['id']}: {data['units']} unit-hours for "
                   f"{_yuan(data['price_fen'])} CNY")
+
+
+@federation_app.command("entitlement-price")
+def entitlement_price(set_fen_per_unit_hour: Annotated[str | None, typer.Option(
+        "--set", help="operators: the new price, fen per compute-unit hour")] = None) -> None:
+    """The platform's price of one compute-unit hour of entitlement (operators set it)."""
+    data = (request("PUT", "/v1/federation/entitlement-price",
+                    json={"fen_per_unit_hour": set_fen_per_unit_hour})
+            if set_fen_per_unit_hour is not None
+            else request("GET", "/v1/federation/entitlement-price"))
+    console.print(f"{data['fen_per_unit_hour']} fen per compute-unit hour (set by "
+                  f"{data['set_by']} at {data['set_at']})")

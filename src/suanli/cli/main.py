@@ -15,6 +15,7 @@ from suanli.cli.billing import bills_app, ledger_app, programmes_app, tariffs_ap
 from suanli.cli.catalog import accelerators
 from suanli.cli.federation import federation_app
 from suanli.cli.jobs import jobs_app
+from suanli.cli.keys import audit, keys_app
 from suanli.cli.login import login, logout, whoami
 from suanli.cli.market import market_app
 from suanli.cli.registry import pools, providers, sites
@@ -251,6 +252,8 @@ app.add_typer(programmes_app, name="programmes")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(federation_app, name="federation")
 app.add_typer(market_app, name="market")  # issue 14: the compute exchange
+app.add_typer(keys_app, name="keys")  # issue 12
+app.command("audit")(audit)  # issue 12
 app.command("simulate")(simulate)
 app.add_typer(admin, name="admin")
 

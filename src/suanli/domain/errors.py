@@ -43,3 +43,11 @@ class PlacementInfeasible(SuanliError):
 
 class Unavailable(SuanliError):
     """A dependency (the database, an engine, a peer) cannot be reached now; retry later."""
+
+
+class RateLimited(SuanliError):
+    """Too many requests (or failed authentications) in a window; retry after `retry_after_s`."""
+
+    def __init__(self, detail: str, *, retry_after_s: int, field: str | None = None) -> None:
+        super().__init__(detail, field=field)
+        self.retry_after_s = max(1, retry_after_s)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import hashlib
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
@@ -186,3 +189,249 @@ def ingest_batch(records: Iterable[UsageRecord], existing_by_id: Mapping[str, Us
         else:
             duplicates.append(record)
     return list(accepted.values()), duplicates
+
+
+# -- building a usage record (issue 12: one place for both ways a record arrives) ------------
+
+MAX_RECORDS_PER_LEASE = 1000
+# A lease that ended takes its final record until this long after: the hold's own grace.
+FINAL_RECORD_GRACE = timedelta(hours=6)
+MAX_WALL_S = 366 * 86_400
+MAX_AGENT_FIGURE = 1e12  # cpu seconds, MB of memory, watt-hours: a sanity bound
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseTerms:
+    """What a lease allows a record of it to claim."""
+
+    lease_id: str
+    job_id: str
+    tenant_id: str
+    provider_tenant_id: str
+    pool_id: str
+    accelerator: str
+    devices: int
+    started_at: datetime  # when the lease began
+    ended_at: datetime | None  # when it was released or expired; None while it runs
+    time_limit_s: int  # the job's: no lease bills more run time than this in total
+    device_power_kw: Decimal  # catalog TDP, for an energy estimate
+
+
+@dataclass(frozen=True, slots=True)
+class MeteredSpan:
+    """A record the lease already has."""
+
+    record_id: str
+    start: datetime
+    end: datetime
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PostedUsage:
+    """A record a provider posts (its own meters, a peer platform): it must fit as it is."""
+
+    record_id: str
+    start: datetime
+    end: datetime
+    device_count: int | None = None  # default: the lease's devices
+    measured_energy_wh: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReportedUsage:
+    """An agent's final report of a lease: the run time it measured, ending now. It is fitted
+    into what the lease still allows, never refused for it: the work was done."""
+
+    record_id: str
+    wall_s: float
+    cpu_s: float | None = None
+    max_rss_mb: float | None = None
+    energy_wh: float | None = None  # measured (NVML) unless energy_estimated
+    energy_estimated: bool = True
+    utilisation: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class NewUsageRecord:
+    """A usage record ready to store: its interval, run time and energy agree."""
+
+    id: str
+    lease_id: str
+    job_id: str
+    pool_id: str
+    tenant_id: str
+    provider_tenant_id: str
+    accelerator: str
+    devices: int
+    started_at: datetime
+    ended_at: datetime
+    wall_s: float
+    device_seconds: float
+    cpu_s: float | None
+    max_rss_mb: float | None
+    energy_wh: float
+    energy_estimated: bool
+    content_sha256: str  # of what was reported: the same report again is the same record
+
+
+def build_usage_record(terms: LeaseTerms, usage: PostedUsage | ReportedUsage,
+                       earlier: Sequence[MeteredSpan], now: datetime) -> NewUsageRecord:
+    """The record a report makes of a lease, under the lease's rules:
+
+    - it lies inside the lease: not before it began, not after it ended (or after now);
+    - it overlaps no other record of the lease, and all of them together bill no more run
+      time than the job's time limit;
+    - a lease that ended takes one more record, its final one, within FINAL_RECORD_GRACE.
+
+    A posted record that breaks a rule is refused (422 naming the field; 409 for an overlap or
+    a second final record); an agent's report is cut to what the rules leave.
+    """
+    require_aware(now, "now")
+    assert terms.devices >= 1 and terms.time_limit_s >= 1, terms
+    if len(earlier) >= MAX_RECORDS_PER_LEASE:
+        raise Conflict(f"lease {terms.lease_id} has {len(earlier)} records, the most a lease "
+                       "may have", field="lease_id")
+    _check_final(terms, earlier, now)
+    if isinstance(usage, PostedUsage):
+        return _posted(terms, usage, earlier, now)
+    return _reported(terms, usage, earlier, now)
+
+
+def _check_final(terms: LeaseTerms, earlier: Sequence[MeteredSpan], now: datetime) -> None:
+    if terms.ended_at is None:
+        return
+    if now > terms.ended_at + FINAL_RECORD_GRACE:
+        raise ValidationFailed(f"lease {terms.lease_id} ended at {terms.ended_at.isoformat()}; "
+                               f"its final record was due within {FINAL_RECORD_GRACE}",
+                               field="lease_id")
+    final = next((e for e in earlier if e.created_at >= terms.ended_at), None)
+    if final is not None:
+        raise Conflict(f"lease {terms.lease_id} ended and already has its final record "
+                       f"{final.record_id}", field="lease_id")
+
+
+def _posted(terms: LeaseTerms, usage: PostedUsage, earlier: Sequence[MeteredSpan],
+            now: datetime) -> NewUsageRecord:
+    start, end = require_aware(usage.start, "start"), require_aware(usage.end, "end")
+    devices = terms.devices if usage.device_count is None else usage.device_count
+    if isinstance(devices, bool) or not isinstance(devices, int) or \
+            not 1 <= devices <= terms.devices:
+        raise ValidationFailed(f"must be 1..{terms.devices} (the lease's devices)",
+                               field="device_count")
+    if end <= start:
+        raise ValidationFailed("must be after start", field="end")
+    if start < terms.started_at:
+        raise ValidationFailed(f"before the lease began ({terms.started_at.isoformat()})",
+                               field="start")
+    latest = terms.ended_at if terms.ended_at is not None else now + MAX_CLOCK_SKEW
+    if end > latest:
+        what = "the lease ended" if terms.ended_at is not None else "now"
+        raise ValidationFailed(f"after {what} ({latest.isoformat()})", field="end")
+    for span in earlier:
+        if start < span.end and span.start < end:
+            raise Conflict(f"overlaps record {span.record_id} of the lease "
+                           f"[{span.start.isoformat()}, {span.end.isoformat()})", field="start")
+    used = sum(((s.end - s.start) for s in earlier), timedelta(0))
+    limit = timedelta(seconds=terms.time_limit_s)
+    if used + (end - start) > limit:
+        raise ValidationFailed(f"the lease's records would bill {used + (end - start)} of run "
+                               f"time; the job's time limit is {limit}", field="end")
+    content = usage_content(terms, usage)
+    energy = usage.measured_energy_wh
+    return _record(terms, usage.record_id, devices, start, end, None, None,
+                   None if energy is None else float(energy), Decimal(1), content)
+
+
+def usage_content(terms: LeaseTerms, usage: PostedUsage | ReportedUsage) -> dict[str, object]:
+    """What was reported, checked and in canonical form: its digest tells a retry of the
+    same report (the same record) from a different one (409)."""
+    if isinstance(usage, PostedUsage):
+        energy = usage.measured_energy_wh
+        if energy is not None and (isinstance(energy, bool) or not isinstance(energy, int)
+                                   or not 0 <= energy <= MAX_MEASURED_ENERGY_WH):
+            raise ValidationFailed(f"must be an int between 0 and {MAX_MEASURED_ENERGY_WH}",
+                                   field="measured_energy_wh")
+        devices = terms.devices if usage.device_count is None else usage.device_count
+        return {"source": "posted", "lease_id": terms.lease_id, "devices": devices,
+                "start": require_aware(usage.start, "start").isoformat(),
+                "end": require_aware(usage.end, "end").isoformat(),
+                "measured_energy_wh": energy}
+    return {"source": "agent", "wall_s": _figure(usage.wall_s, "usage.wall_s", MAX_WALL_S),
+            "cpu_s": _figure(usage.cpu_s, "usage.cpu_s", MAX_AGENT_FIGURE),
+            "max_rss_mb": _figure(usage.max_rss_mb, "usage.max_rss_mb", MAX_AGENT_FIGURE),
+            "energy_wh": _figure(usage.energy_wh, "usage.energy_wh", MAX_AGENT_FIGURE),
+            "energy_estimated": bool(usage.energy_estimated),
+            "utilisation": _figure(usage.utilisation, "usage.utilisation", 1.0)}
+
+
+def content_digest(content: dict[str, object]) -> str:
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
+def _reported(terms: LeaseTerms, usage: ReportedUsage, earlier: Sequence[MeteredSpan],
+              now: datetime) -> NewUsageRecord:
+    content = usage_content(terms, usage)
+    wall_s, utilisation, energy = (content["wall_s"], content["utilisation"],
+                                   content["energy_wh"])
+    assert isinstance(wall_s, float) and isinstance(utilisation, float | None)
+    assert isinstance(energy, float | None)
+    end = terms.ended_at if terms.ended_at is not None and terms.ended_at < now else now
+    floor = max([terms.started_at, *(s.end for s in earlier)])
+    used = sum(((s.end - s.start).total_seconds() for s in earlier), 0.0)
+    billed_s = max(0.0, min(wall_s, terms.time_limit_s - used, (end - floor).total_seconds()))
+    start = end - timedelta(seconds=billed_s)
+    measured = None
+    if energy is not None and not usage.energy_estimated:
+        measured = energy * billed_s / wall_s if wall_s > 0 else 0.0  # what was billed of it
+    cpu_s, max_rss_mb = usage_figures(content)
+    return _record(terms, usage.record_id, terms.devices, start, end, cpu_s, max_rss_mb,
+                   measured, Decimal(repr(utilisation if utilisation is not None else 1.0)),
+                   content)
+
+
+def usage_figures(content: dict[str, object]) -> tuple[float | None, float | None]:
+    cpu_s, max_rss_mb = content["cpu_s"], content["max_rss_mb"]
+    assert isinstance(cpu_s, float | None) and isinstance(max_rss_mb, float | None)
+    return cpu_s, max_rss_mb
+
+
+def _figure(value: object, field: str, high: float) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or \
+            not math.isfinite(value) or not 0 <= value <= high:
+        raise ValidationFailed(f"must be a number between 0 and {high:g}", field=field)
+    return float(value)
+
+
+def _record(terms: LeaseTerms, record_id: str, devices: int, start: datetime, end: datetime,
+            cpu_s: float | None, max_rss_mb: float | None, measured_wh: float | None,
+            utilisation: Decimal, content: dict[str, object]) -> NewUsageRecord:
+    check_identifier(record_id, "id")
+    wall_s = (end - start).total_seconds()
+    if measured_wh is None:
+        estimate = (terms.device_power_kw * 1000 * devices * utilisation
+                    * Decimal(repr(wall_s)) / 3600)
+        energy_wh = float(estimate)
+    else:
+        energy_wh = measured_wh
+    digest = content_digest(content)
+    return NewUsageRecord(record_id, terms.lease_id, terms.job_id, terms.pool_id,
+                          terms.tenant_id, terms.provider_tenant_id, terms.accelerator,
+                          devices, start, end, wall_s, wall_s * devices, cpu_s, max_rss_mb,
+                          energy_wh, measured_wh is None, digest)
+
+
+def billed_record(record_id: str, lease_id: str, job_id: str, tenant_id: str, pool_id: str,
+                  devices: int, ended_at: datetime, wall_s: float, time_limit_s: int,
+                  measured_energy_wh: int | None) -> UsageRecord | None:
+    """A stored record as rating sees it: its run time ending when it ended, never more than
+    the job's time limit (records built above already keep to it; older ones may not); None
+    when nothing ran."""
+    seconds = min(Decimal(repr(wall_s)), Decimal(time_limit_s))
+    duration = timedelta(seconds=float(seconds))
+    if duration <= timedelta(0):
+        return None
+    return UsageRecord(record_id, lease_id, job_id, tenant_id, pool_id, devices,
+                       ended_at - duration, ended_at, measured_energy_wh=measured_energy_wh)

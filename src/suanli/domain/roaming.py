@@ -4,6 +4,7 @@ states, and how a roaming charge is split between entitlements, the wallet and t
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -13,6 +14,8 @@ from suanli.domain.jobs import TRANSITIONS, JobState
 
 MAX_FORWARD_ATTEMPTS = 8  # hosts a job may be offered to before it waits for a local pool
 STALE_SUMMARY_S = 300  # a catalog summary older than this is not used to place a job
+MAX_ENTITLEMENT_PRICE_FEN_PER_UNIT_HOUR = Decimal(10**7)  # 100,000 CNY: a sanity bound
+_MICRO = 10**6
 
 
 # -- choosing a host -------------------------------------------------------------------------
@@ -149,3 +152,28 @@ def plan_home_charge(amount_fen: int, units_micro: int,
     assert (charge.covered_fen + charge.voucher_fen + charge.wallet_fen + charge.unpaid_fen
             == amount_fen)
     return charge
+
+
+# -- entitlements ----------------------------------------------------------------------------
+
+def entitlement_price_fen(units_micro: int, fen_per_unit_hour: Decimal) -> int:
+    """What `units_micro` compute-unit hours cost at the platform's price: rounded up to the
+    fen (in the platform's favour), at least 1 fen, so no grant is free."""
+    assert 1 <= units_micro and 0 < fen_per_unit_hour <= MAX_ENTITLEMENT_PRICE_FEN_PER_UNIT_HOUR
+    exact = Decimal(units_micro) * fen_per_unit_hour / _MICRO
+    return max(1, math.ceil(exact))
+
+
+# -- what a host may charge for one forwarded attempt ----------------------------------------
+
+def attempt_bound_fen(declared_max_fen: int, devices: int, time_limit_s: int,
+                      max_price_fen_per_device_hour: int | None) -> int:
+    """The most the home platform pays a host for one forwarded attempt, however many records
+    it signs: what the host declared when it accepted (its tariff's highest price over the
+    job's devices x time limit), and never more than the consumer's own ceiling, devices x
+    time limit x max_price_fen_per_device_hour, when the job set one."""
+    assert declared_max_fen >= 0 and devices >= 1 and time_limit_s >= 1
+    if max_price_fen_per_device_hour is None:
+        return declared_max_fen
+    ceiling = math.ceil(Decimal(devices * time_limit_s * max_price_fen_per_device_hour) / 3600)
+    return min(declared_max_fen, ceiling)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from suanli.domain.errors import Forbidden
+from suanli.domain.errors import Forbidden, ValidationFailed
 
 
 class Role(StrEnum):
@@ -24,6 +24,29 @@ class TenantClass(StrEnum):
     PUBLIC = "public"
 
 
+class Scope(StrEnum):
+    """What one API key may do, within what its tenant's role allows (docs/api.md)."""
+
+    READ = "read"  # read what the tenant may see
+    SUBMIT = "submit"  # create and change work and inventory; jobs that cost nothing
+    SPEND = "spend"  # commit or move money: paid jobs, deposits, grants, entitlements
+    ADMIN = "admin"  # manage keys; an operator's platform administration
+
+
+ALL_SCOPES = frozenset(Scope)
+
+
+def parse_scopes(values: object, field: str = "scopes") -> frozenset[Scope]:
+    """A non-empty set of scope names, or ValidationFailed naming the field."""
+    if not isinstance(values, list | tuple | set | frozenset) or not values:
+        raise ValidationFailed("a non-empty list of read, submit, spend, admin", field=field)
+    try:
+        return frozenset(Scope(v) for v in values)
+    except ValueError:
+        raise ValidationFailed(f"unknown scope in {sorted(map(str, values))}; one of "
+                               f"{', '.join(s.value for s in Scope)}", field=field) from None
+
+
 @dataclass(frozen=True)
 class Principal:
     """The authenticated caller of one request."""
@@ -31,10 +54,24 @@ class Principal:
     tenant_id: str
     role: Role
     tenant_class: TenantClass = TenantClass.ENTERPRISE
+    scopes: frozenset[Scope] = ALL_SCOPES
+    key_id: str | None = None  # the API key it authenticated with (None: an internal caller)
 
     @property
     def is_operator(self) -> bool:
         return self.role is Role.OPERATOR
+
+    def may(self, scope: Scope) -> bool:
+        return scope in self.scopes
+
+
+def require_scope(principal: Principal, *scopes: Scope) -> None:
+    """Every scope named must be on the caller's key (403 naming the first missing one)."""
+    for scope in scopes:
+        if scope not in principal.scopes:
+            raise Forbidden(f"this needs an API key with the {scope.value!r} scope; yours has "
+                            f"{', '.join(sorted(s.value for s in principal.scopes))}",
+                            field="scope")
 
 
 def require_role(principal: Principal, *roles: Role) -> None:

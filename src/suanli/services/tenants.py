@@ -1,26 +1,29 @@
-"""Tenants and API keys: creation, authentication, key rotation."""
+"""Tenants and API keys: creation and authentication (managing keys: services.keys)."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from suanli.adapters.store.ledger import aware
 from suanli.adapters.store.tables import ApiKeyRow, TenantRow
 from suanli.domain.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
 from suanli.domain.ids import ComputeId, IdKind
 from suanli.domain.resources import check_name
-from suanli.domain.tenants import Principal, Role, TenantClass
+from suanli.domain.tenants import ALL_SCOPES, Principal, Role, Scope, TenantClass
 from suanli.services.registry.identifiers import allocate
 
 KEY_PREFIX = "sl"
 _PREFIX_CHARS = 10
 _SECRET_BYTES = 32
+_KEY_ID_RE = re.compile(r"^[0-9a-f]{10}$")
 
 
 @dataclass(frozen=True)
@@ -78,40 +81,56 @@ def create_tenant(
     return NewTenant(str(tenant_id), name, role, tenant_class, key)
 
 
-def issue_key(session: Session, tenant_id: str, now: datetime) -> str:
+def issue_key(session: Session, tenant_id: str, now: datetime, *, name: str = "",
+              scopes: frozenset[Scope] = ALL_SCOPES, expires_at: datetime | None = None,
+              created_by: str | None = None, rotated_from: str | None = None) -> str:
+    """Make a key for the tenant and return it (the only time it is seen)."""
     if session.get(TenantRow, tenant_id) is None:
         raise NotFound(f"tenant {tenant_id} does not exist", field="tenant_id")
     prefix, key = _new_key()
     session.add(ApiKeyRow(prefix=prefix, tenant_id=tenant_id, key_sha256=_hash(key),
-                          created_at=now, revoked_at=None))
+                          created_at=now, revoked_at=None, name=name,
+                          scopes=None if scopes == ALL_SCOPES else sorted(s.value for s in scopes),
+                          expires_at=expires_at, created_by=created_by,
+                          rotated_from=rotated_from))
+    session.flush()
     return key
 
 
-def revoke_keys(session: Session, tenant_id: str, now: datetime) -> int:
-    rows = session.scalars(
-        select(ApiKeyRow).where(ApiKeyRow.tenant_id == tenant_id, ApiKeyRow.revoked_at.is_(None))
-    ).all()
-    for row in rows:
-        row.revoked_at = now
-    return len(rows)
-
-
-def authenticate(session: Session, key: str | None) -> Principal:
+def authenticate(session: Session, key: str | None, now: datetime | None = None) -> Principal:
     """The principal behind an API key, or Unauthenticated."""
+    return authenticate_key(session, key, now)[0]
+
+
+def key_id_of(key: str | None) -> str | None:
+    """The key id (prefix) a presented key claims, if it is shaped like a key."""
+    parts = (key or "").split("_", 2)
+    if len(parts) != 3 or parts[0] != KEY_PREFIX or not _KEY_ID_RE.match(parts[1]):
+        return None
+    return parts[1]
+
+
+def authenticate_key(session: Session, key: str | None,
+                     now: datetime | None = None) -> tuple[Principal, ApiKeyRow]:
+    """The principal and key row behind an API key, or Unauthenticated."""
     if not key:
         raise Unauthenticated("an API key is required: send 'Authorization: Bearer <key>'")
-    parts = key.split("_", 2)
-    if len(parts) != 3 or parts[0] != KEY_PREFIX:
+    key_id = key_id_of(key)
+    if key_id is None:
         raise Unauthenticated("malformed API key")
-    row = session.get(ApiKeyRow, parts[1])
+    row = session.get(ApiKeyRow, key_id)
     if row is None or row.revoked_at is not None:
         raise Unauthenticated("unknown or revoked API key")
     if not hmac.compare_digest(row.key_sha256, _hash(key)):
         raise Unauthenticated("unknown or revoked API key")
+    if row.expires_at is not None and aware(row.expires_at) <= (now or datetime.now(UTC)):
+        raise Unauthenticated("this API key has expired")
     tenant = session.get(TenantRow, row.tenant_id)
     if tenant is None or tenant.disabled:
         raise Unauthenticated("the tenant of this key is disabled")
-    return Principal(tenant.id, Role(tenant.role), TenantClass(tenant.tenant_class))
+    scopes = ALL_SCOPES if row.scopes is None else frozenset(Scope(v) for v in row.scopes)
+    return Principal(tenant.id, Role(tenant.role), TenantClass(tenant.tenant_class), scopes,
+                     row.prefix), row
 
 
 def get_tenant(session: Session, tenant_id: str) -> TenantRow:

@@ -129,6 +129,8 @@ class RoamingJobRow(Base):
     last_error: Mapped[str] = mapped_column(String(500), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # migration 0007: the most the host may charge for this attempt, fixed when it accepted
+    max_charge_fen: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
     __table_args__ = (Index("ix_roaming_jobs_state_next", "state", "next_try_at"),)
 
@@ -153,6 +155,8 @@ class GuestJobRow(Base):
     tries: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # migration 0007: what this platform told the home it may charge at most for the attempt
+    max_charge_fen: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class RoamingRecordRow(Base):

@@ -47,6 +47,7 @@ class JobRow(Base):
         UniqueConstraint("tenant_id", "idempotency_key", name="uq_jobs_tenant_idempotency"),
         Index("ix_jobs_tenant_created", "tenant_id", "created_at"),
         Index("ix_jobs_state", "state"),
+        Index("ix_jobs_state_tenant_created", "state", "tenant_id", "created_at"),  # 0007
         Index("ix_jobs_pool_state", "pool_id", "state"),
     )
 

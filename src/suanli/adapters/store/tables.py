@@ -55,12 +55,20 @@ class TenantRow(Base):
 
 
 class ApiKeyRow(Base):
+    """One API key of a tenant: its prefix is the key id, only the hash of the key is kept."""
+
     __tablename__ = "api_keys"
     prefix: Mapped[str] = mapped_column(String(16), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
     key_sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # migration 0007 (issue 12): keys with a name, scopes, an expiry and a rotation trail
+    name: Mapped[str] = mapped_column(String(120), default="")
+    scopes: Mapped[list | None] = mapped_column(JSON, nullable=True)  # None: every scope
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_by: Mapped[str | None] = mapped_column(String(72), nullable=True)
+    rotated_from: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
 class ProviderRow(Base):

@@ -4,17 +4,14 @@ catalog, roaming jobs and records, entitlements, clearing, reconciliation and di
 
 from __future__ import annotations
 
-from datetime import datetime
-from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request
-from pydantic import Field, StrictBool, StrictInt
+from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import Field, StrictInt
 
 from suanli.adapters.store import ledger as ledger_store
 from suanli.adapters.store.federation_tables import (
     ClearingDisputeRow,
-    EntitlementRow,
 )
 from suanli.api.context import principal
 from suanli.api.federation_runtime import runtime_of
@@ -60,14 +57,6 @@ class EnrolmentIn(Strict):
                            pattern=TOKEN)
     name: str = Field(min_length=1, max_length=120, pattern=TEXT)
     level: str = Field(default="regional", description="regional or industry")
-
-
-class EntitlementIn(Strict):
-    tenant_id: str = Field(max_length=72, pattern=TOKEN)
-    units: Decimal = Field(gt=0, le=10**9, description="compute-unit hours")
-    price_fen: StrictInt = Field(ge=0, le=10**12)
-    pay_from_wallet: StrictBool = True
-    valid_until: datetime | None = None
 
 
 class CycleIn(Strict):
@@ -152,7 +141,7 @@ def catalog(rt: Runtime, caller: Caller,
                        "free_devices": sum(i["free_devices"] for i in items)}}
 
 
-# -- roaming jobs, records, entitlements -----------------------------------------------------
+# -- roaming jobs and records (entitlements: api.routes.entitlements) --------------------
 
 @api.get("/jobs/{job_id}")
 def roaming_job(job_id: str, rt: Runtime, caller: Caller) -> dict[str, Any]:
@@ -179,40 +168,6 @@ def list_records(rt: Runtime, caller: Caller,
             session, tenant_id=None if caller.is_operator else caller.tenant_id, peer=peer,
             role=role, since=since, through=through, limit=limit)
         return {"items": [roaming_records.summary_of(r) for r in rows]}
-
-
-@api.post("/entitlements", status_code=201)
-def grant_entitlement(body: EntitlementIn, rt: Runtime, caller: Caller,
-                      idempotency_key: Annotated[str, Header(alias="Idempotency-Key",
-                                                             max_length=128)]
-                      ) -> dict[str, Any]:
-    """Prepaid compute-unit hours (算力权益), usable when the tenant's jobs roam."""
-    with rt.db.unit_of_work() as session:
-        row, created = roaming_money.grant_entitlement(
-            session, caller, tenant_id=body.tenant_id, units=body.units,
-            price_fen=body.price_fen, idempotency_key=idempotency_key,
-            pay_from_wallet=body.pay_from_wallet, valid_until=body.valid_until, now=rt.now())
-        return {**_entitlement_json(row), "created": created}
-
-
-@api.get("/entitlements")
-def list_entitlements(rt: Runtime, caller: Caller,
-                      tenant_id: Annotated[str | None, _token(72)] = None
-                      ) -> dict[str, Any]:
-    tenant = tenant_id or caller.tenant_id
-    if tenant != caller.tenant_id and not caller.is_operator:
-        raise Forbidden("you may only see your own entitlements")
-    with rt.db.unit_of_work() as session:
-        return {"tenant_id": tenant, "items": [_entitlement_json(r) for r in
-                                               roaming_money.entitlements(session, tenant)]}
-
-
-def _entitlement_json(row: EntitlementRow) -> dict[str, Any]:
-    micro = Decimal(roaming_money.MICRO)
-    return {"id": row.id, "tenant_id": row.tenant_id, "units": str(row.units_micro / micro),
-            "remaining_units": str(row.remaining_units_micro / micro),
-            "price_fen": row.price_fen, "remaining_fen": row.remaining_fen,
-            "valid_until": aware(row.valid_until).isoformat() if row.valid_until else None}
 
 
 # -- clearing, positions, reconciliation, disputes -------------------------------------------

@@ -1,11 +1,10 @@
 """market: products, orders and legs, the event log, trades, reservations, index bars
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-11-29 20:26:46.931923
 
-Issue 14, the compute exchange. When merged after 0007 (keys and audit), down_revision becomes
-'0007'; the two revisions touch different tables.
+Issue 14, the compute exchange (after 0007, keys and audit: they touch different tables).
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0008'
-down_revision = '0006'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 

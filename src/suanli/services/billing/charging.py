@@ -36,7 +36,14 @@ from suanli.domain.accounts import (
 )
 from suanli.domain.jobs import JobSpec
 from suanli.domain.ledger import Account, Transfer, TransferState, post_pending, void_pending
-from suanli.domain.metering import MeteredUsage, UsageRecord, billing_period, meter, record_period
+from suanli.domain.metering import (
+    MeteredUsage,
+    UsageRecord,
+    billed_record,
+    billing_period,
+    meter,
+    record_period,
+)
 from suanli.domain.rating import RatedUsage, rate_usage
 from suanli.domain.resources import Hub
 from suanli.domain.tariffs import QUANTITY_DECIMALS, Tariff
@@ -69,16 +76,11 @@ class _Money:
 
 
 def domain_record(usage: UsageRecordRow, time_limit_s: int) -> UsageRecord | None:
-    """The record as metering sees it: the provider's measured run time (wall_s), ending when
-    reported, capped at the job's time limit; None when nothing ran."""
-    seconds = min(Decimal(repr(usage.wall_s)), Decimal(time_limit_s))
-    duration = timedelta(seconds=float(seconds))
-    if duration <= timedelta(0):
-        return None
-    end = aware(usage.ended_at)
-    energy = None if usage.energy_estimated else round(usage.energy_wh)
-    return UsageRecord(usage.id, usage.lease_id, usage.job_id, usage.tenant_id, usage.pool_id,
-                       usage.devices, end - duration, end, measured_energy_wh=energy)
+    """The record as rating sees it (domain.metering.billed_record); None when nothing ran."""
+    return billed_record(usage.id, usage.lease_id, usage.job_id, usage.tenant_id,
+                         usage.pool_id, usage.devices, aware(usage.ended_at), usage.wall_s,
+                         time_limit_s,
+                         None if usage.energy_estimated else round(usage.energy_wh))
 
 
 def charge(session: Session, usage: UsageRecordRow, now: datetime) -> UsageChargeRow:

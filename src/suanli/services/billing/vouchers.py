@@ -164,8 +164,10 @@ def _comparable(value: Any) -> Any:
     return aware(value) if isinstance(value, datetime) else value
 
 
-def get_programme(session: Session, programme_id: str) -> VoucherProgrammeRow:
-    row = session.get(VoucherProgrammeRow, check_programme_id(programme_id))
+def get_programme(session: Session, programme_id: str, *,
+                  lock: bool = False) -> VoucherProgrammeRow:
+    row = session.get(VoucherProgrammeRow, check_programme_id(programme_id),
+                      with_for_update=lock)
     if row is None:
         raise NotFound(f"programme {programme_id} does not exist", field="programme_id")
     return row
@@ -181,9 +183,24 @@ def list_programmes(session: Session, limit: int = 50, offset: int = 0
 @dataclass(frozen=True)
 class ProgrammeStanding:
     remaining_fen: int  # the fund's balance: budget not yet paid out
-    paid_fen: int  # paid out as discounts
-    granted_fen: int  # promised in vouchers (may exceed the budget: first come, first served)
+    paid_fen: int  # paid out as discounts (and entitlements bought from the programme)
+    granted_fen: int  # promised in vouchers, never more than the budget
     vouchers: int
+
+
+def unpromised_budget_fen(session: Session, row: VoucherProgrammeRow, now: datetime) -> int:
+    """What of the fund's balance no usable voucher can still claim: the most a new grant,
+    or an entitlement paid from the programme, may take. The caller holds the fund account's
+    and the programme row's locks (in that order, as charges take them)."""
+    fund = ledger_store.get_account(session, row.fund_account_id)
+    assert fund is not None
+    promised = session.scalar(
+        select(func.coalesce(func.sum(VoucherRow.remaining_fen), 0))
+        .where(VoucherRow.programme_id == row.id, VoucherRow.remaining_fen > 0,
+               (VoucherRow.valid_until.is_(None)) | (VoucherRow.valid_until > utc(now)))) or 0
+    if now >= aware(row.valid_until):
+        promised = 0  # an ended programme's vouchers pay nothing more
+    return max(0, fund.available_fen - int(promised))
 
 
 def standing(session: Session, row: VoucherProgrammeRow) -> ProgrammeStanding:
@@ -200,16 +217,16 @@ def grant(session: Session, principal: Principal, programme_id: str, *, tenant_i
           valid_until: datetime | None = None) -> tuple[VoucherRow, bool]:
     """Grant a tenant a voucher; the same key again is the same grant (created=False).
 
-    The tenant's class must be eligible, and its grants from one programme never add up to
-    more than the programme's per-tenant cap. Grants may add up to more than the budget:
-    the budget limits what is paid out, and is never overspent.
+    The tenant's class must be eligible, its grants from one programme never add up to more
+    than the programme's per-tenant cap, and no grant promises budget that is not there
+    (issue 12): what usable vouchers can still claim never exceeds the fund's balance.
     """
     _require_operator(principal, "grants vouchers")
     key = check_idempotency_key(idempotency_key)
-    row = get_programme(session, programme_id)
-    # The programme row is the lock that serialises grants against the per-tenant cap.
-    session.execute(select(VoucherProgrammeRow.id).where(VoucherProgrammeRow.id == row.id)
-                    .with_for_update())
+    # Locks as charges take them: the fund account, then the programme row, which serialises
+    # grants against the per-tenant cap and the budget.
+    ledger_store.lock_accounts(session, [fund_account_id(check_programme_id(programme_id))])
+    row = get_programme(session, programme_id, lock=True)
     existing = session.scalar(select(VoucherRow).where(VoucherRow.programme_id == row.id,
                                                        VoucherRow.idempotency_key == key))
     if existing is not None:
@@ -226,6 +243,11 @@ def grant(session: Session, principal: Principal, programme_id: str, *, tenant_i
                                f"is for {', '.join(sorted(programme.eligible_tenant_classes))}",
                                field="tenant_id")
     _check_amount(session, programme, tenant.id, granted_fen)
+    free = unpromised_budget_fen(session, row, now)
+    if granted_fen > free:
+        raise Conflict(f"programme {row.id} has {free} fen of budget not promised to vouchers; "
+                       f"a grant of {granted_fen} fen would promise money it does not hold",
+                       field="granted_fen")
     if valid_until is not None and (valid_until.tzinfo is None or valid_until <= now
                                     or valid_until > programme.valid_until):
         raise ValidationFailed("must be a timezone-aware time after now and not after the "

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,9 +19,8 @@ from suanli.adapters.store.job_tables import (
     UsageRecordRow,
 )
 from suanli.adapters.store.tables import PoolRow
-from suanli.catalog import load_catalog
 from suanli.domain.errors import Conflict, NotFound, ValidationFailed
-from suanli.domain.ids import ComputeId, IdKind
+from suanli.domain.ids import ComputeId
 from suanli.domain.jobs import MAX_ATTEMPTS, JobState, LeaseState
 from suanli.domain.resources import check_name
 from suanli.domain.tenants import Principal, Role, may_see, require_owner, require_role
@@ -31,6 +28,7 @@ from suanli.services.billing import charging
 from suanli.services.billing import wallets as billing
 from suanli.services.jobs import lifecycle as jobs
 from suanli.services.jobs.leases import release
+from suanli.services.metering import usage as metering
 from suanli.services.scheduling import placement as scheduling
 
 HEARTBEAT_TTL_S = 30  # a claimed lease without a heartbeat this long is presumed lost
@@ -202,38 +200,9 @@ def _store_logs(session: Session, job_id: str, text: str, now: datetime) -> None
 
 def record_usage(session: Session, lease: LeaseRow, job: JobRow, usage: dict[str, Any],
                  now: datetime) -> UsageRecordRow:
-    """The lease's usage record; the same report twice is one record, a different one a 409."""
-    record_id = str(ComputeId.parse(lease.id).child(IdKind.RECORD, 1))
-    pool = session.get(PoolRow, lease.pool_id)
-    assert pool is not None
-    wall_s = float(usage.get("wall_s") or 0.0)
-    if wall_s < 0 or wall_s > 366 * 86400:
-        raise ValidationFailed("must be 0..one year", field="usage.wall_s")
-    energy_wh = usage.get("energy_wh")
-    estimated = energy_wh is None or bool(usage.get("energy_estimated", True))
-    if energy_wh is None:
-        tdp_w = load_catalog().get(pool.accelerator).tdp_w or 0.0
-        utilisation = float(usage.get("utilisation", 1.0))
-        energy_wh = tdp_w * lease.devices * utilisation * wall_s / 3600
-    fields = {"wall_s": wall_s, "device_seconds": wall_s * lease.devices,
-              "cpu_s": usage.get("cpu_s"), "max_rss_mb": usage.get("max_rss_mb"),
-              "energy_wh": float(energy_wh), "energy_estimated": estimated}
-    digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
-    existing = session.get(UsageRecordRow, record_id)
-    if existing is not None:
-        if existing.content_sha256 != digest:
-            raise Conflict(f"usage record {record_id} exists with different figures",
-                           field="usage")
-        return existing
-    started = lease.created_at if job.started_at is None else max(job.started_at,
-                                                                   lease.created_at)
-    row = UsageRecordRow(id=record_id, lease_id=lease.id, job_id=job.id, pool_id=pool.id,
-                         tenant_id=job.tenant_id, provider_tenant_id=pool.tenant_id,
-                         accelerator=pool.accelerator, devices=lease.devices,
-                         started_at=started, ended_at=now, content_sha256=digest,
-                         created_at=now, **fields)
-    session.add(row)
-    return row
+    """The lease's usage record; the same report twice is one record, a different one a 409.
+    Built where posted records are (services.metering.usage), under the same lease rules."""
+    return metering.record_reported(session, lease, job, usage, now)
 
 
 def requeue(session: Session, job: JobRow, now: datetime, reason: str) -> None:

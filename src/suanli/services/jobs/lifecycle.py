@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from suanli.adapters.store.job_tables import JobEventRow, JobLogRow, JobRow, LeaseRow
 from suanli.catalog import load_catalog
-from suanli.domain.errors import Conflict, NotFound, ValidationFailed
+from suanli.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from suanli.domain.ids import ComputeId, IdKind
 from suanli.domain.jobs import (
     JobSpec,
@@ -21,7 +21,7 @@ from suanli.domain.jobs import (
     check_idempotency_key,
     check_transition,
 )
-from suanli.domain.tenants import Principal, Role, may_see, require_role
+from suanli.domain.tenants import Principal, Role, Scope, may_see, require_role
 from suanli.services.jobs.leases import release
 from suanli.services.registry.identifiers import allocate_committed
 
@@ -36,6 +36,11 @@ def submit(session: Session, principal: Principal, authority: ComputeId, spec: J
            idempotency_key: str, now: datetime) -> tuple[JobRow, bool]:
     """Accept a job; the same key again returns the same job. Returns (job, created)."""
     require_role(principal, Role.CONSUMER, Role.PROVIDER)
+    if spec.max_price_fen_per_device_hour != 0 and not principal.may(Scope.SPEND):
+        # issue 12: a key without `spend` runs only what costs nothing (pools listed at 0)
+        raise Forbidden("a job that may cost money needs an API key with the 'spend' scope; "
+                        "without it, set max_price_fen_per_device_hour to 0",
+                        field="max_price_fen_per_device_hour")
     key = check_idempotency_key(idempotency_key)
     if spec.accelerator is not None:
         try:

@@ -1,14 +1,13 @@
-"""Usage records arriving from elsewhere (a provider's own meters, a peer platform): ingest,
-idempotently, and charge. Records reported by an agent take the same charging path."""
+"""Usage records (话单): posted by a provider (its own meters, a peer platform) or made from an
+agent's final report. Both are built by one pure function (domain.metering.
+build_usage_record) under the lease's rules, stored once, and charged."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass
 from datetime import datetime
-from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -17,10 +16,24 @@ from sqlalchemy.orm import Session
 from suanli.adapters.store.billing_tables import UsageChargeRow
 from suanli.adapters.store.job_tables import JobRow, LeaseRow, UsageRecordRow
 from suanli.adapters.store.tables import PoolRow
-from suanli.domain.errors import NotFound, ValidationFailed
-from suanli.domain.ids import ComputeId
-from suanli.domain.metering import IngestOutcome, UsageRecord, ingest_decision
-from suanli.domain.tenants import Principal, Role, may_see, require_role
+from suanli.domain.errors import Conflict, NotFound, ValidationFailed
+from suanli.domain.ids import ComputeId, IdKind
+from suanli.domain.jobs import JobSpec
+from suanli.domain.metering import (
+    IngestOutcome,
+    LeaseTerms,
+    MeteredSpan,
+    NewUsageRecord,
+    PostedUsage,
+    ReportedUsage,
+    UsageRecord,
+    build_usage_record,
+    content_digest,
+    ingest_decision,
+    require_aware,
+    usage_content,
+)
+from suanli.domain.tenants import Principal, Role, may_see, require_owner, require_role
 from suanli.domain.time import aware, utc
 from suanli.services.billing import charging
 from suanli.services.billing import tariffs as tariff_store
@@ -36,18 +49,14 @@ class Ingested:
     charge: UsageChargeRow | None
 
 
-def _stored(row: UsageRecordRow) -> UsageRecord:
-    energy = None if row.energy_estimated else round(row.energy_wh)
-    return UsageRecord(row.id, row.lease_id, row.job_id, row.tenant_id, row.pool_id, row.devices,
-                       aware(row.started_at), aware(row.ended_at), measured_energy_wh=energy)
-
-
 def ingest(session: Session, principal: Principal, *, record_id: str, lease_id: str,
            start: datetime, end: datetime, now: datetime, device_count: int | None = None,
            measured_energy_wh: int | None = None) -> Ingested:
     """Store and charge a usage record of a lease of the caller's pools.
 
     Same id and content again: `duplicate`, nothing changes. Same id, other content: 409.
+    Outside the lease, overlapping another record of it, beyond the job's time limit, or a
+    second record after the lease ended: 422 or 409 naming the field (build_usage_record).
     Outside the late window after its billing period: 422 (RecordTooLate, field `end`).
     """
     require_role(principal, Role.PROVIDER)
@@ -57,59 +66,86 @@ def ingest(session: Session, principal: Principal, *, record_id: str, lease_id: 
     pool = None if lease is None else session.get(PoolRow, lease.pool_id)
     if lease is None or pool is None or not may_see(principal, pool.tenant_id):
         raise NotFound(f"lease {lease_id} does not exist", field="lease_id")
-    job = session.get(JobRow, lease.job_id)
-    assert job is not None
-    devices = lease.devices if device_count is None else device_count
-    if not 1 <= devices <= lease.devices:
-        raise ValidationFailed(f"must be 1..{lease.devices} (the lease's devices)",
-                               field="device_count")
-    record = UsageRecord(record_id, lease.id, job.id, job.tenant_id, pool.id, devices, start,
-                         end, measured_energy_wh=measured_energy_wh)
-    record = replace(record, start=utc(start), end=utc(end))  # validated aware above
-    if start < aware(lease.created_at):
-        raise ValidationFailed(f"before the lease began ({aware(lease.created_at).isoformat()})",
-                               field="start")
+    pool = session.get(PoolRow, lease.pool_id)
+    assert pool is not None
+    require_owner(principal, pool.tenant_id, f"lease {lease.id}")
+    start, end = require_aware(start, "start"), require_aware(end, "end")
+    terms, earlier = _lock_lease(session, lease, pool)
+    posted = PostedUsage(record_id, utc(start), utc(end), device_count, measured_energy_wh)
     existing = session.get(UsageRecordRow, record_id)
-    outcome = ingest_decision(record, None if existing is None else _stored(existing), now)
-    if outcome == IngestOutcome.DUPLICATE:
-        assert existing is not None
-        return Ingested(existing, outcome, session.get(UsageChargeRow, existing.id))
-    row = _row(record, pool, now)
+    if existing is not None:
+        if existing.content_sha256 != content_digest(usage_content(terms, posted)):
+            raise Conflict(f"usage record {record_id} exists with different fields", field="id")
+        return Ingested(existing, IngestOutcome.DUPLICATE,
+                        session.get(UsageChargeRow, existing.id))
+    built = build_usage_record(terms, posted, earlier, now)
+    ingest_decision(UsageRecord(record_id, lease.id, terms.job_id, terms.tenant_id, pool.id,
+                                built.devices, built.started_at, built.ended_at,
+                                measured_energy_wh=measured_energy_wh), None, now)
+    row = _row(built, now)
     try:
         with session.begin_nested():
             session.add(row)
             session.flush()
-    except IntegrityError:
-        # A concurrent post of the same id won: judge ours against it.
-        session.expire_all()
-        winner = session.get(UsageRecordRow, record_id)
-        if winner is None:
-            raise
-        ingest_decision(record, _stored(winner), now)
-        return Ingested(winner, IngestOutcome.DUPLICATE, session.get(UsageChargeRow, winner.id))
-    return Ingested(row, outcome, charging.charge(session, row, now))
+    except IntegrityError:  # pragma: no cover - the lease lock serialises its records
+        raise Conflict(f"usage record {record_id} was stored meanwhile; retry",
+                       field="id") from None
+    return Ingested(row, IngestOutcome.ACCEPTED, charging.charge(session, row, now))
 
 
-def _row(record: UsageRecord, pool: PoolRow, now: datetime) -> UsageRecordRow:
-    wall_s = (record.end - record.start).total_seconds()
-    if record.measured_energy_wh is not None:
-        energy_wh = float(record.measured_energy_wh)
-    else:
-        kw = tariff_store.device_power_kw(pool.accelerator)
-        energy_wh = float(kw * 1000 * record.device_count * Decimal(repr(wall_s)) / 3600)
-    content = {"lease_id": record.lease_id, "devices": record.device_count,
-               "start": record.start.isoformat(), "end": record.end.isoformat(),
-               "measured_energy_wh": record.measured_energy_wh}
-    digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
-    return UsageRecordRow(id=record.id, lease_id=record.lease_id, job_id=record.job_id,
-                          pool_id=pool.id, tenant_id=record.tenant_id,
-                          provider_tenant_id=pool.tenant_id, accelerator=pool.accelerator,
-                          devices=record.device_count, started_at=record.start,
-                          ended_at=record.end, wall_s=wall_s,
-                          device_seconds=wall_s * record.device_count, cpu_s=None,
-                          max_rss_mb=None, energy_wh=energy_wh,
-                          energy_estimated=record.measured_energy_wh is None,
-                          content_sha256=digest, created_at=now)
+def record_reported(session: Session, lease: LeaseRow, job: JobRow, usage: dict[str, Any],
+                    now: datetime) -> UsageRecordRow:
+    """The usage record of an agent's final report on its lease (id `<lease>.R1`): the same
+    report twice is one record, a different one a 409."""
+    record_id = str(ComputeId.parse(lease.id).child(IdKind.RECORD, 1))
+    pool = session.get(PoolRow, lease.pool_id)
+    assert pool is not None
+    terms, earlier = _lock_lease(session, lease, pool)
+    estimated = usage.get("energy_wh") is None or bool(usage.get("energy_estimated", True))
+    reported = ReportedUsage(record_id, _number(usage.get("wall_s", 0.0), "usage.wall_s"),
+                             usage.get("cpu_s"), usage.get("max_rss_mb"), usage.get("energy_wh"),
+                             estimated, _number(usage.get("utilisation", 1.0),
+                                                "usage.utilisation"))
+    existing = session.get(UsageRecordRow, record_id)
+    if existing is not None:
+        if existing.content_sha256 != content_digest(usage_content(terms, reported)):
+            raise Conflict(f"usage record {record_id} exists with different figures",
+                           field="usage")
+        return existing
+    row = _row(build_usage_record(terms, reported, earlier, now), now)
+    session.add(row)
+    return row
+
+
+def _number(value: Any, field: str) -> float:
+    if value is None:
+        return 0.0
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValidationFailed("must be a number", field=field)
+    return float(value)
+
+
+def _lock_lease(session: Session, lease: LeaseRow, pool: PoolRow
+                ) -> tuple[LeaseTerms, list[MeteredSpan]]:
+    """The lease's terms and its records so far, with the lease row locked: two records of
+    one lease are judged one after the other, never side by side."""
+    session.execute(select(LeaseRow.id).where(LeaseRow.id == lease.id).with_for_update())
+    job = session.get(JobRow, lease.job_id)
+    assert job is not None
+    terms = LeaseTerms(lease.id, job.id, job.tenant_id, pool.tenant_id, pool.id,
+                       pool.accelerator, lease.devices, aware(lease.created_at),
+                       aware(lease.ended_at) if lease.ended_at else None,
+                       JobSpec.from_json(job.spec).time_limit_s,
+                       tariff_store.device_power_kw(pool.accelerator))
+    rows = session.execute(select(UsageRecordRow.id, UsageRecordRow.started_at,
+                                  UsageRecordRow.ended_at, UsageRecordRow.created_at)
+                           .where(UsageRecordRow.lease_id == lease.id)).all()
+    return terms, [MeteredSpan(r.id, aware(r.started_at), aware(r.ended_at),
+                               aware(r.created_at)) for r in rows]
+
+
+def _row(built: NewUsageRecord, now: datetime) -> UsageRecordRow:
+    return UsageRecordRow(**asdict(built), created_at=now)
 
 
 def records_of_job(session: Session, job_id: str) -> list[UsageRecordRow]:

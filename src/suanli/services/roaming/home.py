@@ -41,6 +41,7 @@ REJECTED_COOLDOWN_S = 30  # a host that turned a job down is not asked again thi
 MAX_RETRY_DELAY_S = 30
 MAX_BATCH = 100
 MAX_LOG_CHARS = 64 << 10
+MAX_CHARGE_FEN = 10**15
 
 
 @dataclass(frozen=True)
@@ -252,6 +253,10 @@ def _accepted(session: Session, row: RoamingJobRow, job: JobRow, answer: dict[st
         row.state = ACCEPTED  # it runs there after all: follow it
     row.host_job_id = str(answer.get("host_job_id") or row.host_job_id or "")[:72] or None
     row.host_pool_id = answer.get("pool_id") or row.host_pool_id
+    declared = answer.get("max_charge_fen")
+    if row.max_charge_fen is None and isinstance(declared, int) and \
+            not isinstance(declared, bool) and 0 <= declared <= MAX_CHARGE_FEN:
+        row.max_charge_fen = declared  # fixed once: a later answer cannot raise it
     if row.host_pool_id and not JobState(job.state).is_terminal:
         job.pool_id = row.host_pool_id
         job.placement = {**(job.placement or {}), "pool_id": row.host_pool_id,

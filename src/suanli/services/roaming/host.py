@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from suanli.adapters.store.federation_tables import GuestJobRow
 from suanli.adapters.store.job_tables import JobLogRow, JobRow
+from suanli.adapters.store.tables import PoolRow
 from suanli.domain import federation as fed
 from suanli.domain.errors import Conflict, Forbidden, ValidationFailed
 from suanli.domain.ids import ComputeId
@@ -20,6 +21,7 @@ from suanli.domain.jobs import JobSpec, JobState
 from suanli.domain.roaming import MAX_FORWARD_ATTEMPTS
 from suanli.domain.tenants import Principal, Role, TenantClass
 from suanli.domain.time import aware
+from suanli.services.billing import wallets as billing
 from suanli.services.federation import platforms as federation
 from suanli.services.jobs import lifecycle as jobs
 from suanli.services.roaming.home import (
@@ -70,20 +72,27 @@ def accept_forward(session: Session, own: ComputeId, sender: str, body: dict[str
     guest = federation.guest_tenant(session, own, home, now)
     principal = Principal(guest, Role.CONSUMER, TenantClass.ENTERPRISE)
     key = hashlib.sha256(f"{home}\n{home_job_id}\n{attempt}".encode()).hexdigest()[:48]
-    outcome, reason, job_id = REJECTED, "no pool here can take the job now", None
+    outcome, reason = REJECTED, "no pool here can take the job now"
+    job_id: str | None = None
+    max_charge: int | None = None
     # Accept only what a local pool can take now; a job accepted here is this platform's to
     # run (its scheduler places it again if the pool is taken meanwhile). A rejection leaves
     # no job behind, only the answer.
-    if scheduling.candidates(session, spec, []):
+    fitting = scheduling.candidates(session, spec, [])
+    if fitting:
         job, _ = jobs.submit(session, principal, own, spec, f"roam-{key}", now)
         if job.state == JobState.PENDING.value:
             scheduling.place(session, job, now, claim_timeout_s)
         outcome, reason, job_id = ACCEPTED, "", job.id
+        pool = session.get(PoolRow, job.pool_id) if job.pool_id else fitting[0].pool
+        # What this platform may charge for the attempt, all records together (issue 12):
+        # the hold a local tenant would be asked for on this pool. It is told home now.
+        max_charge = billing.plan_hold(session, job, pool).amount_fen
     row = GuestJobRow(home=home, home_job_id=home_job_id, attempt=attempt, job_id=job_id,
                       outcome=outcome, reason=reason[:500], home_tenant_id=tenant_id,
                       spec_sha256=digest,
                       next_push_at=now if outcome == ACCEPTED else None, tries=0,
-                      created_at=now, updated_at=now)
+                      created_at=now, updated_at=now, max_charge_fen=max_charge)
     session.add(row)
     session.flush()
     return answer_of(session, row)
@@ -137,7 +146,8 @@ def status_of(session: Session, row: GuestJobRow) -> dict[str, Any]:
     assert job is not None
     logs = session.get(JobLogRow, job.id)
     return {"home_job_id": row.home_job_id, "attempt": row.attempt, "host_job_id": job.id,
-            "pool_id": job.pool_id, "state": job.state, "exit_code": job.exit_code,
+            "pool_id": job.pool_id, "max_charge_fen": row.max_charge_fen,
+            "state": job.state, "exit_code": job.exit_code,
             "message": job.message,
             "started_at": aware(job.started_at).isoformat() if job.started_at else None,
             "finished_at": aware(job.finished_at).isoformat() if job.finished_at else None,

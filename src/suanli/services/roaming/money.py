@@ -16,7 +16,6 @@ Accounts (besides billing's wallets, receivables and fees):
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
@@ -31,19 +30,16 @@ from suanli.adapters.store.federation_tables import EntitlementRow
 from suanli.adapters.store.job_tables import UsageRecordRow
 from suanli.adapters.store.tables import PoolRow
 from suanli.domain.accounts import (
-    EXTERNAL_ACCOUNT,
     FEES_ACCOUNT,
     PREPAID,
     fund_account_id,
     receivable_account_id,
     wallet_account_id,
 )
-from suanli.domain.errors import Conflict, Forbidden, ValidationFailed
-from suanli.domain.jobs import check_idempotency_key
 from suanli.domain.ledger import Account, AccountKind, Transfer
 from suanli.domain.resources import Hub
 from suanli.domain.roaming import EntitlementBalance, plan_home_charge
-from suanli.domain.tenants import Principal, Role, TenantClass
+from suanli.domain.tenants import TenantClass
 from suanli.domain.vouchers import (
     LineCategory,
     LineContext,
@@ -56,11 +52,11 @@ from suanli.services import tenants
 from suanli.services.billing import vouchers as vouchers_store
 from suanli.services.billing import wallets as billing
 from suanli.services.billing.charging import PLATFORM_FEE_RATE
+from suanli.services.roaming.entitlements import entitlement_account_id
 
 ROAMING_ACCOUNT = "platform:roaming"
 MAX_ENTITLEMENTS_DRAWN = 64
 MAX_VOUCHERS = 64
-MAX_UNITS_MICRO = 10**15
 MICRO = 10**6
 
 
@@ -70,10 +66,6 @@ def peer_account_id(authority: str) -> str:
 
 def clearing_account_id(house: str) -> str:
     return f"clearing:{house}"
-
-
-def entitlement_account_id(tenant_id: str) -> str:
-    return f"entitlement:{tenant_id}"
 
 
 def open_peer(session: Session, authority: str, now: datetime) -> str:
@@ -251,59 +243,3 @@ def _voucher_state(session: Session, tenant_id: str, programme_ids: list[str],
                                        int(used.get(row.id) or 0))
                for row in programmes}
     return budgets, [vouchers_store.voucher_from_row(row) for row in rows]
-
-
-# -- entitlements ----------------------------------------------------------------------------
-
-def grant_entitlement(session: Session, principal: Principal, *, tenant_id: str,
-                      units: Decimal, price_fen: int, idempotency_key: str,
-                      pay_from_wallet: bool, valid_until: datetime | None,
-                      now: datetime) -> tuple[EntitlementRow, bool]:
-    """Sell a tenant `units` compute-unit hours for `price_fen` (跨省通用 prepaid compute).
-
-    A tenant buys for itself from its wallet; an operator records one paid outside
-    (pay_from_wallet=False) or from the tenant's wallet. Idempotent by key."""
-    if not principal.is_operator:
-        if principal.tenant_id != tenant_id or principal.role != Role.CONSUMER:
-            raise Forbidden("a consumer buys entitlements for itself only")
-        if not pay_from_wallet:
-            raise Forbidden("only an operator records an entitlement paid outside the wallet")
-    key = check_idempotency_key(idempotency_key)
-    units_micro = int((Decimal(units) * MICRO).to_integral_value(ROUND_DOWN))
-    if not 1 <= units_micro <= MAX_UNITS_MICRO:
-        raise ValidationFailed("must be a positive number of compute-unit hours", field="units")
-    if isinstance(price_fen, bool) or not 0 <= price_fen <= billing.MAX_DEPOSIT_FEN:
-        raise ValidationFailed("must be 0.. fen", field="price_fen")
-    tenant = tenants.get_tenant(session, tenant_id)
-    existing = session.scalar(select(EntitlementRow).where(
-        EntitlementRow.tenant_id == tenant.id, EntitlementRow.idempotency_key == key))
-    if existing is not None:
-        if (existing.units_micro, existing.price_fen) != (units_micro, price_fen):
-            raise Conflict("this Idempotency-Key was used for a different entitlement",
-                           field="Idempotency-Key")
-        return existing, False
-    entitlement_id = "ent_" + hashlib.sha256(f"{tenant.id}\n{key}".encode()).hexdigest()[:24]
-    account = entitlement_account_id(tenant.id)
-    ledger_store.open_account(session, Account.open(account, AccountKind.ENTITLEMENT), now,
-                              owner_tenant_id=tenant.id)
-    if price_fen:
-        billing.ensure_platform_accounts(session, now)
-        source = wallet_account_id(tenant.id) if pay_from_wallet \
-            else EXTERNAL_ACCOUNT
-        if pay_from_wallet:
-            billing.ensure_wallet(session, tenant.id, now)
-        ledger_store.apply(session, Transfer(f"{entitlement_id}:purchase", source, account,
-                                             price_fen, "entitlement", reference=tenant.id), now)
-    row = EntitlementRow(id=entitlement_id, tenant_id=tenant.id, idempotency_key=key,
-                         units_micro=units_micro, remaining_units_micro=units_micro,
-                         price_fen=price_fen, remaining_fen=price_fen, valid_until=valid_until,
-                         created_at=now)
-    session.add(row)
-    session.flush()
-    return row, True
-
-
-def entitlements(session: Session, tenant_id: str) -> list[EntitlementRow]:
-    return list(session.scalars(select(EntitlementRow).where(EntitlementRow.tenant_id ==
-                                                             tenant_id)
-                                .order_by(EntitlementRow.created_at, EntitlementRow.id)))

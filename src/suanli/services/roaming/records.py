@@ -28,9 +28,11 @@ from suanli.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from suanli.domain.ids import ComputeId
 from suanli.domain.resources import Hub
 from suanli.domain.time import aware
+from suanli.services.roaming import bounds
 from suanli.services.roaming import money as roaming_money
+from suanli.services.roaming.home import FORWARDING, WITHDRAWING
 
-HOME, HOST = "home", "host"
+HOME, HOST = bounds.HOME, bounds.HOST  # this platform's side of a record
 ISSUED, DELIVERED, CHARGED = "issued", "delivered", "charged"
 MAX_BATCH = 200
 MAX_LIST = 10_000
@@ -58,6 +60,7 @@ def issue_records(session: Session, me: PlatformIdentity, now: datetime,
         pool = session.get(PoolRow, usage.pool_id)
         assert pool is not None
         amount, units, tariff_id = roaming_money.host_price(session, usage)
+        amount = min(amount, bounds.left_to_charge(session, guest))
         ended = aware(usage.ended_at)
         document = {
             "v": DOCUMENT_VERSION, "record_id": usage.id, "home": guest.home,
@@ -178,7 +181,9 @@ def ingest(session: Session, own: str, sender: str | None, payload: dict[str, An
         record_dispute(session, own, fields["host"], "mismatch", detail, now,
                        record_id=held.id, amount_fen=fields["amount_fen"])
         return Ingested(held, False, detail)
-    forwarded = session.get(RoamingJobRow, (fields["home_job_id"], fields["attempt"]))
+    # The attempt's row is locked: two records of one attempt are judged one after the other.
+    forwarded = session.get(RoamingJobRow, (fields["home_job_id"], fields["attempt"]),
+                            with_for_update=True)
     job = session.get(JobRow, fields["home_job_id"])
     if forwarded is None or forwarded.host != fields["host"] or job is None or \
             job.tenant_id != fields["tenant_id"]:
@@ -187,6 +192,17 @@ def ingest(session: Session, own: str, sender: str | None, payload: dict[str, An
         record_dispute(session, own, fields["host"], "other", detail, now,
                        record_id=fields["record_id"], amount_fen=fields["amount_fen"])
         return Ingested(None, False, detail)
+    if forwarded.state == FORWARDING or (forwarded.state == WITHDRAWING
+                                         and forwarded.host_job_id is None):
+        # The host's answer has not arrived yet (lost, or its status push failed): refused
+        # for now, without a dispute; the host delivers the record again.
+        return Ingested(None, False, f"record {fields['record_id']}: job {job.id} attempt "
+                        f"{forwarded.attempt} is not known here as accepted yet; retry")
+    refusal = bounds.refusal(session, forwarded, job, fields)
+    if refusal is not None:
+        record_dispute(session, own, fields["host"], "bound", refusal, now,
+                       record_id=fields["record_id"], amount_fen=fields["amount_fen"])
+        return Ingested(None, False, refusal)
     charge = roaming_money.charge_home(session, tenant_id=job.tenant_id, host=fields["host"],
                                        record_id=fields["record_id"],
                                        amount_fen=fields["amount_fen"],

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, func, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from suanli.adapters.store.job_tables import JobRow
@@ -25,6 +28,10 @@ from suanli.services.scheduling import ranking
 
 MAX_CANDIDATES = 50
 MAX_JOBS_PER_PASS = 500
+MAX_TENANTS_PER_PASS = 500  # tenants one pass serves; more wait for the next, in rotation
+MAX_TENANTS_SCANNED = 100_000
+_LOCK_CHUNK = 500
+log = logging.getLogger("suanli.scheduler")
 CLAIM_TIMEOUT_S = 120  # an agent must claim a placed job this soon, or it is placed elsewhere
 
 
@@ -120,11 +127,102 @@ def place(session: Session, job: JobRow, now: datetime,
     return False
 
 
-def place_pending(session: Session, now: datetime,
-                  claim_timeout_s: int = CLAIM_TIMEOUT_S) -> int:
-    """One scheduling pass over pending jobs, oldest first; returns how many were placed."""
-    pending = session.scalars(select(JobRow).where(JobRow.state == JobState.PENDING.value)
-                              .order_by(JobRow.created_at, JobRow.id)
-                              .limit(MAX_JOBS_PER_PASS)
-                              .with_for_update(skip_locked=True)).all()
-    return sum(1 for job in pending if place(session, job, now, claim_timeout_s))
+class TenantRotation:
+    """Where the next pass starts among tenants with pending jobs, when there are more than
+    one pass takes (per process: each scheduler rotates on its own)."""
+
+    def __init__(self) -> None:
+        self._after: str | None = None
+        self._lock = threading.Lock()
+
+    def order(self, tenant_ids: list[str]) -> list[str]:
+        """The tenants in id order, starting after the last one served."""
+        with self._lock:
+            after = self._after
+        if after is None:
+            return tenant_ids
+        later = [t for t in tenant_ids if t > after]
+        return later + [t for t in tenant_ids if t <= after]
+
+    def served(self, tenant_id: str) -> None:
+        with self._lock:
+            self._after = tenant_id
+
+
+ROTATION = TenantRotation()
+
+
+def place_pending(session: Session, now: datetime, claim_timeout_s: int = CLAIM_TIMEOUT_S,
+                  rotation: TenantRotation = ROTATION) -> int:
+    """One scheduling pass, fair across tenants; returns how many jobs were placed.
+
+    Each tenant with pending jobs gets an equal share of the pass (its oldest jobs), and the
+    pass goes round the tenants: every tenant's oldest job first, then every tenant's second,
+    and so on, so no tenant's backlog fills the pass for the others (docs/decisions.md). When
+    more tenants wait than one pass takes, the next pass starts where this one ended. A job
+    whose placement fails with an error fails alone: it is rolled back to its savepoint,
+    logged and marked failed, and the pass goes on.
+    """
+    tenants = list(session.scalars(
+        select(JobRow.tenant_id).where(JobRow.state == JobState.PENDING.value).distinct()
+        .order_by(JobRow.tenant_id).limit(MAX_TENANTS_SCANNED)))
+    if not tenants:
+        return 0
+    chosen = rotation.order(tenants)[:MAX_TENANTS_PER_PASS]
+    share = max(1, MAX_JOBS_PER_PASS // len(chosen))
+    placed = 0
+    for job in _round_robin(session, chosen, share):
+        if _place_alone(session, job, now, claim_timeout_s):
+            placed += 1
+    if len(tenants) > len(chosen):
+        rotation.served(chosen[-1])
+    return placed
+
+
+def _round_robin(session: Session, tenant_ids: list[str], share: int) -> list[JobRow]:
+    """Up to `share` oldest pending jobs of each tenant, locked (skipping jobs another pass
+    holds), ordered by their rank within their tenant, then by age."""
+    rank = func.row_number().over(partition_by=JobRow.tenant_id,
+                                  order_by=(JobRow.created_at, JobRow.id)).label("rank")
+    ranked = (select(JobRow.id, rank)
+              .where(JobRow.state == JobState.PENDING.value, JobRow.tenant_id.in_(tenant_ids))
+              .subquery())
+    wanted = {job_id: int(position) for job_id, position in session.execute(
+        select(ranked.c.id, ranked.c.rank).where(ranked.c.rank <= share))}
+    jobs_found: list[JobRow] = []
+    ids = sorted(wanted)
+    for start in range(0, len(ids), _LOCK_CHUNK):
+        jobs_found += session.scalars(
+            select(JobRow).where(JobRow.id.in_(ids[start:start + _LOCK_CHUNK]),
+                                 JobRow.state == JobState.PENDING.value)
+            .with_for_update(skip_locked=True)).all()
+    assert len(jobs_found) <= MAX_JOBS_PER_PASS + len(tenant_ids)
+    return sorted(jobs_found, key=lambda j: (wanted[j.id], j.created_at, j.id))
+
+
+def _place_alone(session: Session, job: JobRow, now: datetime, claim_timeout_s: int) -> bool:
+    """Place one job in a savepoint of its own; an error fails that job, not the pass."""
+    try:
+        with session.begin_nested():
+            return place(session, job, now, claim_timeout_s)
+    except DBAPIError:
+        # The database itself failed (a lost connection, a deadlock): not the job's fault.
+        log.exception("scheduling job %s hit a database error; it stays pending", job.id)
+        return False
+    except Exception as exc:  # one bad job must not stop scheduling for everyone
+        log.exception("scheduling job %s failed; marking it failed", job.id)
+        _mark_failed(session, job, exc, now)
+        return False
+
+
+def _mark_failed(session: Session, job: JobRow, error: Exception, now: datetime) -> None:
+    reason = "".join(ch for ch in f"{type(error).__name__}: {error}" if ch.isprintable())
+    try:
+        with session.begin_nested():
+            session.refresh(job)
+            if job.state == JobState.PENDING.value:
+                jobs.transition(session, job, JobState.FAILED, now,
+                                f"could not be scheduled: {reason}"[:500])
+                job.message = f"could not be scheduled: {reason}"[:2000]
+    except Exception:  # even marking it failed: it stays pending, the pass goes on
+        log.exception("could not mark job %s failed", job.id)
