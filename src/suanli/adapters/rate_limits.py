@@ -37,7 +37,9 @@ class Limiter:
             raise ValueError(f"rate limit storage must be one of {', '.join(STORAGE_SCHEMES)}; "
                              f"got {storage_url!r}")
         options = {} if storage_url.startswith("memory://") else {"key_prefix": namespace}
-        self._storage: Storage = storage_from_string(storage_url, **options)
+        storage = storage_from_string(storage_url, **options)
+        assert isinstance(storage, Storage), storage  # the synchronous kind, not limits.aio
+        self._storage = storage
         self._limiter = MovingWindowRateLimiter(self._storage)
         self.storage_url = storage_url
 

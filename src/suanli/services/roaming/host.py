@@ -85,6 +85,7 @@ def accept_forward(session: Session, own: ComputeId, sender: str, body: dict[str
             scheduling.place(session, job, now, claim_timeout_s)
         outcome, reason, job_id = ACCEPTED, "", job.id
         pool = session.get(PoolRow, job.pool_id) if job.pool_id else fitting[0].pool
+        assert pool is not None
         # What this platform may charge for the attempt, all records together (issue 12):
         # the hold a local tenant would be asked for on this pool. It is told home now.
         max_charge = billing.plan_hold(session, job, pool).amount_fen
