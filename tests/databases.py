@@ -1,10 +1,12 @@
-"""Test databases: emptying one between tests, on SQLite and on PostgreSQL alike."""
+"""Test databases: emptying one between tests, and dropping those made outside fixtures."""
 
 from __future__ import annotations
 
 from sqlalchemy import text
 
 from suanli.adapters.store import Database
+
+_made_outside_fixtures: list[Database] = []
 
 
 def empty_database(db: Database) -> None:
@@ -19,3 +21,21 @@ def empty_database(db: Database) -> None:
         else:
             for name in names:
                 connection.execute(text(f'DELETE FROM "{name}"'))
+
+
+def drop_at_session_end(db: Database) -> Database:
+    """Drops `db`'s PostgreSQL schema (and disposes of it) when this process's session ends.
+
+    For a database made at import time: every xdist worker imports every test module, and a
+    module-scoped fixture would clean up only on the workers that ran one of its tests."""
+    _made_outside_fixtures.append(db)
+    return db
+
+
+def drop_registered_databases() -> None:
+    while _made_outside_fixtures:
+        db = _made_outside_fixtures.pop()
+        if db.schema:
+            with db.engine.begin() as connection:
+                connection.execute(text(f'DROP SCHEMA IF EXISTS "{db.schema}" CASCADE'))
+        db.dispose()

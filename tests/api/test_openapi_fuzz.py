@@ -11,23 +11,22 @@ import os
 import secrets
 import tempfile
 
-import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from sqlalchemy import text
 
 from suanli.adapters.clock import SystemClock
 from suanli.adapters.store import create_database
 from suanli.api.app import create_app
 from suanli.services.bootstrap import ensure_operator, load_demo, parse_authority
 from suanli.settings import Settings
+from tests.databases import drop_at_session_end
 
 EXAMPLES_PER_OPERATION = 25
 
 _url = os.environ.get("SUANLI_TEST_DATABASE_URL") or \
     f"sqlite:///{tempfile.mkdtemp(prefix='suanli-fuzz-')}/fuzz.db"
 _schema_name = f"fuzz_{secrets.token_hex(3)}" if _url.startswith("postgres") else None
-_db = create_database(_url, schema=_schema_name)
+_db = drop_at_session_end(create_database(_url, schema=_schema_name))
 _db.migrate()
 _authority = parse_authority("CN")
 _operator_key = ensure_operator(_db, _authority, SystemClock())
@@ -37,15 +36,6 @@ _app = create_app(Settings(auto_migrate=False), database=_db)
 schema = schemathesis.openapi.from_asgi("/openapi.json", _app)
 schema.config.generation.update(modes=["positive", "negative"],
                                 max_examples=EXAMPLES_PER_OPERATION, deterministic=True)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _drop_schema_afterwards():  # type: ignore[no-untyped-def]
-    yield
-    if _schema_name:
-        with _db.engine.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA IF EXISTS "{_schema_name}" CASCADE'))
-    _db.dispose()
 
 
 @schema.parametrize()
