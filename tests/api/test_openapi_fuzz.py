@@ -15,10 +15,8 @@ import re
 import secrets
 import tempfile
 
-import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from sqlalchemy import text
 
 from suanli.adapters.clock import SystemClock
 from suanli.adapters.store import create_database
@@ -29,6 +27,7 @@ from suanli.domain.tenants import Principal, Role, TenantClass
 from suanli.services import tenants
 from suanli.services.jobs import lifecycle as jobs
 from suanli.settings import Settings
+from tests.databases import drop_at_session_end
 
 EXAMPLES_PER_OPERATION = 25  # with the operator's key
 ENUM_REPR = re.compile(r"<[A-Z]\w+\.\w+: ")
@@ -37,7 +36,7 @@ EXAMPLES_PER_ROLE = 6  # with a provider's and a consumer's (each a run of its o
 _url = os.environ.get("SUANLI_TEST_DATABASE_URL") or \
     f"sqlite:///{tempfile.mkdtemp(prefix='suanli-fuzz-')}/fuzz.db"
 _schema_name = f"fuzz_{secrets.token_hex(3)}" if _url.startswith("postgres") else None
-_db = create_database(_url, schema=_schema_name)
+_db = drop_at_session_end(create_database(_url, schema=_schema_name))
 _db.migrate()
 _authority = parse_authority("CN")
 _operator_key = ensure_operator(_db, _authority, SystemClock())
@@ -71,15 +70,6 @@ roles_schema = schemathesis.openapi.from_asgi("/openapi.json", _app)
 roles_schema.config.generation.update(modes=["positive", "negative"],
                                       max_examples=EXAMPLES_PER_ROLE, deterministic=True)
 roles_schema.config.phases.coverage.enabled = False  # its boundary cases ran as the operator
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _drop_schema_afterwards():  # type: ignore[no-untyped-def]
-    yield
-    if _schema_name:
-        with _db.engine.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA IF EXISTS "{_schema_name}" CASCADE'))
-    _db.dispose()
 
 
 def _check(case, response) -> None:  # type: ignore[no-untyped-def]

@@ -85,21 +85,42 @@ def drop_schema(env: dict[str, str]) -> None:
     engine.dispose()
 
 
+PORT_ATTEMPTS = 3  # a free port is free when chosen; another process may bind it first
+
+
+class PortTaken(RuntimeError):
+    pass
+
+
 def start_node(workdir: Path, *args: str, database_url: str | None = None,
                env: dict[str, str] | None = None, port: int | None = None) -> Node:
-    port = port or free_port()
+    """A `suanli serve` on `port`, or on a free port (tried again if another process takes it
+    between our choice and the server's bind)."""
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        try:
+            return _start_node(workdir, args, database_url, env, port or free_port())
+        except PortTaken:
+            if port is not None or attempt == PORT_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _start_node(workdir: Path, args: tuple[str, ...], database_url: str | None,
+                env: dict[str, str] | None, port: int) -> Node:
     output = workdir / f"serve-{port}.log"
     command = [sys.executable, "-m", "suanli.cli.main", "serve", "--port", str(port), *args]
     if database_url:
         command += ["--database-url", database_url]
-    handle = output.open("w")
-    process = subprocess.Popen(command, cwd=workdir, stdout=handle, stderr=subprocess.STDOUT,
-                               env={**cli_env(), **(env or {})})
+    with output.open("w") as handle:
+        process = subprocess.Popen(command, cwd=workdir, stdout=handle,
+                                   stderr=subprocess.STDOUT, env={**cli_env(), **(env or {})})
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"suanli serve exited early:\n{output.read_text()}")
+            log = output.read_text()
+            error = PortTaken if "address already in use" in log else RuntimeError
+            raise error(f"suanli serve exited early:\n{log}")
         try:
             if httpx.get(url + "/v1/health", timeout=1).status_code == 200:
                 break
@@ -107,6 +128,7 @@ def start_node(workdir: Path, *args: str, database_url: str | None = None,
             time.sleep(0.2)
     else:
         process.kill()
+        process.wait(timeout=10)
         raise RuntimeError(f"suanli serve did not start:\n{output.read_text()}")
     text = output.read_text()
     operator = re.search(r"operator API key \(shown once\):\s*(\S+)", text)
@@ -185,6 +207,6 @@ def agent_factory(tmp_path: Path) -> Iterator:
 
 def run_cli(*args: str, url: str | None = None, key: str | None = None,
             cwd: Path | None = None, timeout_s: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "suanli.cli.main", *args], cwd=cwd,
-                          env=cli_env(url, key), capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "suanli.cli.main", *args], check=False,
+                          cwd=cwd, env=cli_env(url, key), capture_output=True, text=True,
                           timeout=timeout_s)

@@ -1,10 +1,12 @@
-"""Fixtures that start real engines: local jobs, a one-node Slurm cluster, a local Ray head.
+"""Fixtures for real engines: local jobs, the host's one-node Slurm cluster, a local Ray head.
 
 An engine that cannot be had is a skip on a developer's machine and a failure under CI=true.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 import signal
@@ -31,9 +33,6 @@ from suanli.adapters.engines.base import (
 from suanli.adapters.engines.local import LocalEngine
 from suanli.domain.errors import NotFound
 
-REPO = Path(__file__).resolve().parents[2]
-SLURM_SCRIPT = REPO / "scripts" / "slurm-localhost.sh"
-SLURM_START_TIMEOUT_S = 900  # a fresh machine installs the packages first
 RAY_START_TIMEOUT_S = 120
 RAY_STOP_GRACE_S = 3  # `ray start --block` takes long to act on SIGTERM; nothing to save
 
@@ -117,29 +116,85 @@ def cancel_leftovers() -> Iterator[Callable[[Engine], None]]:
 
 
 # -- Slurm --------------------------------------------------------------------------------
+# The suite never installs Slurm nor starts its daemons: `.ci/run` does, through
+# scripts/slurm-localhost.sh. These fixtures only look for a cluster that is already up.
+
+SLURM_HOW = "start one with `sudo bash scripts/slurm-localhost.sh`"
+SLURM_PROBE_TIMEOUT_S = 15
+SLURM_USABLE_NODE = {"idle", "mixed", "allocated", "completing"}
+# Every test run on this host submits to the same cluster, and some tests count its free CPUs:
+# one test at a time holds this lock (xdist workers, and a second run beside this one alike).
+SLURM_LOCK = Path(tempfile.gettempdir()) / "suanli-slurm-tests.lock"
+SLURM_LOCK_WAIT_S = 600
+
+
+def _slurm_problem() -> str | None:
+    """Why no Slurm job can run here, or None when a controller, a node and accounting are up."""
+    if shutil.which("scontrol") is None or shutil.which("sbatch") is None:
+        return "Slurm is not installed"
+
+    def run(*argv: str) -> str | None:
+        try:
+            proc = subprocess.run(
+                argv,
+                check=False,
+                capture_output=True,
+                text=True,
+                timeout=SLURM_PROBE_TIMEOUT_S,
+                stdin=subprocess.DEVNULL,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return proc.stdout if proc.returncode == 0 else None
+
+    if "is UP" not in (run("scontrol", "ping") or ""):
+        return "no Slurm controller is up (`scontrol ping`)"
+    states = {
+        state.rstrip("*~#!%$@^-+") for state in (run("sinfo", "-h", "-N", "-o", "%T") or "").split()
+    }
+    if not states & SLURM_USABLE_NODE:
+        return f"no Slurm node can run jobs (node states: {sorted(states) or 'none'})"
+    if run("sacctmgr", "-n", "-P", "show", "cluster", "format=cluster") is None:
+        return "Slurm accounting (slurmdbd) does not answer `sacctmgr show cluster`"
+    return None
+
+
+def _open_lock(path: Path):  # type: ignore[no-untyped-def]
+    """The lock file, read-only: flock needs no write access, so any user can share it."""
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o666)
+        with contextlib.suppress(PermissionError):  # another user made it first
+            os.fchmod(fd, 0o666)  # umask aside: another user's run must open it too
+        return os.fdopen(fd, "rb")
 
 
 @pytest.fixture(scope="session")
-def slurm_cluster() -> None:
-    """Starts (or finds running) slurmdbd, slurmctld and slurmd on this host via the script."""
-    if shutil.which("slurmctld") is None and not os.environ.get("CI"):
-        engine_missing(f"Slurm is not installed; run `sudo {SLURM_SCRIPT.relative_to(REPO)}`")
-    if os.geteuid() != 0:
-        if subprocess.run(
-            ["scontrol", "ping"], check=False, capture_output=True, timeout=30
-        ).returncode:
-            engine_missing("Slurm is not running and starting it needs root")
-        return
-    proc = subprocess.run(
-        ["bash", str(SLURM_SCRIPT), "start"],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=SLURM_START_TIMEOUT_S,
-        stdin=subprocess.DEVNULL,
-    )
-    if proc.returncode != 0:
-        engine_missing(f"{SLURM_SCRIPT.name} failed: {proc.stderr[-3000:]}")
+def _slurm_up() -> None:
+    problem = _slurm_problem()
+    if problem:
+        engine_missing(f"{problem}: {SLURM_HOW}")
+
+
+@pytest.fixture
+def slurm_cluster(_slurm_up: None) -> Iterator[None]:
+    """The host's one-node Slurm cluster, already running (CI starts it; tests never do), held
+    for this test alone: a host-wide lock keeps other workers' and other runs' jobs off it."""
+    with _open_lock(SLURM_LOCK) as handle:
+        deadline = time.monotonic() + SLURM_LOCK_WAIT_S
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"another test run held {SLURM_LOCK} for {SLURM_LOCK_WAIT_S} s")
+                time.sleep(0.2)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 # -- Ray ----------------------------------------------------------------------------------
@@ -174,9 +229,38 @@ def _stop_group(proc: subprocess.Popen[bytes]) -> None:
             time.sleep(0.2)
 
 
+RAY_START_ATTEMPTS = 3  # each picks new free ports: another process may take one meanwhile
+# An idle head costs about 7% of a core (measured: 4.5 CPU-seconds a minute), for as long as
+# it runs: it is stopped once the last test in this process that uses it has finished.
+_ray_tests_left = 0
+_ray_heads: list[Callable[[], None]] = []
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    global _ray_tests_left
+    _ray_tests_left = sum("ray_head" in getattr(item, "fixturenames", ()) for item in session.items)
+
+
+@pytest.hookimpl(trylast=True)  # after the test's own fixtures are torn down
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    """With xdist, every test that uses the head is in one group, run by one worker; so is
+    every test of a run without xdist: once they are all done, the head can go."""
+    global _ray_tests_left
+    if "ray_head" in getattr(item, "fixturenames", ()):
+        _ray_tests_left -= 1
+        if _ray_tests_left <= 0:
+            while _ray_heads:
+                _ray_heads.pop()()
+
+
 @pytest.fixture(scope="session")
 def ray_head() -> Iterator[str]:
-    """A Ray head on 127.0.0.1 with the dashboard (and so the job server); yields its URL."""
+    """A Ray head on 127.0.0.1 with the dashboard (and so the job server); yields its URL.
+
+    One per xdist worker that needs it: the tests that use it share the "ray" xdist group
+    (tests/conftest.py), so one worker starts it once. It is a user-space process group of
+    ours, ended after the last test that uses it; the start is bounded by RAY_START_TIMEOUT_S
+    per attempt."""
     try:
         import ray.job_submission  # noqa: F401
     except ImportError:
@@ -184,7 +268,30 @@ def ray_head() -> Iterator[str]:
     ray_bin = _ray_binary()
     if ray_bin is None:
         engine_missing("the `ray` command is not on PATH")
-    temp_dir = tempfile.mkdtemp(prefix="suanli-ray-", dir="/tmp")  # short: sockets live here
+    failures = []
+    for _ in range(RAY_START_ATTEMPTS):
+        temp_dir = tempfile.mkdtemp(prefix="suanli-ray-", dir="/tmp")  # short: sockets live here
+        proc, url, log_path = _start_ray_head(ray_bin, temp_dir)
+
+        def stop(proc: subprocess.Popen[bytes] = proc, temp_dir: str = temp_dir) -> None:
+            _stop_group(proc)
+            shutil.rmtree(temp_dir, ignore_errors=True)
+
+        try:
+            failure, retry = _wait_for_job_server(url, proc, log_path)
+            if failure is None:
+                _ray_heads.append(stop)
+                yield url
+                return
+            failures.append(failure)
+            if not retry:
+                break
+        finally:
+            stop()  # a no-op when the last test has stopped it already
+    engine_missing(" / ".join(failures))
+
+
+def _start_ray_head(ray_bin: str, temp_dir: str) -> tuple[subprocess.Popen[bytes], str, Path]:
     dashboard_port = _free_port()
     argv = [
         ray_bin, "start", "--head", "--block", "--disable-usage-stats",
@@ -212,24 +319,21 @@ def ray_head() -> Iterator[str]:
             start_new_session=True,
             stdin=subprocess.DEVNULL,
         )
-    url = f"http://127.0.0.1:{dashboard_port}"
-    try:
-        _wait_for_job_server(url, proc, log_path)
-        yield url
-    finally:
-        _stop_group(proc)
-        shutil.rmtree(temp_dir, ignore_errors=True)
+    return proc, f"http://127.0.0.1:{dashboard_port}", log_path
 
 
-def _wait_for_job_server(url: str, proc: subprocess.Popen[bytes], log_path: Path) -> None:
+def _wait_for_job_server(
+    url: str, proc: subprocess.Popen[bytes], log_path: Path
+) -> tuple[str | None, bool]:
+    """(None, _) once the job server answers; else why not, and whether new ports may help."""
     deadline = time.monotonic() + RAY_START_TIMEOUT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            engine_missing(f"ray start exited {proc.returncode}: {log_path.read_text()[-3000:]}")
+            return f"ray start exited {proc.returncode}: {log_path.read_text()[-3000:]}", True
         try:
             if httpx.get(f"{url}/api/jobs/", timeout=2.0).status_code == 200:
-                return
+                return None, False
         except httpx.HTTPError:
             pass
         time.sleep(0.5)
-    engine_missing(f"Ray's job server did not answer within {RAY_START_TIMEOUT_S} s")
+    return f"Ray's job server did not answer within {RAY_START_TIMEOUT_S} s", False
