@@ -33,7 +33,6 @@ def _wipe_append_only(connection) -> None:  # type: ignore[no-untyped-def]
     connection.execute(text(f'DELETE FROM "{AUDIT_TABLE}"'))
     for trigger, body in SQLITE_GUARDS.items():
         connection.execute(text(f"CREATE TRIGGER {trigger} {body}"))
-                connection.execute(text(f'DELETE FROM "{name}"'))
 
 
 def drop_at_session_end(db: Database) -> Database:

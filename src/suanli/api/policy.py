@@ -58,6 +58,20 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/v1/jobs"): _rule(SUBMIT, action="job.submit", target=("id",)),
     ("POST", "/v1/jobs/{job_id}/cancel"): _rule(SUBMIT, action="job.cancel",
                                                 target=("job_id",)),
+    # quotes spend nothing (issue 10)
+    ("POST", "/v1/quotes"): _rule(READ),
+    # the exchange (issue 14): a bid escrows money, an operator runs auctions and refunds
+    ("POST", "/v1/market/orders"): _rule(SUBMIT, SPEND, action="market.order", target=("id",)),
+    ("PATCH", "/v1/market/orders/{order_id}"): _rule(SUBMIT, SPEND, action="market.replace",
+                                                     target=("order_id",)),
+    ("DELETE", "/v1/market/orders/{order_id}"): _rule(SUBMIT, action="market.cancel",
+                                                      target=("order_id",)),
+    ("POST", "/v1/market/quotes"): _rule(READ),
+    ("POST", "/v1/market/products/{product_id}/uncross"): _rule(
+        ADMIN, SPEND, action="market.uncross", target=("product_id",)),
+    ("POST", "/v1/market/reservations/{reservation_id}/refund"): _rule(
+        ADMIN, SPEND, action="market.refund", target=("reservation_id",)),
+    ("POST", "/v1/market/sweep"): _rule(ADMIN, SPEND, action="market.sweep"),
     # federation: operators' administration and roaming money
     ("POST", "/v1/federation/enrolments"): _rule(ADMIN, action="federation.enrol",
                                                  target=("authority",)),

@@ -181,10 +181,13 @@ def disputes(state: Annotated[str | None, typer.Option(help="only disputes in th
 
 
 @federation_app.command("entitle")
-def entitle(tenant_id: str, units: Annotated[str, typer.Option(help="compute-unit hours")],
+def entitle(tenant_id: Annotated[str, typer.Argument(help="the tenant's id")],
+            units: Annotated[str, typer.Option(help="compute-unit hours")],
             programme: Annotated[str | None, typer.Option(
                 help="pay from this voucher programme's fund instead of the wallet")] = None,
-            idempotency_key: str | None = None) -> None:
+            idempotency_key: Annotated[str | None, typer.Option(
+                help="the same key again is the same grant (default: a new one)")] = None
+            ) -> None:
     """Operators: grant a tenant prepaid compute-unit hours, usable when its jobs roam
     (跨省通用), at the platform's price (`suanli federation entitlement-price`)."""
     body = {"tenant_id": tenant_id, "units": units,

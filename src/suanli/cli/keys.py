@@ -50,14 +50,14 @@ def create_key(
 
 
 @keys_app.command("rotate")
-def rotate_key(key_id: str, grace_s: Annotated[int, typer.Option(
+def rotate_key(key_id: Annotated[str, typer.Argument(help="the key's id")], grace_s: Annotated[int, typer.Option(
         help="seconds the old key keeps working (default: it stops now)")] = 0) -> None:
     """Replace a key with a new one of the same name, scopes and expiry."""
     _print_new(request("POST", f"/v1/keys/{key_id}/rotate", json={"grace_s": grace_s}))
 
 
 @keys_app.command("revoke")
-def revoke_key(key_id: str) -> None:
+def revoke_key(key_id: Annotated[str, typer.Argument(help="the key's id")]) -> None:
     """Stop a key at once."""
     body = request("POST", f"/v1/keys/{key_id}/revoke")
     console.print(f"key {body['key_id']} of {body['tenant_id']}: {body['state']}")
@@ -70,7 +70,7 @@ def audit(
     = None,
     since: Annotated[str | None, typer.Option(help="ISO time with offset")] = None,
     after_id: Annotated[int | None, typer.Option(help="entries after this id")] = None,
-    limit: int = 100,
+    limit: Annotated[int, typer.Option(help="at most this many entries")] = 100,
 ) -> None:
     """Operators: the audit log of admin and money actions, oldest first."""
     body = request("GET", "/v1/audit", params={"action": action, "actor": actor,

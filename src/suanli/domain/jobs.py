@@ -154,6 +154,9 @@ class JobSpec:
         it (the limits bind new input, at the API)."""
         fields = {**data, "command": tuple(data["command"]),
                   "provinces": tuple(data.get("provinces") or ())}
+        unknown = set(fields) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:  # written by a newer version: not a spec this one can run
+            raise TypeError(f"unknown job spec fields: {', '.join(sorted(unknown))}")
         spec = cls.__new__(cls)
         defaults = {f.name: (f.default_factory() if f.default_factory is not dataclasses.MISSING
                              else f.default) for f in dataclasses.fields(cls)
