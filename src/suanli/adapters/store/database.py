@@ -69,8 +69,17 @@ class Database:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
             # Fresh planner statistics: SQLite's planner picks indexes badly without them.
-            connection.execute(text("ANALYZE" if self.dialect == "postgresql"
-                                    else "PRAGMA optimize"))
+            if self.dialect == "postgresql":
+                # Only this node's tables: a bare ANALYZE walks every schema in the
+                # database and deadlocks with another node migrating beside it.
+                tables = connection.execute(text(
+                    "SELECT quote_ident(table_schema) || '.' || quote_ident(table_name) "
+                    "FROM information_schema.tables WHERE table_schema = current_schema() "
+                    "AND table_type = 'BASE TABLE'")).scalars().all()
+                if tables:
+                    connection.execute(text("ANALYZE " + ", ".join(tables)))
+            else:
+                connection.execute(text("PRAGMA optimize"))
 
     def dispose(self) -> None:
         self.engine.dispose()
