@@ -301,7 +301,8 @@ def my_vouchers(ctx: Ctx, caller: Caller, tenant_id: TenantQuery = None) -> list
 
 # -- usage records from elsewhere ------------------------------------------------------------
 
-def _charge_out(row: UsageCharge | None) -> ChargeOut | None:
+def _charge_out(row: UsageCharge | Any) -> ChargeOut | None:
+    """A stored charge (metering may still hand over its stored row: same fields)."""
     return None if row is None else ChargeOut.model_validate(row, from_attributes=True)
 
 

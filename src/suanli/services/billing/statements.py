@@ -122,7 +122,7 @@ def to_csv(bill: Bill) -> str:
     """One row per rated item; a job without items (nothing to rate) gets one row."""
     out = io.StringIO()
     writer = _SafeWriter(out)
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow(list(CSV_COLUMNS))
     for line in bill.lines:
         base = [bill.period, bill.tenant_id, line.usage_record_id, line.job_id, line.job_name,
                 line.pool_id, line.accelerator, line.hub or "", line.start.isoformat(),
