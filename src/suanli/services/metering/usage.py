@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from suanli.adapters.store.billing_tables import UsageChargeRow
 from suanli.adapters.store.job_tables import JobRow, LeaseRow, UsageRecordRow
 from suanli.adapters.store.tables import PoolRow
+from suanli.domain.billing_records import UsageCharge
 from suanli.domain.errors import Conflict, NotFound, ValidationFailed
 from suanli.domain.ids import ComputeId, IdKind
 from suanli.domain.jobs import JobSpec
@@ -46,7 +47,7 @@ _RECORD_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/*-]{0,71}$")
 class Ingested:
     record: UsageRecordRow
     outcome: IngestOutcome
-    charge: UsageChargeRow | None
+    charge: UsageCharge | UsageChargeRow | None
 
 
 def ingest(session: Session, principal: Principal, *, record_id: str, lease_id: str,
