@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from suanli.adapters.store.ledger import aware
@@ -27,19 +27,19 @@ SITE = "CN-P1-S1"
 
 def _same(stored: object, written: object) -> None:
     """Field by field, times compared as instants (SQLite gives them back without an offset)."""
-    for field in dataclasses.fields(written):  # type: ignore[arg-type]
+    for field in dataclasses.fields(written):
         a, b = getattr(stored, field.name), getattr(written, field.name)
         if hasattr(b, "tzinfo") and b is not None:
             a, b = aware(a), aware(b)
         assert a == b, (field.name, a, b)
 
 
-def _tenant(now) -> TenantRecord:  # type: ignore[no-untyped-def]
+def _tenant(now: datetime) -> TenantRecord:
     return TenantRecord(id=TENANT, name="West Cloud", role="provider", tenant_class="enterprise",
                         created_at=now, disabled=False)
 
 
-def _pool(site: SiteRecord, now, pool_id: str, price: int) -> PoolRecord:  # type: ignore[no-untyped-def]
+def _pool(site: SiteRecord, now: datetime, pool_id: str, price: int) -> PoolRecord:
     return PoolRecord(
         id=pool_id, site_id=site.id, provider_id=site.provider_id, tenant_id=site.tenant_id,
         name="h20 pool", accelerator="nvidia-h20", vendor="nvidia", architecture="hopper",
@@ -53,7 +53,7 @@ def _pool(site: SiteRecord, now, pool_id: str, price: int) -> PoolRecord:  # typ
         illustrative=False, version=1, created_at=now, updated_at=now)
 
 
-def test_registry_records_round_trip(database, clock) -> None:  # type: ignore[no-untyped-def]
+def test_registry_records_round_trip(database, clock) -> None:
     now = clock.now()
     provider = ProviderRecord(id=PROVIDER, tenant_id=TENANT, name="West Cloud", kind="cloud",
                               country="CN", retired=False, illustrative=False, created_at=now,
@@ -102,7 +102,7 @@ def test_registry_records_round_trip(database, clock) -> None:  # type: ignore[n
         assert [row[0] for row in rows] == [f"{SITE}-L1", f"{SITE}-L2"]
 
 
-def test_delegations_calibrations_and_counters_round_trip(database, clock) -> None:  # type: ignore[no-untyped-def]
+def test_delegations_calibrations_and_counters_round_trip(database, clock) -> None:
     now = clock.now()
     delegation = DelegationRecord(authority="CN.GD", name="Guangdong", level="regional",
                                   endpoint="https://gd.example", created_at=now)
@@ -139,7 +139,7 @@ def test_delegations_calibrations_and_counters_round_trip(database, clock) -> No
         assert repo.count_calibrations(session, f"{SITE}-L1") == 1
 
 
-def test_tenants_keys_and_audit_round_trip(database, clock) -> None:  # type: ignore[no-untyped-def]
+def test_tenants_keys_and_audit_round_trip(database, clock) -> None:
     now = clock.now()
     key = ApiKeyRecord(prefix="0123456789", tenant_id=TENANT, key_sha256="ab" * 32,
                        created_at=now, revoked_at=None, name="ci", scopes=["read"],

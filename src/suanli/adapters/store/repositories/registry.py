@@ -54,12 +54,17 @@ MAX_IN_LIST = 5_000  # ids in one IN (...)
 R = TypeVar("R")
 
 
+def _names(record_or_kind: Any) -> list[str]:
+    return [f.name for f in fields(record_or_kind)]
+
+
 def _record(kind: type[R], row: object) -> R:
-    return kind(**{f.name: getattr(row, f.name) for f in fields(kind)})  # type: ignore[arg-type]
+    """The record of type `kind` made of the row's attributes of the same names."""
+    return kind(**{name: getattr(row, name) for name in _names(kind)})
 
 
 def _values(record: object) -> dict[str, Any]:
-    return {f.name: getattr(record, f.name) for f in fields(record)}  # type: ignore[arg-type]
+    return {name: getattr(record, name) for name in _names(record)}
 
 
 def _write(row: object, record: object) -> None:
@@ -247,7 +252,8 @@ def save_pool(session: Session, pool: PoolRecord) -> None:
 
 def pools_of_site(session: Session, site_id: str) -> list[PoolRecord]:
     """Every pool of a site, retired ones too."""
-    return [_pool(row) for row in session.scalars(select(PoolRow).where(PoolRow.site_id == site_id))]
+    return [_pool(row)
+            for row in session.scalars(select(PoolRow).where(PoolRow.site_id == site_id))]
 
 
 def get_pools(session: Session, pool_ids: Sequence[str]) -> dict[str, PoolRecord]:
