@@ -260,7 +260,7 @@ def new_pool_record(site: SiteRecord, device: Accelerator, pool: Pool, now: date
                               for site_name, pool_name in SITE_FACTS_ON_POOL.items()}
     values["geo_x"], values["geo_y"], values["geo_z"] = unit_vector(site.latitude,
                                                                     site.longitude)
-    values.update(_pool_values(pool))
+    values |= _pool_values(pool)
     return PoolRecord(site_id=site.id, provider_id=site.provider_id, tenant_id=site.tenant_id,
                       illustrative=illustrative, version=1, created_at=now, updated_at=now,
                       vendor=device.vendor, architecture=device.architecture,
