@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from suanli.adapters.clock import Clock, SystemClock
 from suanli.adapters.platform_key import PlatformIdentity
 from suanli.adapters.store import Database, create_database
-from suanli.adapters.store.tables import ProviderRow, TenantRow
+from suanli.adapters.store.tables import PoolRow, ProviderRow, SiteRow, TenantRow
 from suanli.catalog import Catalog, load_catalog, load_cities
 from suanli.demo import demo_federation
 from suanli.domain.errors import ValidationFailed
@@ -186,5 +186,5 @@ def load_demo(db: Database, authority: ComputeId, clock: Clock, seed: int = 7,
         keys, reused = demo_access.demo_keys(session, authority, now, saved_keys)
         counts = [session.scalar(select(func.count()).select_from(table)
                                  .where(table.illustrative.is_(True)))
-                  for table in (ProviderRow, registry.SiteRow, registry.PoolRow)]
+                  for table in (ProviderRow, SiteRow, PoolRow)]
     return DemoSummary(*counts, keys=keys, loaded_now=loaded_now, keys_reused=reused)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from suanli.domain.errors import Forbidden, ValidationFailed
@@ -92,3 +93,50 @@ def require_owner(principal: Principal, owner_tenant_id: str, what: str) -> None
     if principal.is_operator or principal.tenant_id == owner_tenant_id:
         return
     raise Forbidden(f"{what} belongs to another tenant")
+
+
+# -- stored records (the store's names and types; enums as their values) ----------------------
+
+@dataclass(frozen=True)
+class TenantRecord:
+    id: str
+    name: str
+    role: str
+    tenant_class: str
+    created_at: datetime
+    disabled: bool
+
+
+@dataclass(frozen=True)
+class ApiKeyRecord:
+    """One API key of a tenant: its prefix is the key id; only the key's hash is kept."""
+
+    prefix: str
+    tenant_id: str
+    key_sha256: str
+    created_at: datetime
+    revoked_at: datetime | None
+    name: str
+    scopes: list[str] | None  # None: every scope
+    expires_at: datetime | None
+    created_by: str | None
+    rotated_from: str | None
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One stored entry of the audit log (ids only grow)."""
+
+    id: int
+    at: datetime
+    actor_tenant_id: str | None
+    actor_key_id: str | None
+    actor_role: str | None
+    client: str | None
+    action: str
+    method: str
+    path: str
+    target: str | None
+    idempotency_key: str | None
+    status: int
+    outcome: str

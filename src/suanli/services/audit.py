@@ -10,13 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from suanli.adapters.store.audit_tables import AuditRow
 from suanli.adapters.store.ledger import aware
+from suanli.adapters.store.repositories import tenants as repo
 from suanli.domain.errors import Forbidden, ValidationFailed
-from suanli.domain.tenants import Principal, Scope, require_scope
+from suanli.domain.tenants import AuditRecord, Principal, Scope, require_scope
 
 MAX_LIST = 1000
 _LIMITS = {"action": 64, "method": 8, "path": 300, "target": 200, "idempotency_key": 128,
@@ -51,17 +50,15 @@ def _fit(name: str, value: str | None) -> str | None:
 def record(session: Session, entry: AuditEntry) -> int:
     """Append one entry; returns its id (ids only grow)."""
     assert entry.at.tzinfo is not None and 100 <= entry.status <= 599, entry
-    row = AuditRow(**{name: _fit(name, getattr(entry, name)) if name in _LIMITS
-                      else getattr(entry, name) for name in entry.__dataclass_fields__})
-    session.add(row)
-    session.flush()
-    return row.id
+    return repo.append_audit(session, {name: _fit(name, getattr(entry, name))
+                                       if name in _LIMITS else getattr(entry, name)
+                                       for name in entry.__dataclass_fields__})
 
 
 def query(session: Session, principal: Principal, *, actor: str | None = None,
           action: str | None = None, target: str | None = None,
           since: datetime | None = None, until: datetime | None = None,
-          after_id: int | None = None, limit: int = 100) -> list[AuditRow]:
+          after_id: int | None = None, limit: int = 100) -> list[AuditRecord]:
     """Entries in id order (oldest first), filtered; operators only."""
     if not principal.is_operator:
         raise Forbidden("only operators read the audit log")
@@ -71,23 +68,11 @@ def query(session: Session, principal: Principal, *, actor: str | None = None,
     for name, moment in (("since", since), ("until", until)):
         if moment is not None and moment.utcoffset() is None:
             raise ValidationFailed("must carry its UTC offset", field=name)
-    stmt = select(AuditRow)
-    if actor:
-        stmt = stmt.where(AuditRow.actor_tenant_id == actor)
-    if action:
-        stmt = stmt.where(AuditRow.action == action)
-    if target:
-        stmt = stmt.where(AuditRow.target.contains(target, autoescape=True))
-    if since:
-        stmt = stmt.where(AuditRow.at >= since)
-    if until:
-        stmt = stmt.where(AuditRow.at < until)
-    if after_id is not None:
-        stmt = stmt.where(AuditRow.id > after_id)
-    return list(session.scalars(stmt.order_by(AuditRow.id).limit(limit)))
+    return repo.query_audit(session, actor=actor, action=action, target=target, since=since,
+                            until=until, after_id=after_id, limit=limit)
 
 
-def as_json(row: AuditRow) -> dict[str, object]:
+def as_json(row: AuditRecord) -> dict[str, object]:
     return {"id": row.id, "at": aware(row.at).isoformat(), "action": row.action,
             "actor": {"tenant_id": row.actor_tenant_id, "key_id": row.actor_key_id,
                       "role": row.actor_role, "client": row.client},

@@ -7,14 +7,13 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from suanli.adapters.store.tables import PoolRow, ProviderRow, TenantRow
+from suanli.adapters.store.repositories import registry as registry_repo
+from suanli.adapters.store.repositories import tenants as tenants_repo
 from suanli.domain.errors import Unauthenticated
 from suanli.domain.ids import ComputeId
-from suanli.domain.resources import PoolState
-from suanli.domain.tenants import Principal, Role, TenantClass
+from suanli.domain.tenants import Principal, Role, TenantClass, TenantRecord
 from suanli.services import tenants
 from suanli.services.billing import wallets as billing
 
@@ -52,23 +51,20 @@ def _key_works(session: Session, key: str, tenant_id: str, role: Role) -> bool:
     return principal.tenant_id == tenant_id and principal.role == role
 
 
-def _tenant(session: Session, tenant_id: str, role: Role) -> TenantRow | None:
-    row = session.get(TenantRow, tenant_id)
+def _tenant(session: Session, tenant_id: str, role: Role) -> TenantRecord | None:
+    row = tenants_repo.get_tenant(session, tenant_id)
     return row if row is not None and row.role == role.value and not row.disabled else None
 
 
 def demo_provider_tenant(session: Session) -> str:
     """The tenant that owns the illustrative providers (the demo must be loaded)."""
-    tenant_id = session.scalar(select(ProviderRow.tenant_id)
-                               .where(ProviderRow.illustrative.is_(True))
-                               .order_by(ProviderRow.created_at, ProviderRow.id).limit(1))
+    tenant_id = registry_repo.first_illustrative_provider_tenant(session)
     assert tenant_id is not None, "the demo federation is not loaded"
     return tenant_id
 
 
 def _operator(session: Session, authority: ComputeId, now: datetime) -> str:
-    operator_id = session.scalar(select(TenantRow.id).where(
-        TenantRow.role == Role.OPERATOR.value).order_by(TenantRow.created_at).limit(1))
+    operator_id = tenants_repo.first_tenant_id_with_role(session, Role.OPERATOR.value)
     if operator_id is None:
         operator_id = tenants.create_tenant(session, authority, "demo operator", Role.OPERATOR,
                                             TenantClass.PUBLIC, now).tenant_id
@@ -84,9 +80,8 @@ def _consumer(session: Session, authority: ComputeId, now: datetime,
         return saved.consumer_tenant_id, saved.consumer_key
     existing = _tenant(session, saved.consumer_tenant_id, Role.CONSUMER) if saved else None
     if existing is None:
-        existing = session.scalars(select(TenantRow).where(
-            TenantRow.name == DEMO_CONSUMER_NAME, TenantRow.role == Role.CONSUMER.value,
-            TenantRow.disabled.is_(False)).order_by(TenantRow.created_at).limit(1)).first()
+        existing = tenants_repo.first_enabled_tenant_named(session, DEMO_CONSUMER_NAME,
+                                                           Role.CONSUMER.value)
     if existing is not None:
         return existing.id, tenants.issue_key(session, existing.id, now)
     consumer = tenants.create_tenant(session, authority, DEMO_CONSUMER_NAME, Role.CONSUMER,
@@ -115,8 +110,6 @@ def demo_keys(session: Session, authority: ComputeId, now: datetime,
 
 def demo_pool_ids(session: Session) -> list[str]:
     """The illustrative pools that can take work, for the demo agent to serve."""
-    rows = session.scalars(select(PoolRow.id).where(
-        PoolRow.illustrative.is_(True), PoolRow.state != PoolState.RETIRED.value)
-        .order_by(PoolRow.id).limit(MAX_DEMO_POOLS + 1)).all()
+    rows = registry_repo.illustrative_pool_ids(session, MAX_DEMO_POOLS + 1)
     assert len(rows) <= MAX_DEMO_POOLS, "more demo pools than one agent may serve"
-    return list(rows)
+    return rows

@@ -7,18 +7,25 @@ log's key ids always name a row.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from suanli.adapters.store.ledger import aware
-from suanli.adapters.store.tables import ApiKeyRow
+from suanli.adapters.store.repositories import tenants as repo
 from suanli.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from suanli.domain.resources import check_name
-from suanli.domain.tenants import ALL_SCOPES, Principal, Scope, parse_scopes, require_scope
+from suanli.domain.tenants import (
+    ALL_SCOPES,
+    ApiKeyRecord,
+    Principal,
+    Scope,
+    parse_scopes,
+    require_scope,
+)
 from suanli.services import tenants
 
 MAX_ACTIVE_KEYS_PER_TENANT = 100
@@ -50,7 +57,7 @@ class KeyInfo:
         return "active"
 
 
-def info(row: ApiKeyRow) -> KeyInfo:
+def info(row: ApiKeyRecord) -> KeyInfo:
     scopes = ALL_SCOPES if row.scopes is None else frozenset(Scope(v) for v in row.scopes)
     return KeyInfo(row.prefix, row.tenant_id, row.name or "",
                    tuple(s.value for s in Scope if s in scopes), aware(row.created_at),
@@ -69,11 +76,11 @@ def _managed_tenant(principal: Principal, tenant_id: str | None) -> str:
 
 
 def _key(session: Session, principal: Principal, key_id: str, *, lock: bool = False
-         ) -> ApiKeyRow:
+         ) -> ApiKeyRecord:
     if not isinstance(key_id, str) or not _KEY_ID_RE.match(key_id):
         raise ValidationFailed("a key id is 10 hex digits (the part after 'sl_')",
                                field="key_id")
-    row = session.get(ApiKeyRow, key_id, with_for_update=lock)
+    row = repo.lock_api_key(session, key_id) if lock else repo.get_api_key(session, key_id)
     # Another tenant's key is "not found" to a non-operator: key ids do not leak.
     if row is None or (row.tenant_id != principal.tenant_id and not principal.is_operator):
         raise NotFound(f"key {key_id} does not exist", field="key_id")
@@ -102,9 +109,7 @@ def list_keys(session: Session, principal: Principal, tenant_id: str | None = No
     """The keys of one tenant (revoked and expired ones too), oldest first."""
     require_scope(principal, Scope.READ)
     tenant = tenants.get_tenant(session, _managed_tenant(principal, tenant_id))
-    rows = session.scalars(select(ApiKeyRow).where(ApiKeyRow.tenant_id == tenant.id)
-                           .order_by(ApiKeyRow.created_at, ApiKeyRow.prefix).limit(MAX_LIST))
-    return [info(row) for row in rows]
+    return [info(row) for row in repo.keys_of_tenant(session, tenant.id, MAX_LIST)]
 
 
 def create_key(session: Session, principal: Principal, now: datetime, *,
@@ -118,14 +123,15 @@ def create_key(session: Session, principal: Principal, now: datetime, *,
     _check_scopes(principal, wanted)
     _check_expiry(expires_at, now)
     name = check_name(name, "name") if name else ""
-    active = session.scalar(select(func.count()).select_from(ApiKeyRow).where(
-        ApiKeyRow.tenant_id == tenant.id, ApiKeyRow.revoked_at.is_(None))) or 0
+    active = repo.count_unrevoked_keys(session, tenant.id)
     if active >= MAX_ACTIVE_KEYS_PER_TENANT:
         raise Conflict(f"tenant {tenant.id} has {active} keys that are not revoked; revoke "
                        f"some first (at most {MAX_ACTIVE_KEYS_PER_TENANT})", field="tenant_id")
     secret = tenants.issue_key(session, tenant.id, now, name=name, scopes=wanted,
                                expires_at=expires_at, created_by=principal.tenant_id)
-    row = session.get(ApiKeyRow, tenants.key_id_of(secret))
+    key_id = tenants.key_id_of(secret)
+    assert key_id is not None
+    row = repo.get_api_key(session, key_id)
     assert row is not None
     return info(row), secret
 
@@ -149,10 +155,13 @@ def rotate_key(session: Session, principal: Principal, key_id: str, now: datetim
                                created_by=principal.tenant_id, rotated_from=old.prefix)
     if grace_s:
         ends = now + timedelta(seconds=grace_s)
-        old.expires_at = ends if current.expires_at is None else min(current.expires_at, ends)
+        repo.set_key_expiry(session, old.prefix, ends if current.expires_at is None
+                            else min(current.expires_at, ends))
     else:
-        old.revoked_at = now
-    new = session.get(ApiKeyRow, tenants.key_id_of(secret))
+        repo.set_key_revoked(session, old.prefix, now)
+    new_id = tenants.key_id_of(secret)
+    assert new_id is not None
+    new = repo.get_api_key(session, new_id)
     assert new is not None
     return info(new), secret
 
@@ -162,5 +171,6 @@ def revoke_key(session: Session, principal: Principal, key_id: str, now: datetim
     require_scope(principal, Scope.ADMIN)
     row = _key(session, principal, key_id, lock=True)
     if row.revoked_at is None:
-        row.revoked_at = now
+        repo.set_key_revoked(session, row.prefix, now)
+        row = dataclasses.replace(row, revoked_at=now)
     return info(row)

@@ -9,15 +9,22 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from suanli.adapters.store.ledger import aware
-from suanli.adapters.store.tables import ApiKeyRow, TenantRow
+from suanli.adapters.store.repositories import tenants as repo
 from suanli.domain.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
 from suanli.domain.ids import ComputeId, IdKind
 from suanli.domain.resources import check_name
-from suanli.domain.tenants import ALL_SCOPES, Principal, Role, Scope, TenantClass
+from suanli.domain.tenants import (
+    ALL_SCOPES,
+    ApiKeyRecord,
+    Principal,
+    Role,
+    Scope,
+    TenantClass,
+    TenantRecord,
+)
 from suanli.services.registry.identifiers import allocate
 
 KEY_PREFIX = "sl"
@@ -74,9 +81,9 @@ def create_tenant(
 ) -> NewTenant:
     name = check_name(name, "name")
     tenant_id = allocate(session, authority, IdKind.TENANT)
-    session.add(TenantRow(id=str(tenant_id), name=name, role=role.value,
-                          tenant_class=tenant_class.value, created_at=now, disabled=False))
-    session.flush()
+    repo.insert_tenant(session, TenantRecord(id=str(tenant_id), name=name, role=role.value,
+                                             tenant_class=tenant_class.value, created_at=now,
+                                             disabled=False))
     key = issue_key(session, str(tenant_id), now)
     return NewTenant(str(tenant_id), name, role, tenant_class, key)
 
@@ -85,15 +92,14 @@ def issue_key(session: Session, tenant_id: str, now: datetime, *, name: str = ""
               scopes: frozenset[Scope] = ALL_SCOPES, expires_at: datetime | None = None,
               created_by: str | None = None, rotated_from: str | None = None) -> str:
     """Make a key for the tenant and return it (the only time it is seen)."""
-    if session.get(TenantRow, tenant_id) is None:
+    if repo.get_tenant(session, tenant_id) is None:
         raise NotFound(f"tenant {tenant_id} does not exist", field="tenant_id")
     prefix, key = _new_key()
-    session.add(ApiKeyRow(prefix=prefix, tenant_id=tenant_id, key_sha256=_hash(key),
-                          created_at=now, revoked_at=None, name=name,
-                          scopes=None if scopes == ALL_SCOPES else sorted(s.value for s in scopes),
-                          expires_at=expires_at, created_by=created_by,
-                          rotated_from=rotated_from))
-    session.flush()
+    repo.insert_api_key(session, ApiKeyRecord(
+        prefix=prefix, tenant_id=tenant_id, key_sha256=_hash(key), created_at=now,
+        revoked_at=None, name=name,
+        scopes=None if scopes == ALL_SCOPES else sorted(s.value for s in scopes),
+        expires_at=expires_at, created_by=created_by, rotated_from=rotated_from))
     return key
 
 
@@ -111,21 +117,21 @@ def key_id_of(key: str | None) -> str | None:
 
 
 def authenticate_key(session: Session, key: str | None,
-                     now: datetime | None = None) -> tuple[Principal, ApiKeyRow]:
-    """The principal and key row behind an API key, or Unauthenticated."""
+                     now: datetime | None = None) -> tuple[Principal, ApiKeyRecord]:
+    """The principal and key record behind an API key, or Unauthenticated."""
     if not key:
         raise Unauthenticated("an API key is required: send 'Authorization: Bearer <key>'")
     key_id = key_id_of(key)
     if key_id is None:
         raise Unauthenticated("malformed API key")
-    row = session.get(ApiKeyRow, key_id)
+    row = repo.get_api_key(session, key_id)
     if row is None or row.revoked_at is not None:
         raise Unauthenticated("unknown or revoked API key")
     if not hmac.compare_digest(row.key_sha256, _hash(key)):
         raise Unauthenticated("unknown or revoked API key")
     if row.expires_at is not None and aware(row.expires_at) <= (now or datetime.now(UTC)):
         raise Unauthenticated("this API key has expired")
-    tenant = session.get(TenantRow, row.tenant_id)
+    tenant = repo.get_tenant(session, row.tenant_id)
     if tenant is None or tenant.disabled:
         raise Unauthenticated("the tenant of this key is disabled")
     scopes = ALL_SCOPES if row.scopes is None else frozenset(Scope(v) for v in row.scopes)
@@ -133,8 +139,8 @@ def authenticate_key(session: Session, key: str | None,
                      row.prefix), row
 
 
-def get_tenant(session: Session, tenant_id: str) -> TenantRow:
-    row = session.get(TenantRow, str(ComputeId.parse(tenant_id, field="tenant_id")))
+def get_tenant(session: Session, tenant_id: str) -> TenantRecord:
+    row = repo.get_tenant(session, str(ComputeId.parse(tenant_id, field="tenant_id")))
     if row is None:
         raise NotFound(f"tenant {tenant_id} does not exist", field="tenant_id")
     return row
@@ -149,5 +155,5 @@ def scoped_tenant(principal: Principal, tenant_id: str | None) -> str:
     return tenant_id
 
 
-def list_tenants(session: Session) -> list[TenantRow]:
-    return list(session.scalars(select(TenantRow).order_by(TenantRow.created_at)))
+def list_tenants(session: Session) -> list[TenantRecord]:
+    return repo.list_tenants(session)

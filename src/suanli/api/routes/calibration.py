@@ -8,10 +8,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from suanli.adapters.store.calibration_tables import CalibrationRow
 from suanli.api.context import AppContext, context, principal
 from suanli.api.schemas import Page
 from suanli.catalog import MAX_FIGURE
+from suanli.domain.registry import CalibrationRecord
 from suanli.domain.tenants import Principal
 from suanli.services.registry import calibration
 from suanli.services.registry.inventory import get_pool
@@ -118,7 +118,8 @@ class PoolCalibrationOut(BaseModel):
     latest: CalibrationSummaryOut | None
 
 
-def _out(row: CalibrationRow) -> CalibrationOut:
+def _out(row: CalibrationRecord) -> CalibrationOut:
+    assert row.id is not None, "a stored calibration has its id"
     per_device = {name: value / row.devices for name, value in row.measured.items()}
     return CalibrationOut(
         id=row.id, pool_id=row.pool_id, tenant_id=row.tenant_id, accelerator=row.accelerator,

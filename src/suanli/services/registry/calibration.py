@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from suanli.adapters.store.calibration_tables import CalibrationRow
+from suanli.adapters.store.repositories import registry as repo
 from suanli.catalog import MAX_FIGURE, Accelerator, load_catalog
 from suanli.domain.errors import Conflict, ValidationFailed
+from suanli.domain.registry import CalibrationRecord
 from suanli.domain.resources import PoolState
 from suanli.domain.tenants import Principal, Role, require_owner, require_role
 from suanli.services.registry.inventory import get_pool
@@ -139,7 +139,7 @@ def check_document(document: Mapping[str, Any]) -> None:
 
 
 def record_calibration(session: Session, principal: Principal, pool_id: str,
-                       document: Mapping[str, Any], now: datetime) -> CalibrationRow:
+                       document: Mapping[str, Any], now: datetime) -> CalibrationRecord:
     """Store a probe result for a pool: only its own provider or an operator may."""
     require_role(principal, Role.PROVIDER)
     pool = get_pool(session, pool_id)
@@ -156,32 +156,24 @@ def record_calibration(session: Session, principal: Principal, pool_id: str,
     result = compare(figures, devices, document["device_kind"], accelerator)
     details = {key: document[key] for key in ("cores", "not_measured", "measurements",
                                               "environment", "duration_s") if key in document}
-    row = CalibrationRow(
+    return repo.insert_calibration(session, CalibrationRecord(
         pool_id=pool.id, tenant_id=principal.tenant_id, accelerator=accelerator.key,
         backend=str(document.get("backend", "")), device_kind=document["device_kind"],
         device_name=str(document.get("device_name", "")), devices=devices, measured=figures,
         datasheet=result.datasheet, ratios=result.ratios, best_ratio=result.best_ratio,
         verdict=result.verdict, over_declared=result.over_declared, notes=result.notes,
         probe_version=str(document.get("probe_version", "")),
-        host=str(document.get("host", "")), probe=details, created_at=now)
-    session.add(row)
-    session.flush()
-    return row
+        host=str(document.get("host", "")), probe=details, created_at=now))
 
 
 def list_calibrations(session: Session, pool_id: str, *, limit: int = 20,
-                      offset: int = 0) -> list[CalibrationRow]:
+                      offset: int = 0) -> list[CalibrationRecord]:
     """A pool's calibrations, latest first."""
     assert 1 <= limit <= MAX_LIST + 1 and offset >= 0
     pool = get_pool(session, pool_id)
-    stmt = (select(CalibrationRow).where(CalibrationRow.pool_id == pool.id)
-            .order_by(CalibrationRow.created_at.desc(), CalibrationRow.id.desc())
-            .limit(limit).offset(offset))
-    return list(session.scalars(stmt))
+    return repo.list_calibrations(session, pool.id, limit=limit, offset=offset)
 
 
 def count_calibrations(session: Session, pool_id: str) -> int:
     pool = get_pool(session, pool_id)
-    stmt = select(func.count()).select_from(CalibrationRow).where(
-        CalibrationRow.pool_id == pool.id)
-    return int(session.scalar(stmt) or 0)
+    return repo.count_calibrations(session, pool.id)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from urllib.parse import urlparse
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from suanli.adapters.store.tables import DelegationRow
+from suanli.adapters.store.repositories import registry as repo
 from suanli.domain.errors import Conflict, ValidationFailed
 from suanli.domain.ids import ComputeId, Resolver
+from suanli.domain.registry import DelegationRecord
 from suanli.domain.resources import check_name
 from suanli.domain.tenants import Principal, Role, require_role
 
@@ -19,7 +19,7 @@ SELF = "self"
 
 
 def delegate(session: Session, principal: Principal, own: ComputeId, *, prefix: str, name: str,
-             level: str, endpoint: str, now: datetime) -> DelegationRow:
+             level: str, endpoint: str, now: datetime) -> DelegationRecord:
     """Delegate `own`.PREFIX to another platform reachable at `endpoint`."""
     require_role(principal, Role.OPERATOR)
     if level not in LEVELS:
@@ -32,16 +32,16 @@ def delegate(session: Session, principal: Principal, own: ComputeId, *, prefix: 
     except ValidationFailed as exc:
         raise ValidationFailed(exc.detail, field="prefix") from None
     key = child.body
-    if session.get(DelegationRow, key) is not None:
+    if repo.get_delegation(session, key) is not None:
         raise Conflict(f"{key} is already delegated", field="prefix")
-    row = DelegationRow(authority=key, name=check_name(name, "name"), level=level,
-                        endpoint=endpoint.rstrip("/"), created_at=now)
-    session.add(row)
-    return row
+    record = DelegationRecord(authority=key, name=check_name(name, "name"), level=level,
+                              endpoint=endpoint.rstrip("/"), created_at=now)
+    repo.insert_delegation(session, record)
+    return record
 
 
-def list_delegations(session: Session) -> list[DelegationRow]:
-    return list(session.scalars(select(DelegationRow).order_by(DelegationRow.authority)))
+def list_delegations(session: Session) -> list[DelegationRecord]:
+    return repo.list_delegations(session)
 
 
 def resolver(session: Session, own: ComputeId) -> Resolver:

@@ -9,14 +9,14 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, TypeVar, overload
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from suanli.adapters.store.tables import PoolRow, ProviderRow, SiteRow
+from suanli.adapters.store.repositories import registry as repo
 from suanli.catalog import Accelerator, load_catalog, units_per_device_hour
 from suanli.domain.errors import Conflict, NotFound, ValidationFailed
 from suanli.domain.geo import unit_vector
 from suanli.domain.ids import ComputeId, IdKind
+from suanli.domain.registry import PoolRecord, ProviderRecord, SiteRecord
 from suanli.domain.resources import (
     Engine,
     Hub,
@@ -74,61 +74,58 @@ def _check_fields(changes: Mapping[str, Any], allowed: frozenset[str]) -> None:
 
 def create_provider(session: Session, principal: Principal, authority: ComputeId, *, name: str,
                     kind: str, country: str = "CN", now: datetime,
-                    illustrative: bool = False) -> ProviderRow:
+                    illustrative: bool = False) -> ProviderRecord:
     require_role(principal, Role.PROVIDER)
     provider_kind = _enum(ProviderKind, kind, "kind")
     if len(country) != 2 or not country.isalpha():
         raise ValidationFailed("must be an ISO 3166-1 alpha-2 code such as CN", field="country")
     provider_id = allocate(session, authority, IdKind.PROVIDER)
-    row = ProviderRow(id=str(provider_id), tenant_id=principal.tenant_id,
-                      name=check_name(name, "name"), kind=provider_kind.value,
-                      country=country.upper(), retired=False, illustrative=illustrative,
-                      created_at=now, updated_at=now)
-    session.add(row)
-    session.flush()
-    return row
+    record = ProviderRecord(id=str(provider_id), tenant_id=principal.tenant_id,
+                            name=check_name(name, "name"), kind=provider_kind.value,
+                            country=country.upper(), retired=False, illustrative=illustrative,
+                            created_at=now, updated_at=now)
+    repo.insert_provider(session, record)
+    return record
 
 
-def get_provider(session: Session, provider_id: str) -> ProviderRow:
-    row = session.get(ProviderRow, _canonical(provider_id, "provider_id"))
+def get_provider(session: Session, provider_id: str) -> ProviderRecord:
+    row = repo.get_provider(session, _canonical(provider_id, "provider_id"))
     if row is None:
         raise NotFound(f"provider {provider_id} does not exist", field="provider_id")
     return row
 
 
 def list_providers(session: Session, *, tenant_id: str | None = None, include_retired: bool = False,
-                   limit: int = 50, offset: int = 0) -> list[ProviderRow]:
-    stmt = select(ProviderRow).order_by(ProviderRow.created_at, ProviderRow.id)
-    if tenant_id:
-        stmt = stmt.where(ProviderRow.tenant_id == tenant_id)
-    if not include_retired:
-        stmt = stmt.where(ProviderRow.retired.is_(False))
-    return list(session.scalars(stmt.limit(limit).offset(offset)))
+                   limit: int = 50, offset: int = 0) -> list[ProviderRecord]:
+    return repo.list_providers(session, tenant_id=tenant_id, include_retired=include_retired,
+                               limit=limit, offset=offset)
 
 
 def update_provider(session: Session, principal: Principal, provider_id: str,
-                    changes: Mapping[str, Any], now: datetime) -> ProviderRow:
+                    changes: Mapping[str, Any], now: datetime) -> ProviderRecord:
     row = _writable_provider(session, principal, provider_id)
     _check_fields(changes, PROVIDER_FIELDS)
     if "name" in changes:
-        row.name = check_name(changes["name"], "name")
+        row = dataclasses.replace(row, name=check_name(changes["name"], "name"))
     if "kind" in changes:
-        row.kind = _enum(ProviderKind, changes["kind"], "kind").value
-    row.updated_at = now
+        row = dataclasses.replace(row, kind=_enum(ProviderKind, changes["kind"], "kind").value)
+    row = dataclasses.replace(row, updated_at=now)
+    repo.save_provider(session, row)
     return row
 
 
 def retire_provider(session: Session, principal: Principal, provider_id: str,
-                    now: datetime) -> ProviderRow:
+                    now: datetime) -> ProviderRecord:
     row = _writable_provider(session, principal, provider_id)
-    for site in session.scalars(select(SiteRow).where(SiteRow.provider_id == row.id)):
+    for site in repo.sites_of_provider(session, row.id):
         _retire_site_row(session, site, now)
-    row.retired = True
-    row.updated_at = now
+    row = dataclasses.replace(row, retired=True, updated_at=now)
+    repo.save_provider(session, row)
     return row
 
 
-def _writable_provider(session: Session, principal: Principal, provider_id: str) -> ProviderRow:
+def _writable_provider(session: Session, principal: Principal,
+                       provider_id: str) -> ProviderRecord:
     require_role(principal, Role.PROVIDER)
     row = get_provider(session, provider_id)
     require_owner(principal, row.tenant_id, f"provider {row.id}")
@@ -141,16 +138,15 @@ def _writable_provider(session: Session, principal: Principal, provider_id: str)
 
 def create_site(session: Session, principal: Principal, provider_id: str,
                 fields: Mapping[str, Any], now: datetime, *,
-                illustrative: bool = False) -> SiteRow:
+                illustrative: bool = False) -> SiteRecord:
     provider = _writable_provider(session, principal, provider_id)
     _check_fields(fields, SITE_FIELDS)
     site_id = allocate(session, ComputeId.parse(provider.id), IdKind.SITE)
     site = _site_from_fields(str(site_id), provider.id, fields)
-    row = SiteRow(tenant_id=provider.tenant_id, illustrative=illustrative, created_at=now,
-                  updated_at=now, retired=False, **_site_columns(site))
-    session.add(row)
-    session.flush()
-    return row
+    record = SiteRecord(tenant_id=provider.tenant_id, illustrative=illustrative, created_at=now,
+                        updated_at=now, retired=False, **_site_columns(site))
+    repo.insert_site(session, record)
+    return record
 
 
 def _site_from_fields(site_id: str, provider_id: str, fields: Mapping[str, Any]) -> Site:
@@ -178,7 +174,7 @@ def _site_columns(site: Site) -> dict[str, Any]:
     return columns
 
 
-def site_from_row(row: SiteRow) -> Site:
+def site_from_row(row: SiteRecord) -> Site:
     return Site(id=row.id, provider_id=row.provider_id, name=row.name, province=row.province,
                 city=row.city, latitude=row.latitude, longitude=row.longitude, pue=row.pue,
                 electricity_fen_per_kwh=row.electricity_fen_per_kwh,
@@ -186,8 +182,8 @@ def site_from_row(row: SiteRow) -> Site:
                 hub=Hub(row.hub) if row.hub else None, retired=row.retired)
 
 
-def get_site(session: Session, site_id: str) -> SiteRow:
-    row = session.get(SiteRow, _canonical(site_id, "site_id"))
+def get_site(session: Session, site_id: str) -> SiteRecord:
+    row = repo.get_site(session, _canonical(site_id, "site_id"))
     if row is None:
         raise NotFound(f"site {site_id} does not exist", field="site_id")
     return row
@@ -195,51 +191,45 @@ def get_site(session: Session, site_id: str) -> SiteRow:
 
 def list_sites(session: Session, *, provider_id: str | None = None, hub: str | None = None,
                province: str | None = None, include_retired: bool = False, limit: int = 50,
-               offset: int = 0) -> list[SiteRow]:
-    stmt = select(SiteRow).order_by(SiteRow.created_at, SiteRow.id)
-    if provider_id:
-        stmt = stmt.where(SiteRow.provider_id == _canonical(provider_id, "provider_id"))
-    if hub:
-        stmt = stmt.where(SiteRow.hub == _enum(Hub, hub, "hub").value)
-    if province:
-        stmt = stmt.where(SiteRow.province == province)
-    if not include_retired:
-        stmt = stmt.where(SiteRow.retired.is_(False))
-    return list(session.scalars(stmt.limit(limit).offset(offset)))
+               offset: int = 0) -> list[SiteRecord]:
+    return repo.list_sites(
+        session, provider_id=_canonical(provider_id, "provider_id") if provider_id else None,
+        hub=_enum(Hub, hub, "hub").value if hub else None, province=province or None,
+        include_retired=include_retired, limit=limit, offset=offset)
 
 
 def update_site(session: Session, principal: Principal, site_id: str,
-                changes: Mapping[str, Any], now: datetime) -> SiteRow:
+                changes: Mapping[str, Any], now: datetime) -> SiteRecord:
     row = _writable_site(session, principal, site_id)
     _check_fields(changes, SITE_FIELDS)
     current = {name: getattr(row, name) for name in SITE_FIELDS}
     site = _site_from_fields(row.id, row.provider_id, {**current, **changes})
-    for name, value in _site_columns(site).items():
-        setattr(row, name, value)
-    row.updated_at = now
-    pools = session.scalars(select(PoolRow).where(PoolRow.site_id == row.id))
-    for pool in pools:
-        for site_name, pool_name in SITE_FACTS_ON_POOL.items():
-            setattr(pool, pool_name, getattr(row, site_name))
-        _write_position(pool)
-        pool.updated_at = now
+    row = dataclasses.replace(row, **_site_columns(site), updated_at=now)
+    repo.save_site(session, row)
+    for pool in repo.pools_of_site(session, row.id):
+        pool = dataclasses.replace(pool, **{pool_name: getattr(row, site_name)
+                                            for site_name, pool_name in SITE_FACTS_ON_POOL.items()})
+        geo_x, geo_y, geo_z = unit_vector(pool.latitude, pool.longitude)
+        repo.save_pool(session, dataclasses.replace(pool, geo_x=geo_x, geo_y=geo_y, geo_z=geo_z,
+                                                    updated_at=now))
     return row
 
 
-def retire_site(session: Session, principal: Principal, site_id: str, now: datetime) -> SiteRow:
+def retire_site(session: Session, principal: Principal, site_id: str,
+                now: datetime) -> SiteRecord:
     row = _writable_site(session, principal, site_id)
-    _retire_site_row(session, row, now)
+    return _retire_site_row(session, row, now)
+
+
+def _retire_site_row(session: Session, row: SiteRecord, now: datetime) -> SiteRecord:
+    for pool in repo.pools_of_site(session, row.id):
+        repo.save_pool(session, _retired_pool(pool, now))
+    row = dataclasses.replace(row, retired=True, updated_at=now)
+    repo.save_site(session, row)
     return row
 
 
-def _retire_site_row(session: Session, row: SiteRow, now: datetime) -> None:
-    for pool in session.scalars(select(PoolRow).where(PoolRow.site_id == row.id)):
-        _retire_pool_row(pool, now)
-    row.retired = True
-    row.updated_at = now
-
-
-def _writable_site(session: Session, principal: Principal, site_id: str) -> SiteRow:
+def _writable_site(session: Session, principal: Principal, site_id: str) -> SiteRecord:
     require_role(principal, Role.PROVIDER)
     row = get_site(session, site_id)
     require_owner(principal, row.tenant_id, f"site {row.id}")
@@ -251,30 +241,37 @@ def _writable_site(session: Session, principal: Principal, site_id: str) -> Site
 # -- pools ---------------------------------------------------------------------------------
 
 def create_pool(session: Session, principal: Principal, site_id: str, *, accelerator: str,
-                fields: Mapping[str, Any], now: datetime, illustrative: bool = False) -> PoolRow:
+                fields: Mapping[str, Any], now: datetime,
+                illustrative: bool = False) -> PoolRecord:
     site = _writable_site(session, principal, site_id)
     _check_fields(fields, POOL_FIELDS)
     device = _accelerator(accelerator)
     pool_id = allocate(session, ComputeId.parse(site.id), IdKind.POOL)
     pool = _pool_from_fields(str(pool_id), site.id, device.key, fields)
-    row = PoolRow(**pool_row_values(site, device, pool, now, illustrative=illustrative))
-    session.add(row)
-    session.flush()
-    return row
+    record = new_pool_record(site, device, pool, now, illustrative=illustrative)
+    repo.insert_pool(session, record)
+    return record
 
 
-def pool_row_values(site: SiteRow, device: Accelerator, pool: Pool, now: datetime, *,
+def new_pool_record(site: SiteRecord, device: Accelerator, pool: Pool, now: datetime, *,
+                    illustrative: bool = False) -> PoolRecord:
+    """A new pool as stored: the pool, its site's facts, its device's facts."""
+    values: dict[str, Any] = {pool_name: getattr(site, site_name)
+                              for site_name, pool_name in SITE_FACTS_ON_POOL.items()}
+    values["geo_x"], values["geo_y"], values["geo_z"] = unit_vector(site.latitude,
+                                                                    site.longitude)
+    values |= _pool_values(pool)
+    return PoolRecord(site_id=site.id, provider_id=site.provider_id, tenant_id=site.tenant_id,
+                      illustrative=illustrative, version=1, created_at=now, updated_at=now,
+                      vendor=device.vendor, architecture=device.architecture,
+                      device_kind=device.kind, memory_gb=device.memory_gb, **values)
+
+
+def pool_row_values(site: SiteRecord, device: Accelerator, pool: Pool, now: datetime, *,
                     illustrative: bool = False) -> dict[str, Any]:
-    """The column values of a new pool row: the pool, its site's facts, its device's facts."""
-    row = PoolRow(site_id=site.id, provider_id=site.provider_id, tenant_id=site.tenant_id,
-                  illustrative=illustrative, version=1, created_at=now, updated_at=now,
-                  vendor=device.vendor, architecture=device.architecture,
-                  device_kind=device.kind, memory_gb=device.memory_gb, site_kind=site.kind,
-                  **{pool_name: getattr(site, site_name)
-                     for site_name, pool_name in SITE_FACTS_ON_POOL.items() if site_name != "kind"})
-    _write_pool(row, pool)
-    _write_position(row)
-    return {column.key: getattr(row, column.key) for column in PoolRow.__table__.columns}
+    """The column values of a new pool row (for bulk inserts by benchmarks and tests)."""
+    return dataclasses.asdict(new_pool_record(site, device, pool, now,
+                                              illustrative=illustrative))
 
 
 def _accelerator(key: str) -> Accelerator:
@@ -305,42 +302,37 @@ def _pool_from_fields(pool_id: str, site_id: str, accelerator: str,
     )
 
 
-def _write_pool(row: PoolRow, pool: Pool) -> None:
-    row.id = pool.id
-    row.name = pool.name
-    row.accelerator = pool.accelerator
-    row.device_count = pool.device_count
-    row.free_devices = pool.device_count if pool.free_devices is None else pool.free_devices
-    row.engine = pool.engine.value
-    row.state = pool.state.value
-    row.interconnect = pool.interconnect
-    row.labels = dict(pool.labels)
-    row.price_fen_per_device_hour = pool.price_fen_per_device_hour
-    _write_unit_prices(row)
+def _pool_values(pool: Pool) -> dict[str, Any]:
+    """The stored values a pool's own fields set, its unit prices included."""
+    return {"id": pool.id, "name": pool.name, "accelerator": pool.accelerator,
+            "device_count": pool.device_count,
+            "free_devices": pool.device_count if pool.free_devices is None else pool.free_devices,
+            "engine": pool.engine.value, "state": pool.state.value,
+            "interconnect": pool.interconnect, "labels": dict(pool.labels),
+            "price_fen_per_device_hour": pool.price_fen_per_device_hour,
+            **_unit_prices(pool.accelerator, pool.price_fen_per_device_hour)}
 
 
-def _write_unit_prices(row: PoolRow) -> None:
+def _unit_prices(accelerator: str, price_fen_per_device_hour: int) -> dict[str, Any]:
     """Price per effective unit-hour, one column per workload class, for indexed sorting."""
+    values: dict[str, Any] = {}
     for workload_class in WORKLOAD_CLASSES:
         try:
-            units = units_per_device_hour(row.accelerator, workload_class)
+            units = units_per_device_hour(accelerator, workload_class)
         except NotFound:
             # A device whose vendor publishes no throughput figure (e.g. Kunpeng, MLU590) has
             # no rating yet: it can be registered, is priced per device-hour, and sorts after
             # rated pools by unit price until a calibration measures it.
             units = Decimal(0)
         if workload_class == "general":
-            row.units_per_device_hour = units
-        price = None if units <= 0 else (Decimal(row.price_fen_per_device_hour) / units
+            values["units_per_device_hour"] = units
+        price = None if units <= 0 else (Decimal(price_fen_per_device_hour) / units
                                          ).quantize(Decimal("0.0001"))
-        setattr(row, f"fen_per_unit_hour_{workload_class}", price)
+        values[f"fen_per_unit_hour_{workload_class}"] = price
+    return values
 
 
-def _write_position(row: PoolRow) -> None:
-    row.geo_x, row.geo_y, row.geo_z = unit_vector(row.latitude, row.longitude)
-
-
-def pool_from_row(row: PoolRow) -> Pool:
+def pool_from_row(row: PoolRecord) -> Pool:
     return Pool(id=row.id, site_id=row.site_id, name=row.name, accelerator=row.accelerator,
                 device_count=row.device_count, engine=Engine(row.engine),
                 price_fen_per_device_hour=row.price_fen_per_device_hour,
@@ -348,8 +340,8 @@ def pool_from_row(row: PoolRow) -> Pool:
                 interconnect=row.interconnect, labels=dict(row.labels or {}))
 
 
-def get_pool(session: Session, pool_id: str) -> PoolRow:
-    row = session.get(PoolRow, _canonical(pool_id, "pool_id"))
+def get_pool(session: Session, pool_id: str) -> PoolRecord:
+    row = repo.get_pool(session, _canonical(pool_id, "pool_id"))
     if row is None:
         raise NotFound(f"pool {pool_id} does not exist", field="pool_id")
     return row
@@ -357,7 +349,7 @@ def get_pool(session: Session, pool_id: str) -> PoolRow:
 
 def update_pool(session: Session, principal: Principal, pool_id: str,
                 changes: Mapping[str, Any], now: datetime, *,
-                expected_version: int | None = None) -> PoolRow:
+                expected_version: int | None = None) -> PoolRecord:
     row = _writable_pool(session, principal, pool_id)
     if expected_version is not None and expected_version != row.version:
         raise Conflict(f"pool {row.id} is at version {row.version}, not {expected_version}",
@@ -371,26 +363,26 @@ def update_pool(session: Session, principal: Principal, pool_id: str,
     if _enum(PoolState, merged["state"], "state") is PoolState.RETIRED:
         raise ValidationFailed("retire a pool with DELETE, not by setting its state",
                                field="state")
-    _write_pool(row, _pool_from_fields(row.id, row.site_id, row.accelerator, merged))
-    row.version += 1
-    row.updated_at = now
+    row = dataclasses.replace(
+        row, **_pool_values(_pool_from_fields(row.id, row.site_id, row.accelerator, merged)),
+        version=row.version + 1, updated_at=now)
+    repo.save_pool(session, row)
     return row
 
 
-def retire_pool(session: Session, principal: Principal, pool_id: str, now: datetime) -> PoolRow:
-    row = _writable_pool(session, principal, pool_id)
-    _retire_pool_row(row, now)
+def retire_pool(session: Session, principal: Principal, pool_id: str,
+                now: datetime) -> PoolRecord:
+    row = _retired_pool(_writable_pool(session, principal, pool_id), now)
+    repo.save_pool(session, row)
     return row
 
 
-def _retire_pool_row(row: PoolRow, now: datetime) -> None:
-    row.state = PoolState.RETIRED.value
-    row.free_devices = 0
-    row.version += 1
-    row.updated_at = now
+def _retired_pool(row: PoolRecord, now: datetime) -> PoolRecord:
+    return dataclasses.replace(row, state=PoolState.RETIRED.value, free_devices=0,
+                               version=row.version + 1, updated_at=now)
 
 
-def _writable_pool(session: Session, principal: Principal, pool_id: str) -> PoolRow:
+def _writable_pool(session: Session, principal: Principal, pool_id: str) -> PoolRecord:
     require_role(principal, Role.PROVIDER)
     row = get_pool(session, pool_id)
     require_owner(principal, row.tenant_id, f"pool {row.id}")

@@ -12,16 +12,14 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
-from sqlalchemy import ColumnElement, Engine, Float, select, type_coerce
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from suanli.adapters.store.database import READS_ONLY, engine_of
-from suanli.adapters.store.tables import PoolRow, SearchGenerationRow
+from suanli.adapters.store.repositories import registry as repo
 from suanli.domain.pool_order import CATEGORIES, DecimalKeys, PoolColumns
-from suanli.domain.resources import PoolState
 from suanli.domain.units import WORKLOAD_CLASSES
 
 log = logging.getLogger(__name__)
@@ -113,24 +111,15 @@ class PoolIndex:
 
 
 def _generation(session: Session) -> int | None:
-    return session.scalar(select(SearchGenerationRow.generation)
-                          .where(SearchGenerationRow.id == 1))
+    return repo.search_generation(session)
 
 
 def load_columns(session: Session) -> PoolColumns:
     """Every non-retired pool's searchable facts, in the database's id order."""
-    exact = session.get_bind().dialect.name != "sqlite"
     decimals = {"units_per_device_hour", "green_share",
                 *(f"fen_per_unit_hour_{c}" for c in WORKLOAD_CLASSES)}
-
-    def column(name: str) -> ColumnElement[Any]:
-        attribute = getattr(PoolRow, name)
-        # SQLite stores these decimals as doubles and compares the doubles: read them as such.
-        return attribute if exact or name not in decimals else type_coerce(attribute, Float)
-
-    stmt = (select(*(column(name) for name in INDEXED_COLUMNS))
-            .where(PoolRow.state != PoolState.RETIRED.value).order_by(PoolRow.id))
-    rows = session.execute(stmt).all()
+    # SQLite stores these decimals as doubles and compares the doubles: they come as such.
+    rows, exact = repo.searchable_columns(session, INDEXED_COLUMNS, decimals)
     values = dict(zip(INDEXED_COLUMNS, zip(*rows), strict=True)) if rows else \
         {name: () for name in INDEXED_COLUMNS}
     codes, vocabulary = {}, {}
