@@ -17,6 +17,7 @@ from suanli.domain import ask as asking
 
 console = Console(highlight=False, soft_wrap=True)
 QUOTE_OPTIONS = 3
+QUOTE_CANDIDATES = 10  # priced, then ordered by what the request asked for
 
 
 def _vocabulary() -> tuple[asking.Vocabulary, dict[str, tuple[str, ...]]]:
@@ -65,18 +66,31 @@ def _print_pools(hits: list[dict[str, Any]]) -> None:
     console.print(table)
 
 
+def _ordered(quote: dict[str, Any], sort: str | None) -> dict[str, Any]:
+    """The placement's own ranking, unless the request asked for the cheapest or the
+    greenest: then by estimated cost or estimated carbon; the first QUOTE_OPTIONS."""
+    options = list(quote["options"])
+    if sort == "price":
+        options.sort(key=lambda o: o["estimate"]["estimated_cost_fen"] or 0)
+    elif sort == "green":
+        # only the placement's shortlist carries a carbon estimate; the rest go last
+        options.sort(key=lambda o: o["placement"].get("estimated_carbon_kg", float("inf")))
+    return {**quote, "options": options[:QUOTE_OPTIONS]}
+
+
 def _print_quote(body: dict[str, Any], budget_fen: int | None) -> None:
     table = Table(title=f"quote: {body['devices']} device(s) for up to "
                         f"{body['time_limit_s'] / 3600:g} h ({body['candidates']} pools could "
                         "take it now)")
-    for column in ("option", "pool", "accelerator", "city", "estimated yuan", "within budget"):
+    for column in ("placement rank", "pool", "accelerator", "city", "estimated yuan", "kg CO2",
+                   "within budget"):
         table.add_column(column)
     for o in body["options"]:
         cost = o["estimate"]["estimated_cost_fen"]
         fits = "-" if budget_fen is None or cost is None else \
             ("yes" if cost <= budget_fen else "no")
         table.add_row(str(o["rank"]), o["pool_id"], o["accelerator"], o["city"], _yuan(cost),
-                      fits)
+                      str(o["placement"].get("estimated_carbon_kg", "-")), fits)
     console.print(table)
     if body.get("message"):
         console.print(body["message"])
@@ -101,7 +115,8 @@ def ask(
     planned = asking.plan(parsed, hub_provinces)
     _print_pools(_search(planned, limit))
     spec = {"name": "ask", "command": command or ["true"], **planned.quote}
-    quote = request("POST", "/v1/quotes", json=spec, params={"limit": QUOTE_OPTIONS})
+    quote = _ordered(request("POST", "/v1/quotes", json=spec,
+                             params={"limit": QUOTE_CANDIDATES}), parsed.sort)
     _print_quote(quote, parsed.budget_fen)
     if not command:
         console.print("nothing submitted: add `-- COMMAND` to run a program there")

@@ -7,10 +7,13 @@ from typing import Annotated
 
 import typer
 
+from rich.console import Console
+
 from suanli.cli import config
-from suanli.cli.client import err, settings
+from suanli.cli.client import settings
 
 SPEND_FILE = "mcp-spend.json"
+err = Console(stderr=True, soft_wrap=True)  # stdout is the protocol's
 
 
 def _fen(text: str, option: str) -> int:
