@@ -37,14 +37,14 @@ def stdio_client(node: Node, key: str, config_home: Path, *flags: str) -> Client
                   read_timeout_seconds=60)
 
 
-def http_client(node: Node, key: str | None, **headers: str) -> Client:
+def http_client(node: Node, key: str | None, mode: str = "auto", **headers: str) -> Client:
     """The node's `/mcp`, with the caller's key in the Authorization header."""
     sent = {k.replace("_", "-"): v for k, v in headers.items()}
     if key:
         sent["Authorization"] = f"Bearer {key}"
     return Client(streamable_http_client(node.url + "/mcp",
                                          http_client=create_mcp_http_client(headers=sent)),
-                  read_timeout_seconds=60)
+                  read_timeout_seconds=60, mode=mode)  # type: ignore[arg-type]
 
 
 def api(node: Node, key: str, method: str, path: str, **kwargs: object) -> httpx.Response:

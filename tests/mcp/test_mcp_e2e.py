@@ -182,6 +182,15 @@ def test_each_caller_sees_only_its_own_jobs(demo: Node) -> None:
     run(body)
 
 
+def test_a_handshake_era_client_is_served_too(demo: Node) -> None:
+    """Claude Desktop and Qwen-Agent today speak the initialize handshake (SDK 1.x)."""
+    async def body() -> None:
+        async with http_client(demo, demo.demo_key, mode="legacy") as client:
+            assert "quote_job" in await names(client)
+            assert "items" in await call(client, "list_jobs")
+    run(body)
+
+
 def test_resources_and_prompts(demo: Node) -> None:
     async def body() -> None:
         async with http_client(demo, demo.demo_key) as client:
