@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -223,3 +224,40 @@ def test_suanli_ask_shows_what_it_understood_and_asks_before_spending(demo: Node
                    url=demo.url, key=demo.demo_key)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "submitted CN.J" in done.stdout
+
+
+def _block() -> dict[str, Any]:
+    start = (datetime.now(UTC) + timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
+    return {"accelerator_class": "huawei-ascend-910b", "location": "guizhou",
+            "start": start.isoformat(), "hours": 2, "count": 1}
+
+
+def test_a_bid_needs_a_market_quote_and_its_escrow_counts_against_the_cap(demo: Node) -> None:
+    async def body() -> None:
+        block = _block()
+        async with http_client(demo, demo.demo_key, X_Suanli_Allow_Spend="true",
+                               X_Suanli_Max_Spend="1") as client:
+            quote = await call(client, "market_quote", block=block)
+            best = quote["options"][0]
+            assert best["escrow_fen"] == best["price_fen_per_unit_hour"] * 2
+            assert "over the session's spend cap" in await refused(
+                client, "place_bid", quote_id=quote["quote_id"], block=block)
+        async with http_client(demo, demo.demo_key, X_Suanli_Allow_Spend="true") as client:
+            quote = await call(client, "market_quote", block=block)
+            placed = await call(client, "place_bid", quote_id=quote["quote_id"], block=block)
+            assert placed["order"]["side"] == "bid" and placed["order"]["state"] == "open"
+            assert placed["committed_fen"] == quote["options"][0]["escrow_fen"]
+            cancelled = await call(client, "cancel_order", order_id=placed["order"]["id"])
+            assert cancelled["body"]["state"] != "open"
+    run(body)
+
+
+def test_a_quote_gives_latency_from_a_city(demo: Node) -> None:
+    async def body() -> None:
+        async with http_client(demo, demo.demo_key) as client:
+            quote = await call(client, "quote_job", job=CPU_JOB, near_city="深圳")
+            assert all(o["latency_ms"] > 0 and o["start"].startswith("now")
+                       for o in quote["options"])
+            assert "unknown city" in await refused(client, "quote_job", job=CPU_JOB,
+                                                   near_city="Atlantis")
+    run(body)

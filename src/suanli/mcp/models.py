@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -70,7 +71,41 @@ class QuoteOptionOut(_Out):
     price_fen_per_device_hour: int
     estimated_cost_fen: int | None = Field(description="for the whole time limit")
     hold_fen: int
+    start: str = Field(default="now: the pool has the free devices",
+                       description="quotes only pools that can start the job now")
+    latency_ms: float | None = Field(default=None,
+                                     description="modelled round trip from near_city")
     placement: dict[str, Any] = Field(description="score terms, energy, carbon, the reason")
+
+
+class MarketShapeIn(BaseModel):
+    """One block of whole hours on the exchange: `count` units every hour of it."""
+
+    model_config = ConfigDict(extra="forbid")
+    accelerator_class: str = Field(min_length=2, max_length=48,
+                                   description="a catalog key, or scu-<workload class>")
+    location: str = Field(min_length=2, max_length=24,
+                          description="a hub (e.g. ningxia) or a province (e.g. CN-GZ)")
+    start: datetime = Field(description="a whole hour with its offset, e.g. "
+                                        "2026-12-01T08:00:00+08:00")
+    hours: int = Field(ge=1, le=168)
+    count: int = Field(ge=1, le=100_000, description="devices, or SCU for scu-* classes")
+
+
+class MarketOptionOut(_Out):
+    rank: int
+    pool_id: str
+    provider_id: str
+    price_fen_per_unit_hour: int
+    value_fen: int
+    escrow_fen: int = Field(description="what a bid at this price holds: price x count x hours")
+
+
+class MarketQuoteOut(_Out):
+    quote_id: str = Field(description="pass it to place_bid with the same block")
+    expires_in_s: int
+    options: list[MarketOptionOut]
+    spending: str
 
 
 class QuoteJobOut(_Out):
@@ -121,6 +156,13 @@ class AskOut(_Out):
     search: dict[str, Any] = Field(description="arguments for search_pools")
     searches_per_hub: list[str]
     job: dict[str, Any] = Field(description="fields for quote_job's job")
+
+
+class BidOut(_Out):
+    order: dict[str, Any]
+    committed_fen: int = Field(description="the bid's escrow, counted against the caps")
+    session_spent_fen: int
+    today_spent_fen: int
 
 
 class PlatformAnswer(_Out):

@@ -24,9 +24,12 @@ from suanli.mcp import prompts
 from suanli.mcp.access import Access, Caller
 from suanli.mcp.models import (
     AskOut,
+    BidOut,
     JobListOut,
     JobOut,
     JobSpecIn,
+    MarketQuoteOut,
+    MarketShapeIn,
     PlatformAnswer,
     PoolSearchOut,
     QuoteJobOut,
@@ -129,11 +132,21 @@ def _reading_tools(server: MCPServer, tools: Tools) -> None:  # noqa: C901 - one
 
     @server.tool(annotations=READ)
     async def quote_job(ctx: Context, job: JobSpecIn,
-                        options: Annotated[int, Field(ge=1, le=10)] = 3) -> QuoteJobOut:
+                        options: Annotated[int, Field(ge=1, le=10)] = 3,
+                        near_city: Annotated[str | None, Field(
+                            description="give each option's modelled latency from here")]
+                        = None) -> QuoteJobOut:
         """Price a job before running it (作业报价): the best pools now, each with the cost
-        for the whole time limit, start, energy, carbon and the placement's reason. Returns
-        a quote_id that submit_job needs. Reserves nothing."""
-        return await tools.quote(tools.caller(ctx), job, options)
+        for the whole time limit, start, energy, carbon, latency and the placement's reason.
+        Returns a quote_id that submit_job needs. Reserves nothing."""
+        return await tools.quote(tools.caller(ctx), job, options, near_city)
+
+    @server.tool(annotations=READ)
+    async def market_quote(ctx: Context, block: MarketShapeIn) -> MarketQuoteOut:
+        """Ask the exchange for quotes on a block of hours (询价): every pool that can serve
+        it, cheapest first, with the escrow a bid would hold. Returns a quote_id that
+        place_bid needs. Commits nobody."""
+        return await tools.market_quote(tools.caller(ctx), block)
 
     @server.tool(annotations=READ)
     async def spend_status(ctx: Context) -> SpendStatusOut:
@@ -218,6 +231,15 @@ def _spending_tools(server: MCPServer, tools: Tools) -> None:
         Pinned to the option's pool and price; refused when the quote is stale, the job
         differs, or its estimate would pass the session's or the day's spend cap."""
         return await tools.submit(tools.caller(ctx), quote_id, job, option)
+
+    @server.tool(annotations=WRITE)
+    async def place_bid(ctx: Context, quote_id: str, block: MarketShapeIn,
+                        option: Annotated[int, Field(ge=1, le=50, description="the quote's "
+                                                     "option rank")] = 1) -> BidOut:
+        """Bid on the exchange at a quoted price (下买单): pass market_quote's quote_id and
+        the same block. All or none; its escrow (price x count x hours) counts against the
+        session's and the day's spend caps."""
+        return await tools.bid(tools.caller(ctx), quote_id, block, option)
 
 
 def _destructive_tools(server: MCPServer, tools: Tools) -> None:
