@@ -261,3 +261,14 @@ def test_a_quote_gives_latency_from_a_city(demo: Node) -> None:
             assert "unknown city" in await refused(client, "quote_job", job=CPU_JOB,
                                                    near_city="Atlantis")
     run(body)
+
+
+def test_an_operator_reads_health_and_utilisation(demo: Node) -> None:
+    async def body() -> None:
+        async with http_client(demo, demo.operator_key) as client:
+            assert (await call(client, "platform_health"))["body"]["status"] == "ok"
+            rows = (await call(client, "platform_utilisation"))["rows"]
+            assert rows[0]["scope"] == "all" and rows[0]["devices"] > rows[0]["free_devices"]
+            assert {"guizhou", "ningxia"} <= {r["scope"] for r in rows}
+            assert sum(r["devices"] for r in rows[1:]) == rows[0]["devices"]
+    run(body)

@@ -158,6 +158,18 @@ class AskOut(_Out):
     job: dict[str, Any] = Field(description="fields for quote_job's job")
 
 
+class UtilisationRow(_Out):
+    scope: str = Field(description="a hub, a province outside the hubs, or `all`")
+    devices: int
+    free_devices: int
+    busy_share: str = Field(description="1 - free/devices, 4 decimals")
+
+
+class UtilisationOut(_Out):
+    platform: str
+    rows: list[UtilisationRow] = Field(description="`all` first, then by hub")
+
+
 class BidOut(_Out):
     order: dict[str, Any]
     committed_fen: int = Field(description="the bid's escrow, counted against the caps")

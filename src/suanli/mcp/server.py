@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -35,6 +36,8 @@ from suanli.mcp.models import (
     QuoteJobOut,
     SpendStatusOut,
     SubmitOut,
+    UtilisationOut,
+    UtilisationRow,
 )
 from suanli.mcp.platform import Platform
 from suanli.mcp.safety import CHINA, DailySpend
@@ -216,10 +219,36 @@ def _reading_tools(server: MCPServer, tools: Tools) -> None:  # noqa: C901 - one
                                                      "location": location, "period": period}))
 
     @server.tool(annotations=READ)
+    async def platform_utilisation(ctx: Context) -> UtilisationOut:
+        """How busy the federation's devices are (算力利用率), overall and by hub, from the
+        federated catalog's summaries (each as fresh as its age_s there)."""
+        body = await tools.call(tools.caller(ctx), "GET", "/v1/federation/catalog",
+                                params={"limit": CATALOG_ROWS})
+        return utilisation(body)
+
+    @server.tool(annotations=READ)
     async def platform_health(ctx: Context) -> PlatformAnswer:
         """Whether the platform and its database answer (平台健康), its version and name."""
         return PlatformAnswer(path="/v1/health",
                               body=await tools.call(tools.caller(ctx), "GET", "/v1/health"))
+
+
+CATALOG_ROWS = 1000  # the catalog endpoint's largest page
+
+
+def utilisation(catalog: dict[str, Any]) -> UtilisationOut:
+    totals: dict[str, list[int]] = {"all": [0, 0]}
+    for item in catalog["items"]:
+        for scope in ("all", item["hub"] or item["province"]):
+            row = totals.setdefault(scope, [0, 0])
+            row[0] += item["devices"]
+            row[1] += item["free_devices"]
+    rows = [UtilisationRow(scope=scope, devices=devices, free_devices=free,
+                           busy_share=str((1 - Decimal(free) / devices).quantize(Decimal("0.0001"))
+                                          if devices else Decimal(0)))
+            for scope, (devices, free) in totals.items()]
+    return UtilisationOut(platform=catalog["platform"],
+                          rows=[rows[0], *sorted(rows[1:], key=lambda r: r.scope)])
 
 
 def _spending_tools(server: MCPServer, tools: Tools) -> None:
