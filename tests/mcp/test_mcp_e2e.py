@@ -180,6 +180,9 @@ def test_each_caller_sees_only_its_own_jobs(demo: Node) -> None:
         async with http_client(demo, other) as client:
             assert job_id not in {j["id"] for j in (await call(client, "list_jobs"))["items"]}
             assert "404" in await refused(client, "job_status", job_id=job_id)
+        audit = api(demo, demo.operator_key, "GET", "/v1/audit",
+                    params={"action": "job.submit", "limit": 200})
+        assert audit.status_code == 200 and job_id in audit.text  # the API's own audit log
     run(body)
 
 
