@@ -10,8 +10,10 @@ import pytest
 from suanli.mcp.access import Access
 from suanli.mcp.safety import (
     QUOTE_TTL_S,
+    SESSION_IDLE_S,
     DailySpend,
     Session,
+    Sessions,
     SpendPolicy,
     SpendRefused,
     check_caps,
@@ -83,3 +85,11 @@ def test_sessions_are_per_key_and_mcp_session() -> None:
     assert access.caller({"authorization": "Bearer k1", "mcp-session-id": "s1"}).session is a
     assert access.caller({"Authorization": "Bearer k2", "Mcp-Session-Id": "s1"}).session is not a
     assert access.caller({"Authorization": "Bearer k1", "Mcp-Session-Id": "s2"}).session is not a
+
+
+def test_a_session_without_an_id_ends_after_an_idle_hour() -> None:
+    sessions = Sessions()
+    first = sessions.get("k1", None, now_s=0.0)
+    first.spent_fen = 500
+    assert sessions.get("k1", None, now_s=SESSION_IDLE_S) is first
+    assert sessions.get("k1", None, now_s=2 * SESSION_IDLE_S + 1).spent_fen == 0

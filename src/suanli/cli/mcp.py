@@ -29,7 +29,7 @@ def _fen(text: str, option: str) -> int:
 
 def mcp(
     allow_spend: Annotated[bool, typer.Option(
-        help="offer submit_job and the cancel tools (default: read-only)")] = False,
+        help="offer submit_job, place_bid and the cancel tools (default: read-only)")] = False,
     max_spend: Annotated[str, typer.Option(
         help="yuan this server may commit in one session (a job counts its quote's "
              "estimate)")] = "100",

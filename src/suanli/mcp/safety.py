@@ -27,6 +27,9 @@ from typing import Any
 QUOTE_TTL_S = 300  # a quote older than this is stale: prices and free devices move
 MAX_QUOTES_PER_SESSION = 64
 MAX_SESSIONS = 1024
+# Clients of the 2026 protocol send no session id: their "session" is one key's calls with
+# no pause longer than this (a handshake-era client's Mcp-Session-Id is a session itself).
+SESSION_IDLE_S = 3600
 MAX_SPEND_FILE_BYTES = 1 << 20
 MAX_KEYS_PER_DAY = 10_000
 CHINA = timezone(timedelta(hours=8))  # bills and days are Asia/Shanghai (no DST)
@@ -66,6 +69,7 @@ class Session:
     quotes: OrderedDict[str, HeldQuote] = field(default_factory=OrderedDict)
     spent_fen: int = 0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    used_at_s: float = field(default_factory=time.monotonic)
 
     def remember(self, spec: dict[str, Any], options: list[dict[str, Any]]) -> HeldQuote:
         held = HeldQuote("q_" + secrets.token_urlsafe(9), spec_digest(spec), spec,
@@ -100,18 +104,22 @@ def fingerprint(api_key: str | None) -> str:
 
 
 class Sessions:
-    """Sessions by (key, MCP session id); the least recently used goes beyond MAX_SESSIONS."""
+    """Sessions by (key, MCP session id); one idle over SESSION_IDLE_S starts afresh, the
+    least recently used goes beyond MAX_SESSIONS."""
 
     def __init__(self) -> None:
         self._items: OrderedDict[tuple[str, str], Session] = OrderedDict()
 
-    def get(self, api_key: str | None, session_id: str | None) -> Session:
+    def get(self, api_key: str | None, session_id: str | None,
+            now_s: float | None = None) -> Session:
         key = (fingerprint(api_key), session_id or "-")
+        now_s = time.monotonic() if now_s is None else now_s
         found = self._items.get(key)
-        if found is None:
+        if found is None or now_s - found.used_at_s > SESSION_IDLE_S:
             found = self._items[key] = Session(key[0])
             while len(self._items) > MAX_SESSIONS:
                 self._items.popitem(last=False)
+        found.used_at_s = now_s
         self._items.move_to_end(key)
         return found
 
