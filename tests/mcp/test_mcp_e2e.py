@@ -220,6 +220,9 @@ def test_suanli_ask_shows_what_it_understood_and_asks_before_spending(demo: Node
                       key=demo.demo_key)
     assert unclear.returncode == 1 and "moon" in unclear.stdout
     assert "not submitted" in unclear.stdout
+    too_dear = run_cli("ask", "a cpu for 1 hour under 0.1 yuan", "--yes", "--", "true",
+                       url=demo.url, key=demo.demo_key)
+    assert too_dear.returncode == 1 and "no option within the budget" in too_dear.stdout
     declined = run_cli("ask", "a cpu for 1 hour", "--", "true", url=demo.url,
                        key=demo.demo_key)  # no terminal: the question reads "no"
     assert declined.returncode == 1 and "submitted CN.J" not in declined.stdout

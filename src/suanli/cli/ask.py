@@ -129,9 +129,10 @@ def _offer(parsed: asking.Ask, spec: dict[str, Any], quote: dict[str, Any], yes:
         console.print("[red]not submitted: rephrase the words not understood first; nothing "
                       "is guessed when money is involved[/red]")
         raise typer.Exit(1)
-    options = [o for o in quote["options"]
-               if parsed.budget_fen is None or (o["estimate"]["estimated_cost_fen"] or 0)
-               <= parsed.budget_fen]
+    budget = parsed.budget_fen
+    options = [o for o in quote["options"] if budget is None or (  # unrated: over any budget
+        o["estimate"]["estimated_cost_fen"] is not None
+        and o["estimate"]["estimated_cost_fen"] <= budget)]
     if not options:
         console.print("[red]not submitted: no option within the budget[/red]")
         raise typer.Exit(1)
