@@ -339,6 +339,13 @@ def test_a_name_that_fits_several_models_is_ambiguous_not_guessed() -> None:
     assert "nvidia-rtx-6000-ada" in ask.ambiguous[0]
 
 
+def test_two_answers_to_one_question_are_ambiguous_not_the_last_one_kept() -> None:
+    ask = parse("4 nodes of 8 H100 for 2 hours, 3 days", VOCABULARY)
+    assert "devices: 8 or 4?" in ask.ambiguous
+    assert "duration_s: 7200 or 259200?" in ask.ambiguous
+    assert not ask.clear
+
+
 def test_an_unknown_word_makes_the_request_unclear() -> None:
     assert not parse("8 H100 on the moon", VOCABULARY).clear
 

@@ -282,6 +282,11 @@ class _Reader:
             yield match
 
     def note(self, what: str, source: str, **changes: object) -> None:
+        for name, value in changes.items():
+            before = getattr(self.ask, name)
+            if not isinstance(before, tuple | bool) and before is not None and before != value:
+                # two different answers to one question: ask, do not keep the last
+                self.ambiguous.append(f"{name}: {before} or {value}?")
         self.ask = replace(self.ask, **changes)  # type: ignore[arg-type]
         self.understood.append(f"{what} ({source.strip()})")
 
