@@ -37,7 +37,7 @@ def _show_understanding(parsed: asking.Ask) -> None:
     if parsed.unknown:
         console.print(f"[yellow]not understood: {escape(', '.join(parsed.unknown))}[/yellow]")
     for line in parsed.ambiguous:
-        console.print(f"[yellow]ambiguous: {escape(line)}; name the model[/yellow]")
+        console.print(f"[yellow]ambiguous: {escape(line)}[/yellow]")
 
 
 def _search(planned: asking.Plan, limit: int) -> list[dict[str, Any]]:
