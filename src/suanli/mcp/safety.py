@@ -68,7 +68,6 @@ class Session:
     key_fingerprint: str
     quotes: OrderedDict[str, HeldQuote] = field(default_factory=OrderedDict)
     spent_fen: int = 0
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     used_at_s: float = field(default_factory=time.monotonic)
 
     def remember(self, spec: dict[str, Any], options: list[dict[str, Any]]) -> HeldQuote:
@@ -109,6 +108,18 @@ class Sessions:
 
     def __init__(self) -> None:
         self._items: OrderedDict[tuple[str, str], Session] = OrderedDict()
+        self._key_locks: OrderedDict[str, asyncio.Lock] = OrderedDict()
+
+    def key_lock(self, key_fingerprint: str) -> asyncio.Lock:
+        """One commitment at a time per key in this process, over all its sessions, so the
+        day cap is checked and recorded as one step (idle locks beyond MAX_SESSIONS go)."""
+        lock = self._key_locks.pop(key_fingerprint, None) or asyncio.Lock()
+        self._key_locks[key_fingerprint] = lock
+        for stale in [k for k, v in self._key_locks.items() if not v.locked()]:
+            if len(self._key_locks) <= MAX_SESSIONS:
+                break
+            del self._key_locks[stale]
+        return lock
 
     def get(self, api_key: str | None, session_id: str | None,
             now_s: float | None = None) -> Session:

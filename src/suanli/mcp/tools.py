@@ -143,13 +143,13 @@ class Tools:
     async def _commit(self, caller: Caller, quote_id: str, spec: dict[str, Any], option: int,
                       cost_of: Callable[[dict[str, Any]], int],
                       send: Callable[[dict[str, Any]], Awaitable[Any]]) -> tuple[Any, int, int]:
-        """Check the quote and the caps, send, record: one commitment at a time per session,
-        so the caps stay exact. Returns the platform's answer, the cost and today's sum."""
+        """Check the quote and the caps, send, record: one commitment at a time per key, so
+        the caps stay exact. Returns the platform's answer, the cost and today's sum."""
         if not caller.policy.allow_spend:
             raise ToolError("read-only: this server was not started to spend (suanli mcp "
                             "--allow-spend, or X-Suanli-Allow-Spend: true over HTTP)")
         session = caller.session
-        async with session.lock:
+        async with self.access.sessions.key_lock(session.key_fingerprint):
             try:
                 held = session.quote_for(quote_id, spec, time.monotonic())
                 if not 1 <= option <= len(held.options):
