@@ -4,9 +4,8 @@
 first" and "帮我找64张昇腾卡，西部，预训练3天，预算2万元以内，最环保优先" both become one `Ask`:
 the fields of a pool search and of a quote. The tables of `ask_words` (and the catalog's
 accelerators and the city table, handed in as a `Vocabulary`) are the whole grammar. Every
-word is either
-matched by a rule, a known filler word, or reported in `Ask.unknown`: nothing is guessed
-silently, and a caller refuses to spend while anything is unknown or ambiguous.
+word is either matched by a rule, a known filler word, or reported in `Ask.unknown`: nothing
+is guessed silently, and a caller refuses to spend while anything is unknown or ambiguous.
 """
 
 from __future__ import annotations
