@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from suanli.cli import config
-from suanli.cli.client import settings
+from suanli.cli.client import request, settings
 
 SPEND_FILE = "mcp-spend.json"
 err = Console(stderr=True, soft_wrap=True)  # stdout is the protocol's
@@ -52,7 +52,8 @@ def mcp(
     policy = SpendPolicy(allow_spend=allow_spend, allow_destructive=not disable_destructive,
                          max_session_fen=_fen(max_spend, "--max-spend"),
                          max_day_fen=_fen(max_spend_per_day, "--max-spend-per-day"))
+    me = request("GET", "/v1/me")  # a wrong key or a platform that is down: say so now
     mode = (f"spending up to {max_spend} yuan a session, {max_spend_per_day} a day"
             if allow_spend else "read-only")
-    err.print(f"suanli MCP server on stdio for {current.url} ({mode})")
+    err.print(f"suanli MCP server on stdio for {current.url} as {me['id']} ({mode})")
     stdio.run(current.url, current.api_key, policy, config.config_path().parent / SPEND_FILE)
