@@ -175,6 +175,8 @@ def _read_budget(r: _Reader) -> None:
         rf"(\d[\d,]*(?:\.\d+)?|{ZH_NUMBER})\s*{scale}\s*{yuan}?\s*(?:以内|以下|之内)?",
         rf"(\d[\d,]*(?:\.\d+)?|{ZH_NUMBER})\s*{scale}\s*{yuan}?\s*(?:以内|以下|之内)",
         rf"(\d[\d,]*(?:\.\d+)?|{ZH_NUMBER})\s*{scale}\s*(?:元|块钱)",
+        # "2万" alone: ten-thousands of anything but devices are money in a request for compute
+        rf"(\d[\d,]*(?:\.\d+)?|{ZH_NUMBER})\s*(万)(?!\s*[张块个片台颗卡])",
     )
     for pattern in patterns:
         for m in r.take(pattern):
@@ -204,7 +206,7 @@ def _read_memory(r: _Reader) -> None:
         r.note(f"min_memory_gb={m.group(1)}", m.group(0), min_memory_gb=int(m.group(1)))
 
 
-_COUNT = (rf"(?:(?<![a-z0-9.])(\d+|{ZH_NUMBER}|{EN_NUMBER})\s*"
+_COUNT = (rf"(?:(?<![a-z0-9.])(\d+|{ZH_NUMBER}|{EN_NUMBER})[\s-]*"
           r"(?:x|×|张|块|个|片|台|卡)?\s*)?")
 
 
@@ -247,7 +249,8 @@ def _read_devices(r: _Reader) -> None:
         _count(r, m)
         kind = KIND_WORDS[fold(m.group(2))]
         r.note(f"device_kind={kind}", m.group(2), device_kind=kind)
-    nouns = (r"(?:x|×|cards?|devices?|accelerators?|chips?|nodes?|boards?|张|块|个|片|台|颗|卡)")
+    # not "nodes" or "servers": a machine holds several devices, and how many is not said
+    nouns = r"(?:x|×|cards?|devices?|accelerators?|chips?|boards?|张|块|个|片|颗|卡)"
     for m in r.take(rf"(?<![\d.])(\d+|{ZH_NUMBER}|{EN_NUMBER})\s*{nouns}"):
         count = int(_number(m.group(1)))
         r.note(f"devices={count}", m.group(0), devices=count)

@@ -69,10 +69,10 @@ WORKLOADS: dict[str, str] = {
 SORTS: dict[str, str] = {
     "greenest": "green", "most green": "green", "lowest carbon": "green", "low carbon": "green",
     "low-carbon": "green", "green power": "green", "green": "green", "cleanest": "green",
-    "最环保": "green", "最绿色": "green", "绿色": "green", "低碳": "green", "环保": "green",
+    "越环保越好": "green", "最环保": "green", "最绿色": "green", "绿色": "green", "低碳": "green", "环保": "green",
     "绿电": "green",
     "cheapest": "price", "lowest price": "price", "cheap": "price", "least expensive": "price",
-    "最便宜": "price", "便宜": "price", "最省钱": "price", "省钱": "price", "价格最低": "price",
+    "越便宜越好": "price", "最便宜": "price", "便宜": "price", "最省钱": "price", "省钱": "price", "价格最低": "price",
     "lowest latency": "latency", "fastest": "latency", "closest": "latency",
     "nearest": "latency", "延迟最低": "latency", "低延迟": "latency", "最近": "latency",
     "most free": "free", "most available": "free", "空闲最多": "free",
@@ -91,12 +91,13 @@ it this one ones budget total cost costs costing spend spending about roughly ar
 approximately any anywhere located hosted hub hubs region regions area province provinces
 mode what how much will quote price priced pricing using use per hour hours model models
 under below within max maximum most least than less up only just also then so if as
+id im ive wed lets node nodes server servers pool pools
 """.split())
 FILLER_ZH = ("帮我", "给我", "请", "我要", "我想", "我需要", "需要", "想要", "找一下", "找", "查一下",
              "查询", "查", "搜索", "租", "订", "预订", "买", "一下", "一些", "个", "的", "在", "要",
              "用", "用于", "做", "跑", "运行", "任务", "作业", "算力", "优先", "排序", "先", "和",
              "或", "以及", "并且", "且", "地区", "区域", "枢纽", "节点", "省", "市", "集群", "机器",
-             "卡", "张", "块", "台", "有", "吗", "呢", "吧", "多少钱", "多少", "报价", "价格",
+             "卡", "张", "块", "台", "服务器", "主机", "有", "吗", "呢", "吧", "多少钱", "多少", "报价", "价格",
              "费用", "总共", "一共", "左右", "大约", "大概", "可以", "能", "来", "这", "那",
              "上", "里", "中", "内", "时长", "时间", "总价", "设备", "加速卡", "模型", "型号",
              "，", "。", "、", "；", "：", "！", "？", "（", "）")
