@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from suanli.cli.agent import agent_app
+from suanli.cli.ask import ask
 from suanli.cli.billing import bills_app, ledger_app, programmes_app, tariffs_app, wallet_app
 from suanli.cli.catalog import accelerators
 from suanli.cli.federation import federation_app
@@ -18,6 +19,7 @@ from suanli.cli.jobs import jobs_app
 from suanli.cli.keys import audit, keys_app
 from suanli.cli.login import login, logout, whoami
 from suanli.cli.market import market_app
+from suanli.cli.mcp import mcp
 from suanli.cli.registry import pools, providers, sites
 from suanli.cli.simulate import simulate
 
@@ -75,6 +77,7 @@ def serve(
     from suanli.api.app import create_app
     from suanli.bootstrap import ensure_operator
     from suanli.cli import demo as demo_files
+    from suanli.mcp import http as mcp_http
     from suanli.settings import Settings
 
     overrides = {k: v for k, v in {"host": host, "port": port, "database_url": database_url,
@@ -93,6 +96,9 @@ def serve(
         console.print(f"[bold]first start: operator API key (shown once):[/bold] {key}")
         console.print(f"  log in as the operator:       suanli login --url {url} --key {key}")
     agent = _start_demo(ctx, settings, url, demo_agent) if settings.demo else None
+    mcp_http.mount(api, host=settings.host,  # issue 15: the MCP server at /mcp
+                   spend_file=demo_files.side_file(settings.database_url, settings.authority,
+                                                   "-mcp-spend.json"))
     console.print(f"suanli {ctx.authority.body} ({escape(settings.platform_name)}) on "
                   f"{url} (API docs at {url}/docs, database {ctx.db.dialect})")
     if agent is not None:
@@ -255,6 +261,8 @@ app.add_typer(market_app, name="market")  # issue 14: the compute exchange
 app.add_typer(keys_app, name="keys")  # issue 12
 app.command("audit")(audit)  # issue 12
 app.command("simulate")(simulate)
+app.command("mcp")(mcp)  # issue 15: MCP over stdio
+app.command("ask")(ask)  # issue 15: requests in words, no model
 app.add_typer(admin, name="admin")
 
 
