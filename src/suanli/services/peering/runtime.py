@@ -126,7 +126,7 @@ class FederationRuntime:
         if not (self.settings.parent and self.parent_authority):
             return None
         with self.db.unit_of_work() as session:
-            known = session.get(federation.FederationPlatformRow, self.parent_authority)
+            known = federation.platform(session, self.parent_authority)
             if known is not None and known.endpoint:
                 return federation.peer_address(session, self.parent_authority)
         return PeerAddress(self.parent_authority, self.settings.parent.rstrip("/"), None)
