@@ -9,6 +9,7 @@ one transaction, talks to peers, and writes the outcome in another.
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 from datetime import datetime, timedelta
 from typing import Any
@@ -136,8 +137,6 @@ class FederationRuntime:
 
     def signed_response_headers(self, request_nonce: str, status: int, audience: str,
                                 body: bytes) -> dict[str, str]:
-        import secrets
-
         nonce, stamp = secrets.token_urlsafe(18), int(self.now().timestamp())
         message = fed.canonical_response(request_nonce, status, audience, self.me.key_id, stamp,
                                          nonce, fed.sha256_hex(body))

@@ -208,6 +208,38 @@ def get_job(session: Session, job_id: str) -> JobView | None:
                    finished_at=row.finished_at)
 
 
+def pool_row(session: Session, pool_id: str) -> PoolRow | None:
+    """The pool's row, for billing's hold plan, which still takes the row (billing's own
+    repository replaces this)."""
+    return session.get(PoolRow, pool_id)
+
+
+def job_row(session: Session, job_id: str) -> JobRow | None:
+    """The job's row, for the jobs context's transition, which still takes the row (the jobs
+    repository replaces this)."""
+    return session.get(JobRow, job_id)
+
+
+_KEEP: Any = object()
+
+
+def update_job(session: Session, job_id: str, *, message: str = _KEEP,
+               placement: dict[str, Any] | None = _KEEP, pool_id: str | None = _KEEP,
+               exit_code: int | None = _KEEP) -> None:
+    """Set what roaming mirrors onto a home job (fields not named are kept). It writes the
+    session's one copy of the job, so a caller holding it sees the change."""
+    row = session.get(JobRow, job_id)
+    assert row is not None
+    if message is not _KEEP:
+        row.message = message
+    if placement is not _KEEP:
+        row.placement = placement
+    if pool_id is not _KEEP:
+        row.pool_id = pool_id
+    if exit_code is not _KEEP:
+        row.exit_code = exit_code
+
+
 def get_job_log(session: Session, job_id: str) -> JobLog | None:
     row = session.get(JobLogRow, job_id)
     return None if row is None else JobLog(row.job_id, row.text, row.truncated)
