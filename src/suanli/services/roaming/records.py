@@ -48,7 +48,8 @@ def issue_records(session: Session, me: PlatformIdentity, now: datetime,
         amount, units, tariff_id = roaming_money.host_price(session, usage)
         amount = min(amount, bounds.left_to_charge(session, guest))
         ended = aware(usage.ended_at)
-        document = {
+        day = business_date(ended, cutoff_hour)
+        document: dict[str, Any] = {
             "v": DOCUMENT_VERSION, "record_id": usage.id, "home": guest.home,
             "host": me.authority, "home_job_id": guest.home_job_id, "attempt": guest.attempt,
             "host_job_id": usage.job_id, "lease_id": usage.lease_id,
@@ -59,7 +60,7 @@ def issue_records(session: Session, me: PlatformIdentity, now: datetime,
             "ended_at": ended.isoformat(), "wall_ms": _ms(usage.wall_s),
             "device_ms": _ms(usage.device_seconds), "energy_wh": round(usage.energy_wh),
             "units_micro": units, "amount_fen": amount, "currency": "CNY",
-            "tariff_id": tariff_id, "business_date": business_date(ended, cutoff_hour),
+            "tariff_id": tariff_id, "business_date": day,
             "issued_at": now.isoformat()}
         paid = roaming_money.pay_host(session, record_id=usage.id, home=guest.home,
                                       provider_tenant_id=usage.provider_tenant_id,
@@ -67,7 +68,7 @@ def issue_records(session: Session, me: PlatformIdentity, now: datetime,
         store.add_record(session, RoamingRecord(
             id=usage.id, role=HOST, home=guest.home, host=me.authority,
             home_job_id=guest.home_job_id, host_job_id=usage.job_id,
-            tenant_id=guest.home_tenant_id, business_date=document["business_date"],
+            tenant_id=guest.home_tenant_id, business_date=day,
             amount_fen=amount, units_micro=units, document=document,
             signature=fed.sign_document(me.private_key, me.key_id, document), key_id=me.key_id,
             digest=fed.document_digest(document), state=ISSUED, tries=0, next_try_at=now,
