@@ -23,6 +23,7 @@ from suanli.domain.tenants import Principal, Role
 from suanli.services.billing import wallets as billing
 from suanli.services.dispatch import agents as agent_service
 from tests.agent.conftest import SITE
+from tests.asgi_transport import TestClientTransport
 from tests.engines.conftest import processes_running
 
 URL = "http://testserver"
@@ -65,7 +66,7 @@ def make_agent(client, provider, tmp_path: Path  # type: ignore[no-untyped-def]
         engine = LocalEngine(tmp_path / name / "engine", cpus=2, memory_mb=2048,
                              kill_grace_s=1.0)
         engines.append(engine)
-        http = PlatformClient(URL, provider.key, transport=client._transport)
+        http = PlatformClient(URL, provider.key, transport=TestClientTransport(client))
         agent = ProviderAgent(http, engine, pools, tmp_path / name, name=name, platform_url=URL)
         agent.register()
         return agent

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from suanli.agent import runner
 from suanli.cli.main import app as cli
 from tests.agent.conftest import register_pool
+from tests.asgi_transport import TestClientTransport
 
 SMALL = ["--size", "128", "--copy-mib", "4", "--repeats", "2", "--cpu"]
 
@@ -45,7 +46,7 @@ def test_calibrate_uploads_to_the_platform_and_prints_the_verdict(client, provid
     real = runner.PlatformClient
     # the CLI's HTTP goes to the in-process app instead of a socket
     monkeypatch.setattr(runner, "PlatformClient",
-                        lambda url, key: real(url, key, transport=client._transport))
+                        lambda url, key: real(url, key, transport=TestClientTransport(client)))
     result = CliRunner().invoke(cli, ["agent", "calibrate", "--platform", "http://testserver",
                                       "--pool", pool_id, *SMALL],
                                 env={"SUANLI_API_KEY": provider.key, "COLUMNS": "200"})

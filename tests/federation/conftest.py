@@ -28,6 +28,7 @@ from suanli.federation_settings import FederationSettings
 from suanli.services import tenants
 from suanli.services.peering.runtime import FederationRuntime
 from suanli.settings import Settings
+from tests.asgi_transport import TestClientTransport
 from tests.databases import empty_database
 
 AUTHORITIES = ("CN", "CN.GD", "CN.SC")
@@ -74,7 +75,7 @@ class Router(httpx.BaseTransport):
         self.sent.append(request)
         if host in self.down:
             raise httpx.ConnectError(f"{host} is down", request=request)
-        response = self.clients[host]._transport.handle_request(request)
+        response = TestClientTransport(self.clients[host]).handle_request(request)
         if self.drop_responses.get(host, 0) > 0:
             self.drop_responses[host] -= 1
             response.read()

@@ -10,11 +10,6 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
 from suanli.adapters.store import ledger as ledger_store
-from suanli.adapters.store.billing_tables import (
-    UsageChargeRow,
-    VoucherProgrammeRow,
-    VoucherRow,
-)
 from suanli.api.billing_schemas import (
     AccountDetailOut,
     AccountOut,
@@ -37,6 +32,7 @@ from suanli.api.billing_schemas import (
 )
 from suanli.api.context import AppContext, context, principal
 from suanli.domain.accounts import receivable_account_id, wallet_account_id
+from suanli.domain.billing_records import ProgrammeRecord, UsageCharge, VoucherRecord
 from suanli.domain.errors import Forbidden, NotFound, ValidationFailed
 from suanli.domain.ledger import Account, Transfer, TransferRecord
 from suanli.domain.tenants import Principal
@@ -222,7 +218,7 @@ def get_price_guidance(
 
 # -- voucher programmes ----------------------------------------------------------------------
 
-def _programme_out(session: Any, row: VoucherProgrammeRow) -> dict[str, Any]:
+def _programme_out(session: Any, row: ProgrammeRecord) -> dict[str, Any]:
     standing = vouchers_store.standing(session, row)
     programme = vouchers_store.programme_from_row(row)
     return {"id": row.id, "name": row.name, "issuer": row.issuer, "budget_fen": row.budget_fen,
@@ -236,7 +232,7 @@ def _programme_out(session: Any, row: VoucherProgrammeRow) -> dict[str, Any]:
             "fund_account_id": row.fund_account_id, **standing.__dict__}
 
 
-def _voucher_out(row: VoucherRow) -> VoucherOut:
+def _voucher_out(row: VoucherRecord) -> VoucherOut:
     return VoucherOut.model_validate(row, from_attributes=True)
 
 
@@ -305,7 +301,8 @@ def my_vouchers(ctx: Ctx, caller: Caller, tenant_id: TenantQuery = None) -> list
 
 # -- usage records from elsewhere ------------------------------------------------------------
 
-def _charge_out(row: UsageChargeRow | None) -> ChargeOut | None:
+def _charge_out(row: UsageCharge | Any) -> ChargeOut | None:
+    """A stored charge (metering may still hand over its stored row: same fields)."""
     return None if row is None else ChargeOut.model_validate(row, from_attributes=True)
 
 

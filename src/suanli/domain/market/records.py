@@ -4,6 +4,7 @@ service reasons about them, the API shows them. Times are epoch seconds (s) or m
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from suanli.domain.market.orders import LegState, OrderRequest, OrderState, Side
 from suanli.domain.market.products import MatchingRule, ProductKey
@@ -116,3 +117,19 @@ class Reservation:
     @property
     def in_escrow_fen(self) -> int:
         return self.value_fen - self.paid.total_fen - self.refunded_fen
+
+
+@dataclass(frozen=True, slots=True)
+class MarketPool:
+    """A pool as the exchange reads it to quote and back asks."""
+
+    id: str
+    tenant_id: str
+    provider_id: str
+    accelerator: str
+    state: str
+    hub: str | None
+    province: str
+    device_count: int
+    price_fen_per_device_hour: int
+    units_per_device_hour: Decimal

@@ -13,19 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from suanli.adapters.store import ledger as ledger_store
-from suanli.adapters.store.billing_tables import (
-    ChargeLineRow,
-    LeaseHoldRow,
-    UsageChargeRow,
-    VoucherProgrammeRow,
-    VoucherRow,
-)
-from suanli.adapters.store.job_tables import JobRow, UsageRecordRow
-from suanli.adapters.store.tables import PoolRow, SiteRow, TenantRow
+from suanli.adapters.store.repositories import billing as billing_repo
 from suanli.domain.accounts import (
     FEES_ACCOUNT,
     PREPAID,
@@ -33,6 +24,14 @@ from suanli.domain.accounts import (
     fund_account_id,
     receivable_account_id,
     wallet_account_id,
+)
+from suanli.domain.billing_records import (
+    ChargeableUsage,
+    ChargeLine,
+    HoldRecord,
+    PoolFacts,
+    SiteCosts,
+    UsageCharge,
 )
 from suanli.domain.jobs import JobSpec
 from suanli.domain.ledger import Account, Transfer, TransferState, post_pending, void_pending
@@ -58,7 +57,6 @@ from suanli.domain.vouchers import (
     apply_vouchers,
 )
 from suanli.services.billing import tariffs as tariff_store
-from suanli.services.billing import vouchers as vouchers_store
 from suanli.services.billing import wallets as billing
 
 PLATFORM_FEE_RATE = Decimal("0.05")  # of what the provider earns (paid + voucher-covered)
@@ -73,9 +71,10 @@ class _Money:
     fee_fen: int
     held_fen: int
     released_fen: int
+    hold_expired: bool = False  # the ledger hold was past its timeout: expired now
 
 
-def domain_record(usage: UsageRecordRow, time_limit_s: int) -> UsageRecord | None:
+def domain_record(usage: ChargeableUsage, time_limit_s: int) -> UsageRecord | None:
     """The record as rating sees it (domain.metering.billed_record); None when nothing ran."""
     return billed_record(usage.id, usage.lease_id, usage.job_id, usage.tenant_id,
                          usage.pool_id, usage.devices, aware(usage.ended_at), usage.wall_s,
@@ -83,19 +82,19 @@ def domain_record(usage: UsageRecordRow, time_limit_s: int) -> UsageRecord | Non
                          None if usage.energy_estimated else round(usage.energy_wh))
 
 
-def charge(session: Session, usage: UsageRecordRow, now: datetime) -> UsageChargeRow:
+def charge(session: Session, usage: ChargeableUsage, now: datetime) -> UsageCharge:
     """Charge a usage record once; a second call returns the first charge."""
-    existing = session.get(UsageChargeRow, usage.id)
+    existing = billing_repo.get_charge(session, usage.id)
     if existing is not None:
         return existing
-    job = session.get(JobRow, usage.job_id)
-    pool = session.get(PoolRow, usage.pool_id)
-    assert job is not None and pool is not None
-    site = session.get(SiteRow, pool.site_id)
-    tenant = session.get(TenantRow, usage.tenant_id)
-    assert site is not None and tenant is not None
-    spec = JobSpec.from_json(job.spec)
-    hold = session.get(LeaseHoldRow, usage.lease_id)
+    job_spec = billing_repo.get_job_spec(session, usage.job_id)
+    pool = billing_repo.get_pool_facts(session, usage.pool_id)
+    assert job_spec is not None and pool is not None
+    site = billing_repo.get_site_costs(session, pool.site_id)
+    tenant_class = billing_repo.get_tenant_class(session, usage.tenant_id)
+    assert site is not None and tenant_class is not None
+    spec = JobSpec.from_json(job_spec)
+    hold = billing_repo.get_hold(session, usage.lease_id)
     tariff = (tariff_store.stored_tariff(hold.tariff) if hold is not None
               else tariff_store.current_tariff(session, pool).tariff)
     record = domain_record(usage, spec.time_limit_s)
@@ -104,7 +103,7 @@ def charge(session: Session, usage: UsageRecordRow, now: datetime) -> UsageCharg
     budgets, vouchers = _lock_vouchers(session, usage.tenant_id, accounts)
     period = _period(record, usage)
     rated = _rate(session, tariff, metered, record, usage, period, spec)
-    context = LineContext(usage.tenant_id, TenantClass(tenant.tenant_class),
+    context = LineContext(usage.tenant_id, TenantClass(tenant_class),
                           LineCategory.COMPUTE, _last_instant(record, usage), pool.provider_id,
                           pool.province, Hub(pool.hub) if pool.hub else None)
     lines, discounts, spent = _discount(rated, context, vouchers, budgets)
@@ -115,19 +114,17 @@ def charge(session: Session, usage: UsageRecordRow, now: datetime) -> UsageCharg
     if money.transfers:
         ledger_store.apply_many(session, money.transfers, now, linked=True)
     for voucher in spent.values():
-        row = session.get(VoucherRow, voucher.id)
-        assert row is not None and voucher.remaining_fen <= row.remaining_fen
-        row.remaining_fen = voucher.remaining_fen
-    if hold is not None and hold.state == HoldState.OPEN:
-        hold.state = (HoldState.POSTED if money.held_fen > money.released_fen
-                      else HoldState.VOIDED).value
-        hold.settled_at = now
+        billing_repo.set_voucher_remaining(session, voucher.id, voucher.remaining_fen)
+    if hold is not None and hold.state == HoldState.OPEN and not money.hold_expired:
+        billing_repo.set_hold_state(session, hold.lease_id,
+                                    (HoldState.POSTED if money.held_fen > money.released_fen
+                                     else HoldState.VOIDED).value, now)
     return _write(session, usage, pool, tariff, spec, record, metered, rated, period, lines,
                   discount, money, now)
 
 
-def _meter(record: UsageRecord | None, usage: UsageRecordRow, pool: PoolRow, site: SiteRow,
-           spec: JobSpec) -> MeteredUsage:
+def _meter(record: UsageRecord | None, usage: ChargeableUsage, pool: PoolFacts,
+           site: SiteCosts, spec: JobSpec) -> MeteredUsage:
     if record is None:
         return MeteredUsage(usage.id, Decimal(0), Decimal(0), Decimal(0), Decimal(0))
     units = tariff_store.units_rating(pool, spec.workload_class).quantize(Decimal("0.000001"))
@@ -135,14 +132,12 @@ def _meter(record: UsageRecord | None, usage: UsageRecordRow, pool: PoolRow, sit
                  Decimal(site.pue).quantize(Decimal("0.01")))
 
 
-def _lock(session: Session, usage: UsageRecordRow, now: datetime) -> dict[str, Account]:
+def _lock(session: Session, usage: ChargeableUsage, now: datetime) -> dict[str, Account]:
     """Open what is missing, then lock every account this charge may touch, in id order."""
     billing.ensure_platform_accounts(session, now)
     billing.ensure_wallet(session, usage.tenant_id, now)
     billing.ensure_receivable(session, usage.provider_tenant_id, now)
-    programme_ids = session.scalars(
-        select(VoucherRow.programme_id).where(VoucherRow.tenant_id == usage.tenant_id,
-                                              VoucherRow.remaining_fen > 0).distinct()).all()
+    programme_ids = billing_repo.programmes_with_usable_vouchers(session, usage.tenant_id)
     ids = {wallet_account_id(usage.tenant_id), FEES_ACCOUNT,
            receivable_account_id(usage.provider_tenant_id)}
     ids |= {fund_account_id(p) for p in programme_ids}
@@ -157,50 +152,36 @@ def _lock_vouchers(session: Session, tenant_id: str, accounts: dict[str, Account
     programme_ids = [account_id.removeprefix("programme:") for account_id in funded]
     if not programme_ids:
         return {}, []
-    programmes = session.scalars(
-        select(VoucherProgrammeRow).where(VoucherProgrammeRow.id.in_(programme_ids))
-        .order_by(VoucherProgrammeRow.id).with_for_update()).all()
-    rows = session.scalars(
-        select(VoucherRow).where(VoucherRow.tenant_id == tenant_id,
-                                 VoucherRow.programme_id.in_(programme_ids),
-                                 VoucherRow.remaining_fen > 0)
-        .order_by(VoucherRow.id).limit(MAX_VOUCHERS_USED).with_for_update()).all()
-    used = dict(session.execute(
-        select(VoucherRow.programme_id,
-               func.sum(VoucherRow.granted_fen - VoucherRow.remaining_fen))
-        .where(VoucherRow.tenant_id == tenant_id, VoucherRow.programme_id.in_(programme_ids))
-        .group_by(VoucherRow.programme_id)).all())
+    programmes = billing_repo.lock_programmes(session, programme_ids)
+    rows = billing_repo.lock_usable_vouchers(session, tenant_id, programme_ids,
+                                             MAX_VOUCHERS_USED)
+    used = billing_repo.voucher_use_by_programme(session, tenant_id, programme_ids)
     budgets = {}
     for row in programmes:
-        programme = vouchers_store.programme_from_row(row)
+        programme = billing_repo.programme_from_row(row)
         fund = accounts[fund_account_id(row.id)]
         budgets[row.id] = ProgrammeBudget(programme, min(fund.available_fen, row.budget_fen),
                                           int(used.get(row.id) or 0))
-    return budgets, [vouchers_store.voucher_from_row(row) for row in rows]
+    return budgets, [billing_repo.voucher_from_row(row) for row in rows]
 
 
-def _period(record: UsageRecord | None, usage: UsageRecordRow) -> str:
+def _period(record: UsageRecord | None, usage: ChargeableUsage) -> str:
     year, month = (record_period(record) if record is not None
                    else billing_period(aware(usage.ended_at)))
     return f"{year:04d}-{month:02d}"
 
 
-def _last_instant(record: UsageRecord | None, usage: UsageRecordRow) -> datetime:
+def _last_instant(record: UsageRecord | None, usage: ChargeableUsage) -> datetime:
     end = record.end if record is not None else aware(usage.ended_at)
     return end - timedelta(microseconds=1)
 
 
 def _rate(session: Session, tariff: Tariff, metered: MeteredUsage, record: UsageRecord | None,
-          usage: UsageRecordRow, period: str, spec: JobSpec) -> RatedUsage:
+          usage: ChargeableUsage, period: str, spec: JobSpec) -> RatedUsage:
     """Rate under the tariff with the tenant's month-to-date use of this pool (same basis)."""
-    month_to_date = session.scalar(
-        select(func.coalesce(func.sum(UsageChargeRow.quantity_micro), 0))
-        .where(UsageChargeRow.tenant_id == usage.tenant_id,
-               UsageChargeRow.pool_id == usage.pool_id, UsageChargeRow.period == period,
-               UsageChargeRow.basis == tariff.basis.value))
-    job_before = session.scalar(
-        select(func.coalesce(func.sum(UsageChargeRow.amount_fen), 0))
-        .where(UsageChargeRow.job_id == usage.job_id, UsageChargeRow.pool_id == usage.pool_id))
+    month_to_date = billing_repo.quantity_this_month_micro(
+        session, usage.tenant_id, usage.pool_id, period, tariff.basis.value)
+    job_before = billing_repo.job_rated_fen(session, usage.job_id, usage.pool_id)
     end = record.end if record is not None else aware(usage.ended_at)
     start = record.start if record is not None else end
     return rate_usage(tariff, metered.quantity(tariff.basis), start, end,
@@ -224,16 +205,16 @@ def _discount(rated: RatedUsage, context: LineContext, vouchers: list[Voucher],
             per_line.append((0, ()))
             continue
         outcome = apply_vouchers(line.amount_fen, context, list(current.values()), budgets)
-        current.update(outcome.vouchers)
-        spent.update(outcome.vouchers)
-        budgets.update(outcome.budgets)
+        current |= outcome.vouchers
+        spent |= outcome.vouchers
+        budgets |= outcome.budgets
         for allocation in outcome.allocations:
             per_programme[allocation.programme_id] += allocation.discount_fen
         per_line.append((outcome.discount_fen, outcome.allocations))
     return per_line, dict(per_programme), spent
 
 
-def _money(session: Session, usage: UsageRecordRow, hold: LeaseHoldRow | None,
+def _money(session: Session, usage: ChargeableUsage, hold: HoldRecord | None,
            accounts: dict[str, Account], payable_fen: int, discounts: dict[str, int],
            prepaid: bool, now: datetime) -> _Money:
     """The linked batch: settle the hold (post what is payable, release the rest), charge any
@@ -245,8 +226,9 @@ def _money(session: Session, usage: UsageRecordRow, hold: LeaseHoldRow | None,
     prefix = usage.id
     transfers: list[Transfer] = []
     held = settled = 0
+    expired = False
     if hold is not None and hold.state == HoldState.OPEN:
-        billing_hold = _live_hold(session, hold, now)
+        billing_hold, expired = _live_hold(session, hold, now)
         if billing_hold:
             held = hold.amount_fen
             settled = min(payable_fen, held)
@@ -275,29 +257,30 @@ def _money(session: Session, usage: UsageRecordRow, hold: LeaseHoldRow | None,
     if fee > 0:
         transfers.append(Transfer(f"{prefix}:fee", receivable, FEES_ACCOUNT, fee,
                                   "platform-fee", reference=usage.job_id))
-    return _Money(transfers, collected, unpaid, fee, held, held - settled)
+    return _Money(transfers, collected, unpaid, fee, held, held - settled, expired)
 
 
-def _live_hold(session: Session, hold: LeaseHoldRow, now: datetime) -> bool:
-    """Whether the ledger hold can still be settled; one past its timeout is expired now."""
+def _live_hold(session: Session, hold: HoldRecord, now: datetime) -> tuple[bool, bool]:
+    """Whether the ledger hold can still be settled, and whether it expired now (one past
+    its timeout is expired now, and so is the lease's hold)."""
     assert hold.transfer_id is not None
     record = ledger_store.get_transfer(session, hold.transfer_id)
     assert record is not None
     if record.state == TransferState.PENDING and record.expires_at is not None and (
             now >= record.expires_at):
         ledger_store.expire(session, hold.transfer_id, now)
-        hold.state, hold.settled_at = HoldState.EXPIRED.value, now
-        return False
-    return record.state == TransferState.PENDING
+        billing_repo.set_hold_state(session, hold.lease_id, HoldState.EXPIRED.value, now)
+        return False, True
+    return record.state == TransferState.PENDING, False
 
 
-def _write(session: Session, usage: UsageRecordRow, pool: PoolRow, tariff: Tariff,
+def _write(session: Session, usage: ChargeableUsage, pool: PoolFacts, tariff: Tariff,
            spec: JobSpec, record: UsageRecord | None, metered: MeteredUsage, rated: RatedUsage,
            period: str, lines: list[tuple[int, tuple[VoucherAllocation, ...]]], discount: int,
-           money: _Money, now: datetime) -> UsageChargeRow:
+           money: _Money, now: datetime) -> UsageCharge:
     end = record.end if record is not None else aware(usage.ended_at)
     payable = rated.amount_fen - discount
-    row = UsageChargeRow(
+    charge = UsageCharge(
         usage_record_id=usage.id, job_id=usage.job_id, lease_id=usage.lease_id,
         tenant_id=usage.tenant_id, provider_tenant_id=usage.provider_tenant_id,
         pool_id=pool.id, provider_id=pool.provider_id, accelerator=pool.accelerator,
@@ -313,19 +296,20 @@ def _write(session: Session, usage: UsageRecordRow, pool: PoolRow, tariff: Tarif
         provider_fen=money.collected_fen + discount - money.fee_fen, held_fen=money.held_fen,
         released_fen=money.released_fen, transfer_ids=[t.id for t in money.transfers],
         created_at=now)
-    session.add(row)
-    session.flush()
-    for seq, (line, (line_discount, allocations)) in enumerate(
-            zip(rated.lines, lines, strict=True)):
-        session.add(ChargeLineRow(
+    charge_lines = [
+        ChargeLine(
             usage_record_id=usage.id, seq=seq, kind=line.kind.value, tier=line.tier,
             band=None if line.band is None else line.band.value,
             quantity_micro=_micro(line.quantity),
             unit_price_fen_e4=int(line.unit_price_fen.scaleb(4)), amount_fen=line.amount_fen,
             discount_fen=line_discount, payable_fen=line.amount_fen - line_discount,
             vouchers=[{"voucher_id": a.voucher_id, "programme_id": a.programme_id,
-                       "discount_fen": a.discount_fen} for a in allocations]))
-    return row
+                       "discount_fen": a.discount_fen} for a in allocations])
+        for seq, (line, (line_discount, allocations)) in enumerate(
+            zip(rated.lines, lines, strict=True))]
+    return billing_repo.add_charge(session, charge, charge_lines)
+
+
 
 
 def _micro(quantity: Decimal) -> int:

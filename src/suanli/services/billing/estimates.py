@@ -13,12 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from suanli.adapters.store.billing_tables import UsageChargeRow
-from suanli.adapters.store.tables import PoolRow
+from suanli.adapters.store.repositories import usage as usage_store
 from suanli.domain.errors import ValidationFailed
+from suanli.domain.job_records import PoolFacts
 from suanli.domain.jobs import JobSpec
 from suanli.domain.metering import SHANGHAI, UsageRecord, billing_period, meter
 from suanli.domain.rating import rate_usage
@@ -41,25 +40,23 @@ class CostEstimate:
     note: str = ""
 
 
-def _units(pool: PoolRow, spec: JobSpec) -> Decimal:
+def _units(pool: PoolFacts, spec: JobSpec) -> Decimal:
     return tariff_store.units_rating(pool, spec.workload_class).quantize(Decimal("0.000001"))
 
 
-def _month_to_date(session: Session, tariff: Tariff, pool: PoolRow, tenant_id: str | None,
+def _month_to_date(session: Session, tariff: Tariff, pool: PoolFacts, tenant_id: str | None,
                    end: datetime) -> Decimal:
     """The tenant's use of this pool this month, as charging reads it; only tiers need it."""
     if tenant_id is None or len(tariff.tier_starts()) < 2:
         return Decimal(0)
     year, month = billing_period(end - timedelta(microseconds=1))
-    used = session.scalar(
-        select(func.coalesce(func.sum(UsageChargeRow.quantity_micro), 0))
-        .where(UsageChargeRow.tenant_id == tenant_id, UsageChargeRow.pool_id == pool.id,
-               UsageChargeRow.period == f"{year:04d}-{month:02d}",
-               UsageChargeRow.basis == tariff.basis.value))
-    return Decimal(int(used)).scaleb(-QUANTITY_DECIMALS)
+    used = usage_store.quantity_used_micro(session, tenant_id=tenant_id, pool_id=pool.id,
+                                           period=f"{year:04d}-{month:02d}",
+                                           basis=tariff.basis.value)
+    return Decimal(used).scaleb(-QUANTITY_DECIMALS)
 
 
-def estimate(session: Session, pool: PoolRow, spec: JobSpec, now: datetime,
+def estimate(session: Session, pool: PoolFacts, spec: JobSpec, now: datetime,
              tenant_id: str | None = None) -> CostEstimate:
     """The job's price on the pool if it runs its whole time limit from `now`."""
     tariff = tariff_store.current_tariff(session, pool).tariff
@@ -79,7 +76,7 @@ def estimate(session: Session, pool: PoolRow, spec: JobSpec, now: datetime,
     return CostEstimate(pool.id, tariff.id, tariff.basis.value, quantity, rated.amount_fen, hold)
 
 
-def device_hour_prices(session: Session, pool: PoolRow, spec: JobSpec) -> tuple[int, ...]:
+def device_hour_prices(session: Session, pool: PoolFacts, spec: JobSpec) -> tuple[int, ...]:
     """The tariff in force as whole fen per device-hour by UTC hour of day (one value when it
     has no time-of-use bands), at its first tier: what placement weighs pools by."""
     tariff = tariff_store.current_tariff(session, pool).tariff

@@ -16,12 +16,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from suanli.adapters.store.billing_tables import ChargeLineRow, LedgerTransferRow, UsageChargeRow
-from suanli.adapters.store.job_tables import JobRow
-from suanli.adapters.store.tables import PoolRow, TenantRow
+from suanli.adapters.store.repositories import billing as billing_repo
 from suanli.domain.accounts import receivable_account_id, wallet_account_id
 from suanli.domain.bills import (
     Bill,
@@ -31,12 +28,10 @@ from suanli.domain.bills import (
     Payout,
     PayoutLine,
     PayoutTotals,
-    VoucherShare,
-    WalletMovement,
     voucher_totals,
 )
+from suanli.domain.billing_records import UsageCharge
 from suanli.domain.errors import Forbidden, ValidationFailed
-from suanli.domain.ledger import TransferKind
 from suanli.domain.metering import SHANGHAI, period_close
 from suanli.domain.tenants import Principal, Role
 from suanli.domain.time import aware
@@ -61,19 +56,15 @@ def parse_period(text: str) -> tuple[int, int, datetime, datetime]:
     return year, month, start, period_close(year, month)
 
 
-def _tenant(session: Session, principal: Principal, tenant_id: str | None) -> TenantRow:
+def _tenant(session: Session, principal: Principal, tenant_id: str | None) -> Any:
     return tenants.get_tenant(session, tenants.scoped_tenant(principal, tenant_id))
 
 
-def _charges(session: Session, column: Any, tenant_id: str, period: str) -> list[UsageChargeRow]:
-    rows = session.scalars(select(UsageChargeRow).where(column == tenant_id,
-                                                        UsageChargeRow.period == period)
-                           .order_by(UsageChargeRow.ended_at, UsageChargeRow.usage_record_id)
-                           .limit(MAX_BILL_CHARGES + 1)).all()
-    if len(rows) > MAX_BILL_CHARGES:
+def _bounded(charges: list[UsageCharge]) -> list[UsageCharge]:
+    if len(charges) > MAX_BILL_CHARGES:
         raise ValidationFailed(f"more than {MAX_BILL_CHARGES} charges in the period",
                                field="period")
-    return list(rows)
+    return charges
 
 
 def statement(session: Session, principal: Principal, period: str,
@@ -82,41 +73,21 @@ def statement(session: Session, principal: Principal, period: str,
     items, vouchers), totals, and the wallet's movement in the month."""
     _, _, start, end = parse_period(period)
     tenant = _tenant(session, principal, tenant_id)
-    charges = _charges(session, UsageChargeRow.tenant_id, tenant.id, period)
-    items = _items(session, [c.usage_record_id for c in charges])
-    jobs = _names(session, JobRow, {c.job_id for c in charges})
-    pools = _names(session, PoolRow, {c.pool_id for c in charges})
+    charges = _bounded(billing_repo.charges_of_tenant(session, tenant.id, period,
+                                                      MAX_BILL_CHARGES + 1))
+    items = billing_repo.charge_items(session, [c.usage_record_id for c in charges])
+    jobs = billing_repo.job_names(session, {c.job_id for c in charges})
+    pools = billing_repo.pool_names(session, {c.pool_id for c in charges})
     lines = tuple(_line(c, items.get(c.usage_record_id, ()), jobs, pools) for c in charges)
     return Bill(tenant_id=tenant.id, tenant_name=tenant.name, period=period,
                 billing_mode=billing.billing_mode(session, tenant.id),
                 period_start=start, period_end=end, lines=lines, totals=BillTotals.of(lines),
                 vouchers=voucher_totals(lines),
-                wallet=_wallet_movement(session, wallet_account_id(tenant.id), start, end))
+                wallet=billing_repo.wallet_movement(session, wallet_account_id(tenant.id),
+                                                    start, end))
 
 
-def _names(session: Session, table: Any, ids: set[str]) -> dict[str, str]:
-    if not ids:
-        return {}
-    return dict(session.execute(select(table.id, table.name).where(table.id.in_(ids))).all())
-
-
-def _items(session: Session, record_ids: list[str]) -> dict[str, tuple[BillItem, ...]]:
-    found: dict[str, list[BillItem]] = {}
-    for chunk in range(0, len(record_ids), 500):
-        rows = session.scalars(select(ChargeLineRow).where(
-            ChargeLineRow.usage_record_id.in_(record_ids[chunk:chunk + 500]))
-            .order_by(ChargeLineRow.usage_record_id, ChargeLineRow.seq)).all()
-        for row in rows:
-            found.setdefault(row.usage_record_id, []).append(BillItem(
-                kind=row.kind, tier=row.tier, band=row.band, quantity_micro=row.quantity_micro,
-                unit_price_fen_e4=row.unit_price_fen_e4, amount_fen=row.amount_fen,
-                discount_fen=row.discount_fen, payable_fen=row.payable_fen,
-                vouchers=tuple(VoucherShare(v["voucher_id"], v["programme_id"],
-                                            v["discount_fen"]) for v in row.vouchers or ())))
-    return {record_id: tuple(items) for record_id, items in found.items()}
-
-
-def _line(c: UsageChargeRow, items: tuple[BillItem, ...], jobs: dict[str, str],
+def _line(c: UsageCharge, items: tuple[BillItem, ...], jobs: dict[str, str],
           pools: dict[str, str]) -> BillLine:
     return BillLine(
         usage_record_id=c.usage_record_id, job_id=c.job_id, job_name=jobs.get(c.job_id, ""),
@@ -129,27 +100,6 @@ def _line(c: UsageChargeRow, items: tuple[BillItem, ...], jobs: dict[str, str],
         discount_fen=c.discount_fen, payable_fen=c.payable_fen,
         collected_fen=c.collected_fen, unpaid_fen=c.unpaid_fen,
         transfer_ids=tuple(c.transfer_ids or ()))
-
-
-def _wallet_movement(session: Session, account_id: str, start: datetime,
-                     end: datetime) -> WalletMovement:
-    t = LedgerTransferRow
-    moved = t.kind.in_((TransferKind.POSTED.value, TransferKind.POST_PENDING.value))
-
-    def total(side: Any, *conditions: Any) -> int:
-        return int(session.scalar(select(func.coalesce(func.sum(t.amount_fen), 0))
-                                  .where(side == account_id, moved, *conditions)) or 0)
-
-    before, within = t.timestamp < start, and_(t.timestamp >= start, t.timestamp < end)
-    opening = total(t.credit_account_id, before) - total(t.debit_account_id, before)
-    credits, debits = total(t.credit_account_id, within), total(t.debit_account_id, within)
-    by_code = dict(session.execute(
-        select(t.code, func.sum(t.amount_fen)).where(
-            or_(t.debit_account_id == account_id, t.credit_account_id == account_id),
-            moved, within).group_by(t.code)).all())
-    return WalletMovement(account_id=account_id, opening_balance_fen=opening,
-                          credits_fen=credits, debits_fen=debits,
-                          by_code_fen={code: int(v) for code, v in sorted(by_code.items())})
 
 
 # A cell starting with one of these is read as a formula by spreadsheets (OWASP: CSV
@@ -172,7 +122,7 @@ def to_csv(bill: Bill) -> str:
     """One row per rated item; a job without items (nothing to rate) gets one row."""
     out = io.StringIO()
     writer = _SafeWriter(out)
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow(list(CSV_COLUMNS))
     for line in bill.lines:
         base = [bill.period, bill.tenant_id, line.usage_record_id, line.job_id, line.job_name,
                 line.pool_id, line.accelerator, line.hub or "", line.start.isoformat(),
@@ -239,7 +189,8 @@ def payout(session: Session, principal: Principal, period: str,
     provider = _tenant(session, principal, tenant_id)
     if provider.role != Role.PROVIDER.value:
         raise Forbidden(f"tenant {provider.id} is a {provider.role}, not a provider")
-    charges = _charges(session, UsageChargeRow.provider_tenant_id, provider.id, period)
+    charges = _bounded(billing_repo.charges_of_provider(session, provider.id, period,
+                                                        MAX_BILL_CHARGES + 1))
     lines = tuple(PayoutLine(
         usage_record_id=c.usage_record_id, job_id=c.job_id, pool_id=c.pool_id,
         tenant_id=c.tenant_id, accelerator=c.accelerator, end=aware(c.ended_at),

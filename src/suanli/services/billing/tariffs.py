@@ -13,11 +13,9 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from suanli.adapters.store.billing_tables import PoolTariffRow
-from suanli.adapters.store.tables import PoolRow, SiteRow
+from suanli.adapters.store.repositories import billing as billing_repo
 from suanli.catalog import load_catalog, units_per_device_hour
 from suanli.domain.costing import (
     BandFinding,
@@ -28,6 +26,7 @@ from suanli.domain.costing import (
     cost_breakdown,
     price_guidance,
 )
+from suanli.domain.billing_records import PricedPool, StoredTariff
 from suanli.domain.errors import Conflict, SuanliError, ValidationFailed
 from suanli.domain.resources import PoolState
 from suanli.domain.tariffs import Band, Basis, Tariff, Tier, TierMode, TimeOfUse
@@ -142,13 +141,13 @@ class PoolTariff:
     created_at: datetime | None = None
 
 
-def list_price_tariff(pool: PoolRow) -> Tariff:
+def list_price_tariff(pool: PricedPool) -> Tariff:
     return Tariff(id=f"{pool.id}/list@{pool.price_fen_per_device_hour}", pool_id=pool.id,
                   basis=Basis.DEVICE_HOUR,
                   base_unit_price_fen=Decimal(pool.price_fen_per_device_hour))
 
 
-def current_tariff(session: Session, pool: PoolRow) -> PoolTariff:
+def current_tariff(session: Session, pool: PricedPool) -> PoolTariff:
     """The tariff in force for new leases on the pool.
 
     Remembered for the rest of the session (one unit of work): a scheduling pass asks for the same
@@ -159,8 +158,7 @@ def current_tariff(session: Session, pool: PoolRow) -> PoolTariff:
     if key not in cache:
         if len(cache) >= MAX_CACHED_TARIFFS:
             cache.clear()
-        row = session.scalars(select(PoolTariffRow).where(PoolTariffRow.pool_id == pool.id)
-                              .order_by(PoolTariffRow.version.desc()).limit(1)).first()
+        row = billing_repo.latest_tariff(session, pool.id)
         cache[key] = (PoolTariff(list_price_tariff(pool), None) if row is None else
                       PoolTariff(stored_tariff(row.document), row.version, row.created_at))
     return cache[key]
@@ -182,30 +180,25 @@ def set_tariff(session: Session, principal: Principal, pool_id: str,
     if pool.state == PoolState.RETIRED.value:
         raise Conflict(f"pool {pool.id} is retired", field="pool_id")
     # The pool row is the lock that makes versions sequential under concurrent PUTs.
-    session.execute(select(PoolRow.id).where(PoolRow.id == pool.id).with_for_update())
-    latest = session.scalar(select(func.max(PoolTariffRow.version))
-                            .where(PoolTariffRow.pool_id == pool.id)) or 0
-    version = latest + 1
+    billing_repo.lock_pool_for_tariff(session, pool.id)
+    version = billing_repo.max_tariff_version(session, pool.id) + 1
     tariff = from_document(document, f"{pool.id}/v{version}", pool.id)
-    session.add(PoolTariffRow(id=tariff.id, pool_id=pool.id, version=version,
-                              document=to_document(tariff), created_by=principal.tenant_id,
-                              created_at=now))
-    session.flush()
+    billing_repo.add_tariff(session, StoredTariff(
+        id=tariff.id, pool_id=pool.id, version=version, document=to_document(tariff),
+        created_by=principal.tenant_id, created_at=now))
     session.info.pop(_CACHE_KEY, None)
     return PoolTariff(tariff, version, now)
 
 
 def tariff_history(session: Session, pool_id: str) -> list[PoolTariff]:
     pool = registry.get_pool(session, pool_id)
-    rows = session.scalars(select(PoolTariffRow).where(PoolTariffRow.pool_id == pool.id)
-                           .order_by(PoolTariffRow.version.desc())
-                           .limit(MAX_VERSIONS_LISTED)).all()
+    rows = billing_repo.tariff_versions(session, pool.id, MAX_VERSIONS_LISTED)
     return [PoolTariff(stored_tariff(r.document), r.version, r.created_at) for r in rows]
 
 
 # -- metering facts of a pool ----------------------------------------------------------------
 
-def units_rating(pool: PoolRow, workload_class: str) -> Decimal:
+def units_rating(pool: PricedPool, workload_class: str) -> Decimal:
     """Compute units one device of the pool delivers in an hour, for the workload class; the
     general rating where the class is not rated for this device."""
     for workload in (workload_class, "general"):
@@ -248,7 +241,7 @@ def guidance(session: Session, pool_id: str, *, capex_fen: int | None = None,
     """The cost of a device-hour at the pool's site (PUE, electricity price, catalog TDP) and
     a fair price band around it; flags each list price of the pool's tariff outside it."""
     pool = registry.get_pool(session, pool_id)
-    site = session.get(SiteRow, pool.site_id)
+    site = billing_repo.get_site_costs(session, pool.site_id)
     assert site is not None
     defaults: list[str] = []
     if capex_fen is None:

@@ -10,27 +10,31 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from suanli.adapters.store import ledger as ledger_store
-from suanli.adapters.store.billing_tables import VoucherProgrammeRow, VoucherRow
+from suanli.adapters.store.repositories import billing as billing_repo
+from suanli.adapters.store.repositories.billing import (  # callers use them from here
+    programme_from_row as programme_from_row,
+)
+from suanli.adapters.store.repositories.billing import voucher_from_row as voucher_from_row
 from suanli.domain.accounts import EXTERNAL_ACCOUNT, fund_account_id
+from suanli.domain.billing_records import ProgrammeRecord, VoucherRecord
 from suanli.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from suanli.domain.jobs import check_idempotency_key
 from suanli.domain.ledger import Account, AccountKind, Transfer
 from suanli.domain.resources import Hub, check_name, check_province
 from suanli.domain.tenants import Principal, TenantClass
 from suanli.domain.time import aware, utc
-from suanli.domain.vouchers import MAX_PROGRAMME_BUDGET_FEN, Programme, Voucher
+from suanli.domain.vouchers import MAX_PROGRAMME_BUDGET_FEN, Programme
 from suanli.services import tenants
 from suanli.services.billing import wallets as billing
 from suanli.services.billing.tariffs import parse_decimal
@@ -51,28 +55,6 @@ def check_programme_id(value: str) -> str:
 def _require_operator(principal: Principal, what: str) -> None:
     if not principal.is_operator:
         raise Forbidden(f"only an operator {what}")
-
-
-def programme_from_row(row: VoucherProgrammeRow) -> Programme:
-    def optional(values: list[Any] | None,
-                 convert: Callable[[Any], Any] = str) -> frozenset[Any] | None:
-        return None if values is None else frozenset(convert(v) for v in values)
-
-    return Programme(
-        id=row.id, issuer=row.issuer, budget_fen=row.budget_fen,
-        coverage=Decimal(row.coverage_e4) / _E4,
-        cap_fen_per_tenant=row.cap_fen_per_tenant,
-        eligible_tenant_classes=frozenset(TenantClass(c) for c in row.eligible_tenant_classes),
-        valid_from=aware(row.valid_from), valid_until=aware(row.valid_until),
-        eligible_hubs=optional(row.eligible_hubs, Hub),
-        eligible_provinces=optional(row.eligible_provinces),
-        eligible_provider_ids=optional(row.eligible_provider_ids),
-        western_extra_coverage=Decimal(row.western_extra_coverage_e4) / _E4)
-
-
-def voucher_from_row(row: VoucherRow) -> Voucher:
-    return Voucher(row.id, row.programme_id, row.tenant_id, row.granted_fen, row.remaining_fen,
-                   None if row.valid_until is None else aware(row.valid_until))
 
 
 E = TypeVar("E", bound=Enum)
@@ -135,14 +117,14 @@ def _row_values(programme: Programme, name: str) -> dict[str, Any]:
 
 
 def create_programme(session: Session, principal: Principal, fields: Mapping[str, Any],
-                     now: datetime) -> tuple[VoucherProgrammeRow, bool]:
+                     now: datetime) -> tuple[ProgrammeRecord, bool]:
     """Create a programme and fund its budget; the same id and fields again is the same
     programme (created=False), different fields under the id are a 409."""
     _require_operator(principal, "creates voucher programmes")
     programme = _programme(fields)
     name = check_name(fields.get("name") or programme.id, "name")
     values = _row_values(programme, name)
-    existing = session.get(VoucherProgrammeRow, programme.id)
+    existing = billing_repo.get_programme(session, programme.id)
     if existing is not None:
         if any(_comparable(getattr(existing, k)) != _comparable(v) for k, v in values.items()):
             raise Conflict(f"programme {programme.id} exists with different fields", field="id")
@@ -153,11 +135,9 @@ def create_programme(session: Session, principal: Principal, fields: Mapping[str
     ledger_store.apply(session, Transfer(f"{fund}:budget", EXTERNAL_ACCOUNT, fund,
                                          programme.budget_fen, "programme-budget",
                                          reference=programme.id), now)
-    row = VoucherProgrammeRow(**values, fund_account_id=fund, created_by=principal.tenant_id,
-                              created_at=now)
-    session.add(row)
-    session.flush()
-    return row, True
+    record = billing_repo.add_programme(session, ProgrammeRecord(
+        **values, fund_account_id=fund, created_by=principal.tenant_id, created_at=now))
+    return record, True
 
 
 def _comparable(value: Any) -> Any:
@@ -165,19 +145,18 @@ def _comparable(value: Any) -> Any:
 
 
 def get_programme(session: Session, programme_id: str, *,
-                  lock: bool = False) -> VoucherProgrammeRow:
-    row = session.get(VoucherProgrammeRow, check_programme_id(programme_id),
-                      with_for_update=lock)
+                  lock: bool = False) -> ProgrammeRecord:
+    checked = check_programme_id(programme_id)
+    row = (billing_repo.lock_programme(session, checked) if lock
+           else billing_repo.get_programme(session, checked))
     if row is None:
         raise NotFound(f"programme {programme_id} does not exist", field="programme_id")
     return row
 
 
 def list_programmes(session: Session, limit: int = 50, offset: int = 0
-                    ) -> list[VoucherProgrammeRow]:
-    return list(session.scalars(select(VoucherProgrammeRow).order_by(
-        VoucherProgrammeRow.created_at, VoucherProgrammeRow.id)
-        .limit(min(limit, MAX_LIST)).offset(offset)))
+                    ) -> list[ProgrammeRecord]:
+    return billing_repo.list_programmes(session, min(limit, MAX_LIST), offset)
 
 
 @dataclass(frozen=True)
@@ -188,33 +167,28 @@ class ProgrammeStanding:
     vouchers: int
 
 
-def unpromised_budget_fen(session: Session, row: VoucherProgrammeRow, now: datetime) -> int:
+def unpromised_budget_fen(session: Session, row: ProgrammeRecord, now: datetime) -> int:
     """What of the fund's balance no usable voucher can still claim: the most a new grant,
     or an entitlement paid from the programme, may take. The caller holds the fund account's
     and the programme row's locks (in that order, as charges take them)."""
     fund = ledger_store.get_account(session, row.fund_account_id)
     assert fund is not None
-    promised = session.scalar(
-        select(func.coalesce(func.sum(VoucherRow.remaining_fen), 0))
-        .where(VoucherRow.programme_id == row.id, VoucherRow.remaining_fen > 0,
-               (VoucherRow.valid_until.is_(None)) | (VoucherRow.valid_until > utc(now)))) or 0
+    promised = billing_repo.promised_fen(session, row.id, utc(now))
     if now >= aware(row.valid_until):
         promised = 0  # an ended programme's vouchers pay nothing more
     return max(0, fund.available_fen - int(promised))
 
 
-def standing(session: Session, row: VoucherProgrammeRow) -> ProgrammeStanding:
+def standing(session: Session, row: ProgrammeRecord) -> ProgrammeStanding:
     fund = ledger_store.get_account(session, row.fund_account_id)
     assert fund is not None
-    granted, count = session.execute(
-        select(func.coalesce(func.sum(VoucherRow.granted_fen), 0), func.count())
-        .where(VoucherRow.programme_id == row.id)).one()
+    granted, count = billing_repo.granted_totals(session, row.id)
     return ProgrammeStanding(fund.available_fen, fund.debits_posted_fen, int(granted), int(count))
 
 
 def grant(session: Session, principal: Principal, programme_id: str, *, tenant_id: str,
           granted_fen: int, idempotency_key: str, now: datetime,
-          valid_until: datetime | None = None) -> tuple[VoucherRow, bool]:
+          valid_until: datetime | None = None) -> tuple[VoucherRecord, bool]:
     """Grant a tenant a voucher; the same key again is the same grant (created=False).
 
     The tenant's class must be eligible, its grants from one programme never add up to more
@@ -227,8 +201,7 @@ def grant(session: Session, principal: Principal, programme_id: str, *, tenant_i
     # grants against the per-tenant cap and the budget.
     ledger_store.lock_accounts(session, [fund_account_id(check_programme_id(programme_id))])
     row = get_programme(session, programme_id, lock=True)
-    existing = session.scalar(select(VoucherRow).where(VoucherRow.programme_id == row.id,
-                                                       VoucherRow.idempotency_key == key))
+    existing = billing_repo.voucher_by_key(session, row.id, key)
     if existing is not None:
         same = (existing.tenant_id, existing.granted_fen, _comparable(existing.valid_until)) == (
             tenant_id, granted_fen, valid_until)
@@ -255,15 +228,14 @@ def grant(session: Session, principal: Principal, programme_id: str, *, tenant_i
     if now >= programme.valid_until:
         raise Conflict(f"programme {row.id} ended at {programme.valid_until.isoformat()}",
                        field="programme_id")
-    voucher = VoucherRow(id=f"v-{secrets.token_hex(10)}", programme_id=row.id,
+    voucher = VoucherRecord(id=f"v-{secrets.token_hex(10)}", programme_id=row.id,
                          tenant_id=tenant.id, idempotency_key=key, granted_fen=granted_fen,
                          remaining_fen=granted_fen,
                          valid_until=None if valid_until is None else utc(valid_until),
                          created_at=now)
     try:
         with session.begin_nested():
-            session.add(voucher)
-            session.flush()
+            billing_repo.add_voucher(session, voucher)
     except IntegrityError:  # pragma: no cover - the programme lock makes this a retry race
         raise Conflict("a concurrent grant used this Idempotency-Key; retry",
                        field="Idempotency-Key") from None
@@ -275,24 +247,18 @@ def _check_amount(session: Session, programme: Programme, tenant_id: str,
     if isinstance(granted_fen, bool) or not isinstance(granted_fen, int) or not (
             1 <= granted_fen <= MAX_PROGRAMME_BUDGET_FEN):
         raise ValidationFailed("must be an int fen of at least 1", field="granted_fen")
-    before = session.scalar(select(func.coalesce(func.sum(VoucherRow.granted_fen), 0))
-                            .where(VoucherRow.programme_id == programme.id,
-                                   VoucherRow.tenant_id == tenant_id)) or 0
+    before = billing_repo.granted_to_tenant_fen(session, programme.id, tenant_id)
     if before + granted_fen > programme.cap_fen_per_tenant:
         raise ValidationFailed(
             f"the tenant's grants would reach {before + granted_fen} fen, above the programme's "
             f"cap of {programme.cap_fen_per_tenant} fen per tenant", field="granted_fen")
 
 
-def vouchers_of(session: Session, tenant_id: str, limit: int = 100) -> list[VoucherRow]:
-    return list(session.scalars(select(VoucherRow).where(VoucherRow.tenant_id == tenant_id)
-                                .order_by(VoucherRow.created_at, VoucherRow.id)
-                                .limit(min(limit, MAX_LIST))))
+def vouchers_of(session: Session, tenant_id: str, limit: int = 100) -> list[VoucherRecord]:
+    return billing_repo.vouchers_of_tenant(session, tenant_id, min(limit, MAX_LIST))
 
 
 def grants_of(session: Session, programme_id: str, limit: int = 100,
-              offset: int = 0) -> list[VoucherRow]:
+              offset: int = 0) -> list[VoucherRecord]:
     row = get_programme(session, programme_id)
-    return list(session.scalars(select(VoucherRow).where(VoucherRow.programme_id == row.id)
-                                .order_by(VoucherRow.created_at, VoucherRow.id)
-                                .limit(min(limit, MAX_LIST)).offset(offset)))
+    return billing_repo.vouchers_of_programme(session, row.id, min(limit, MAX_LIST), offset)

@@ -16,13 +16,10 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from suanli.adapters.store import ledger as ledger_store
-from suanli.adapters.store.billing_tables import BillingProfileRow, LeaseHoldRow
-from suanli.adapters.store.job_tables import JobRow, LeaseRow
-from suanli.adapters.store.tables import PoolRow
+from suanli.adapters.store.repositories import billing as billing_repo
 from suanli.domain.accounts import (
     BILLING_MODES,
     EXTERNAL_ACCOUNT,
@@ -34,6 +31,7 @@ from suanli.domain.accounts import (
     receivable_account_id,
     wallet_account_id,
 )
+from suanli.domain.billing_records import HeldJob, HoldRecord, Identified, PricedPool
 from suanli.domain.errors import Conflict, Forbidden, ValidationFailed
 from suanli.domain.holds import hold_estimate_fen
 from suanli.domain.jobs import JobSpec, LeaseState, check_idempotency_key
@@ -86,8 +84,8 @@ def billing_mode(session: Session, tenant_id: str) -> str:
     """prepaid: jobs need a hold from the wallet, charges are taken from it. postpaid: no hold,
     usage is due on the monthly bill. A tenant nobody has deposited for is postpaid; the first
     deposit makes it prepaid (unless an operator chose a mode)."""
-    row = session.get(BillingProfileRow, tenant_id)
-    return POSTPAID if row is None else row.mode
+    mode = billing_repo.billing_mode(session, tenant_id)
+    return POSTPAID if mode is None else mode
 
 
 def set_billing_mode(session: Session, principal: Principal, tenant_id: str, mode: str,
@@ -97,13 +95,7 @@ def set_billing_mode(session: Session, principal: Principal, tenant_id: str, mod
     if mode not in BILLING_MODES:
         raise ValidationFailed(f"one of {', '.join(BILLING_MODES)}", field="mode")
     tenant = tenants.get_tenant(session, tenant_id)
-    row = session.get(BillingProfileRow, tenant.id)
-    if row is None:
-        session.add(BillingProfileRow(tenant_id=tenant.id, mode=mode,
-                                      updated_by=principal.tenant_id, updated_at=now))
-    else:
-        row.mode, row.updated_by, row.updated_at = mode, principal.tenant_id, now
-    session.flush()
+    billing_repo.save_billing_mode(session, tenant.id, mode, principal.tenant_id, now)
     return mode
 
 
@@ -146,9 +138,7 @@ def deposit(session: Session, principal: Principal, tenant_id: str, amount_fen: 
     check_reference(reference)
     ensure_platform_accounts(session, now)
     ensure_wallet(session, tenant.id, now)
-    ledger_store.insert_if_absent(session, BillingProfileRow, {
-        "tenant_id": tenant.id, "mode": PREPAID, "updated_by": principal.tenant_id,
-        "updated_at": now})
+    billing_repo.ensure_billing_mode(session, tenant.id, PREPAID, principal.tenant_id, now)
     digest = hashlib.sha256(f"{tenant.id}\n{key}".encode()).hexdigest()[:40]
     transfer = Transfer(f"deposit:{digest}", EXTERNAL_ACCOUNT, wallet_account_id(tenant.id),
                         amount_fen, "deposit", reference=reference)
@@ -170,14 +160,14 @@ class HoldPlan:
     spec: JobSpec
 
 
-def plan_hold(session: Session, job: JobRow, pool: PoolRow) -> HoldPlan:
+def plan_hold(session: Session, job: HeldJob, pool: PricedPool) -> HoldPlan:
     spec = JobSpec.from_json(job.spec)
     tariff = tariff_store.current_tariff(session, pool).tariff
     units = tariff_store.units_rating(pool, spec.workload_class)
     return HoldPlan(tariff, hold_estimate_fen(tariff, spec, units), spec)
 
 
-def hold_shortfall(session: Session, job: JobRow, pool: PoolRow) -> str | None:
+def hold_shortfall(session: Session, job: HeldJob, pool: PricedPool) -> str | None:
     """Why the tenant's wallet cannot cover the hold for this job on this pool, or None."""
     if billing_mode(session, job.tenant_id) == POSTPAID:
         return None
@@ -192,8 +182,8 @@ def hold_shortfall(session: Session, job: JobRow, pool: PoolRow) -> str | None:
             f"fen available")
 
 
-def on_lease_opened(session: Session, job: JobRow, lease: LeaseRow, pool: PoolRow,
-                    now: datetime) -> LeaseHoldRow:
+def on_lease_opened(session: Session, job: HeldJob, lease: Identified, pool: PricedPool,
+                    now: datetime) -> HoldRecord:
     """Hold the job's worst-case price for the lease (InsufficientFunds if the wallet cannot)."""
     plan = plan_hold(session, job, pool)
     transfer_id = None
@@ -205,18 +195,14 @@ def on_lease_opened(session: Session, job: JobRow, lease: LeaseRow, pool: PoolRo
             transfer_id, wallet_account_id(job.tenant_id), receivable_account_id(pool.tenant_id),
             plan.amount_fen, "job-hold", TransferKind.PENDING,
             timeout_s=plan.spec.time_limit_s + HOLD_GRACE_S, reference=job.id), now)
-    row = LeaseHoldRow(lease_id=lease.id, job_id=job.id, tenant_id=job.tenant_id,
-                       pool_id=pool.id, transfer_id=transfer_id,
-                       amount_fen=plan.amount_fen if transfer_id else 0,
-                       tariff=tariff_store.to_document(plan.tariff),
-                       state=(HoldState.OPEN if transfer_id else HoldState.FREE).value,
-                       created_at=now)
-    session.add(row)
-    session.flush()
-    return row
+    return billing_repo.add_hold(session, HoldRecord(
+        lease_id=lease.id, job_id=job.id, tenant_id=job.tenant_id, pool_id=pool.id,
+        transfer_id=transfer_id, amount_fen=plan.amount_fen if transfer_id else 0,
+        tariff=tariff_store.to_document(plan.tariff),
+        state=(HoldState.OPEN if transfer_id else HoldState.FREE).value, created_at=now))
 
 
-def release_hold(session: Session, hold: LeaseHoldRow, now: datetime) -> None:
+def release_hold(session: Session, hold: HoldRecord, now: datetime) -> None:
     """Give an open hold back to the wallet: void it, or mark it expired if it already is."""
     if hold.state != HoldState.OPEN:
         return
@@ -229,16 +215,16 @@ def release_hold(session: Session, hold: LeaseHoldRow, now: datetime) -> None:
     if record.state == TransferState.PENDING:
         ledger_store.apply(session, void_pending(f"{hold.lease_id}:void", hold.transfer_id,
                                                  "job-release", reference=hold.job_id), now)
-        hold.state = HoldState.VOIDED.value
+        state = HoldState.VOIDED.value
     else:
         # settled elsewhere meanwhile: the hold takes the ledger's word (posted, voided, expired)
-        hold.state = HoldState(record.state.value).value
-    hold.settled_at = now
+        state = HoldState(record.state.value).value
+    billing_repo.set_hold_state(session, hold.lease_id, state, now)
 
 
-def on_lease_ended_without_usage(session: Session, lease: LeaseRow, now: datetime) -> None:
+def on_lease_ended_without_usage(session: Session, lease: Identified, now: datetime) -> None:
     """The lease ended and nothing was used (expired, cancelled before claim, no usage)."""
-    hold = session.get(LeaseHoldRow, lease.id)
+    hold = billing_repo.get_hold(session, lease.id)
     if hold is not None:
         release_hold(session, hold, now)
 
@@ -247,16 +233,12 @@ def sweep(session: Session, now: datetime) -> int:
     """The background loop's billing step: holds of leases that ended without usage go back
     to the wallet (e.g. a job cancelled before an agent claimed it), and ledger holds past
     their timeout expire. Returns how many holds were released."""
-    stale = session.scalars(
-        select(LeaseHoldRow).join(LeaseRow, LeaseRow.id == LeaseHoldRow.lease_id)
-        .where(LeaseHoldRow.state == HoldState.OPEN.value,
-               LeaseRow.state != LeaseState.ACTIVE.value)
-        .order_by(LeaseHoldRow.lease_id).limit(MAX_SWEEP)).all()
+    stale = billing_repo.stale_open_holds(session, HoldState.OPEN.value,
+                                          LeaseState.ACTIVE.value, MAX_SWEEP)
     for hold in stale:
         release_hold(session, hold, now)
     expired = ledger_store.expire_due(session, now, MAX_SWEEP)
     if expired:
-        for hold in session.scalars(select(LeaseHoldRow).where(
-                LeaseHoldRow.transfer_id.in_([r.id for r in expired]))):
-            hold.state, hold.settled_at = HoldState.EXPIRED.value, now
+        billing_repo.set_holds_state_by_transfer(session, [r.id for r in expired],
+                                                 HoldState.EXPIRED.value, now)
     return len(stale) + len(expired)

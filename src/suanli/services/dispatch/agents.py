@@ -7,20 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from suanli.adapters.store import rows_matched
-from suanli.adapters.store.job_tables import (
-    AgentRow,
-    JobLogRow,
-    JobRow,
-    LeaseRow,
-    UsageRecordRow,
-)
-from suanli.adapters.store.tables import PoolRow
+from suanli.adapters.store.repositories import jobs as store
 from suanli.domain.errors import Conflict, NotFound, ValidationFailed
 from suanli.domain.ids import ComputeId
+from suanli.domain.job_records import Agent, Job, JobLog, Lease, StoredUsageRecord
 from suanli.domain.jobs import MAX_ATTEMPTS, JobState, LeaseState
 from suanli.domain.resources import check_name
 from suanli.domain.tenants import Principal, Role, may_see, require_owner, require_role
@@ -52,63 +44,53 @@ class Assignment:
 
 
 def register(session: Session, principal: Principal, *, name: str, pools: list[str],
-             engine: str, now: datetime) -> AgentRow:
+             engine: str, now: datetime) -> Agent:
     require_role(principal, Role.PROVIDER)
     if not pools or len(pools) > MAX_POOLS_PER_AGENT:
         raise ValidationFailed(f"list 1..{MAX_POOLS_PER_AGENT} pools", field="pools")
     canonical = []
     for pool_id in pools:
-        pool = session.get(PoolRow, str(ComputeId.parse(pool_id, field="pools")))
+        pool = store.get_pool(session, str(ComputeId.parse(pool_id, field="pools")))
         if pool is None:
             raise NotFound(f"pool {pool_id} does not exist", field="pools")
         require_owner(principal, pool.tenant_id, f"pool {pool.id}")
         canonical.append(pool.id)
     if not 1 <= len(engine) <= MAX_ENGINE_CHARS:
         raise ValidationFailed(f"1-{MAX_ENGINE_CHARS} characters", field="engine")
-    row = AgentRow(id=f"ag_{secrets.token_hex(8)}", tenant_id=principal.tenant_id,
-                   name=check_name(name, "name"), pools=canonical, engine=engine,
-                   last_seen=now, created_at=now)
-    session.add(row)
-    return row
+    agent = Agent(id=f"ag_{secrets.token_hex(8)}", tenant_id=principal.tenant_id,
+                  name=check_name(name, "name"), pools=tuple(canonical), engine=engine,
+                  last_seen=now, created_at=now)
+    store.add_agent(session, agent)
+    return agent
 
 
-def _agent(session: Session, principal: Principal, agent_id: str) -> AgentRow:
-    agent = session.get(AgentRow, agent_id)
+def _agent(session: Session, principal: Principal, agent_id: str, now: datetime) -> Agent:
+    """The caller's agent, marked as heard from now."""
+    agent = store.get_agent(session, agent_id)
     if agent is None or not may_see(principal, agent.tenant_id):
         raise NotFound(f"agent {agent_id} is not registered", field="agent_id")
+    store.agent_seen(session, agent.id, now)
     return agent
 
 
 def claim(session: Session, principal: Principal, agent_id: str, now: datetime,
           max_jobs: int = MAX_CLAIM, ttl_s: int = HEARTBEAT_TTL_S) -> list[Assignment]:
     """Hand the agent the placed jobs of its pools; each claim bumps the lease's fence."""
-    agent = _agent(session, principal, agent_id)
-    agent.last_seen = now
-    stmt = (select(LeaseRow, JobRow).join(JobRow, JobRow.lease_id == LeaseRow.id)
-            .where(LeaseRow.pool_id.in_(agent.pools), LeaseRow.state == LeaseState.ACTIVE.value,
-                   LeaseRow.agent_id.is_(None), JobRow.state == JobState.PLACED.value)
-            .order_by(LeaseRow.created_at).limit(min(max_jobs, MAX_CLAIM))
-            .with_for_update(skip_locked=True))
+    agent = _agent(session, principal, agent_id, now)
     out = []
-    for lease, job in session.execute(stmt).all():
+    for found, job in store.lock_claimable(session, agent.pools, min(max_jobs, MAX_CLAIM)):
         # Compare-and-set on the fence: if another claim got here first, skip this lease.
-        claimed = rows_matched(session.execute(
-            update(LeaseRow).where(LeaseRow.id == lease.id, LeaseRow.fence == lease.fence,
-                                   LeaseRow.agent_id.is_(None))
-            .values(fence=lease.fence + 1, agent_id=agent.id,
-                    heartbeat_deadline=now + timedelta(seconds=ttl_s))
-            .execution_options(synchronize_session=False)))
-        if claimed != 1:
+        lease = store.claim_lease(session, found, agent.id, now + timedelta(seconds=ttl_s))
+        if lease is None:
             continue
-        session.refresh(lease)
         jobs.transition(session, job, JobState.DISPATCHED, now, f"claimed by {agent.id}")
         out.append(Assignment(job.id, lease.id, lease.fence, lease.pool_id, lease.devices,
                               job.spec))
     return out
 
 
-def _fenced_lease(session: Session, agent: AgentRow, lease_id: str, fence: int) -> LeaseRow:
-    lease = session.get(LeaseRow, str(ComputeId.parse(lease_id, field="lease_id")))
+def _fenced_lease(session: Session, agent: Agent, lease_id: str, fence: int) -> Lease:
+    lease = store.get_lease(session, str(ComputeId.parse(lease_id, field="lease_id")))
     if lease is None:
         raise NotFound(f"lease {lease_id} does not exist", field="lease_id")
     if lease.agent_id != agent.id or lease.fence != fence:
@@ -121,8 +103,7 @@ def heartbeat(session: Session, principal: Principal, agent_id: str,
               leases: list[dict[str, Any]], now: datetime,
               ttl_s: int = HEARTBEAT_TTL_S) -> dict[str, str]:
     """Keep the agent's leases alive; answers per lease: ok, cancel, or lost (stop it)."""
-    agent = _agent(session, principal, agent_id)
-    agent.last_seen = now
+    agent = _agent(session, principal, agent_id, now)
     answers: dict[str, str] = {}
     for item in leases[:MAX_CLAIM * 8]:
         lease_id, fence = str(item.get("lease_id")), int(item.get("fence", -1))
@@ -131,7 +112,7 @@ def heartbeat(session: Session, principal: Principal, agent_id: str,
         except (Conflict, NotFound, ValidationFailed):
             answers[lease_id] = "lost"
             continue
-        job = session.get(JobRow, lease.job_id)
+        job = store.get_job(session, lease.job_id)
         assert job is not None
         if lease.state != LeaseState.ACTIVE:
             answers[lease.id] = "lost"
@@ -139,6 +120,7 @@ def heartbeat(session: Session, principal: Principal, agent_id: str,
             answers[lease.id] = "cancel"
         else:
             lease.heartbeat_deadline = now + timedelta(seconds=ttl_s)
+            store.save_lease(session, lease)
             answers[lease.id] = "ok"
     return answers
 
@@ -146,20 +128,20 @@ def heartbeat(session: Session, principal: Principal, agent_id: str,
 def report(session: Session, principal: Principal, agent_id: str, lease_id: str, fence: int,
            state: JobState, now: datetime, *, exit_code: int | None = None, message: str = "",
            logs: str | None = None, engine_ref: str | None = None,
-           usage: dict[str, Any] | None = None, ttl_s: int = HEARTBEAT_TTL_S) -> JobRow:
+           usage: dict[str, Any] | None = None, ttl_s: int = HEARTBEAT_TTL_S) -> Job:
     """Apply an agent's report on its lease; terminal reports end the lease and meter usage."""
     if state not in REPORTABLE:
         raise ValidationFailed(f"one of {', '.join(s.value for s in REPORTABLE)}", field="state")
-    agent = _agent(session, principal, agent_id)
-    agent.last_seen = now
+    agent = _agent(session, principal, agent_id, now)
     lease = _fenced_lease(session, agent, lease_id, fence)
-    job = session.get(JobRow, lease.job_id)
+    job = store.get_job(session, lease.job_id)
     assert job is not None
     if engine_ref:
         if len(engine_ref) > MAX_ENGINE_REF_CHARS:
             raise ValidationFailed(f"at most {MAX_ENGINE_REF_CHARS} characters",
                                    field="engine_ref")
         lease.engine_ref = engine_ref
+        store.save_lease(session, lease)
     if logs is not None:
         _store_logs(session, job.id, logs, now)
     if lease.state != LeaseState.ACTIVE:
@@ -175,6 +157,7 @@ def report(session: Session, principal: Principal, agent_id: str, lease_id: str,
     if state.is_terminal or state is JobState.PREEMPTED:
         job.exit_code = exit_code
         job.message = message[:2000]
+        store.save_job(session, job)
         recorded = record_usage(session, lease, job, usage, now) if usage is not None else None
         release(session, lease, now, LeaseState.RELEASED)
         if recorded is not None:
@@ -185,27 +168,24 @@ def report(session: Session, principal: Principal, agent_id: str, lease_id: str,
             requeue(session, job, now, f"preempted on {lease.pool_id}")
     else:
         lease.heartbeat_deadline = now + timedelta(seconds=ttl_s)
+        store.save_lease(session, lease)
     return job
 
 
 def _store_logs(session: Session, job_id: str, text: str, now: datetime) -> None:
     truncated = len(text) > MAX_LOG_CHARS
     text = text[-MAX_LOG_CHARS:]
-    row = session.get(JobLogRow, job_id)
-    if row is None:
-        session.add(JobLogRow(job_id=job_id, text=text, truncated=truncated, updated_at=now))
-    else:
-        row.text, row.truncated, row.updated_at = text, truncated, now
+    store.save_job_log(session, JobLog(job_id, text, truncated, now))
 
 
-def record_usage(session: Session, lease: LeaseRow, job: JobRow, usage: dict[str, Any],
-                 now: datetime) -> UsageRecordRow:
+def record_usage(session: Session, lease: Lease, job: Job, usage: dict[str, Any],
+                 now: datetime) -> StoredUsageRecord:
     """The lease's usage record; the same report twice is one record, a different one a 409.
     Built where posted records are (services.metering.usage), under the same lease rules."""
     return metering.record_reported(session, lease, job, usage, now)
 
 
-def requeue(session: Session, job: JobRow, now: datetime, reason: str) -> None:
+def requeue(session: Session, job: Job, now: datetime, reason: str) -> None:
     """Send a job back to be placed elsewhere, or fail it when it is out of attempts."""
     if job.pool_id and job.pool_id not in (job.excluded_pools or []):
         job.excluded_pools = [*(job.excluded_pools or []), job.pool_id]
@@ -217,16 +197,15 @@ def requeue(session: Session, job: JobRow, now: datetime, reason: str) -> None:
         job.message = reason
     jobs.transition(session, job, target, now, reason)
     job.lease_id = None
+    store.save_job(session, job)
 
 
 def expire_leases(session: Session, now: datetime) -> int:
     """Failover: leases whose agent went silent (or never claimed) are ended and their jobs
     placed again elsewhere. The fence makes a late report from the old agent a 409."""
-    stale = session.scalars(select(LeaseRow).where(LeaseRow.state == LeaseState.ACTIVE.value,
-                                                   LeaseRow.heartbeat_deadline < now)
-                            .limit(500).with_for_update(skip_locked=True)).all()
+    stale = store.lock_stale_leases(session, now, limit=500)
     for lease in stale:
-        job = session.get(JobRow, lease.job_id)
+        job = store.get_job(session, lease.job_id)
         assert job is not None
         release(session, lease, now, LeaseState.EXPIRED)
         billing.on_lease_ended_without_usage(session, lease, now)
@@ -240,11 +219,8 @@ def expire_leases(session: Session, now: datetime) -> int:
 def grace_after_restart(session: Session, now: datetime, ttl_s: int = HEARTBEAT_TTL_S) -> int:
     """After the platform was down, agents could not heartbeat: give every lease a fresh TTL
     instead of failing over work that is still running (which would run it twice)."""
-    return rows_matched(session.execute(
-        update(LeaseRow).where(LeaseRow.state == LeaseState.ACTIVE.value,
-                               LeaseRow.heartbeat_deadline < now + timedelta(seconds=ttl_s))
-        .values(heartbeat_deadline=now + timedelta(seconds=ttl_s))
-        .execution_options(synchronize_session=False)))
+    fresh = now + timedelta(seconds=ttl_s)
+    return store.extend_active_leases(session, before=fresh, deadline=fresh)
 
 
 def tick(session: Session, now: datetime,

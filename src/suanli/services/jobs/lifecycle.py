@@ -6,14 +6,13 @@ import hashlib
 import json
 from datetime import datetime
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from suanli.adapters.store.job_tables import JobEventRow, JobLogRow, JobRow, LeaseRow
+from suanli.adapters.store.repositories import jobs as store
 from suanli.catalog import load_catalog
 from suanli.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from suanli.domain.ids import ComputeId, IdKind
+from suanli.domain.job_records import Job, JobEvent, JobLog
 from suanli.domain.jobs import (
     JobSpec,
     JobState,
@@ -33,7 +32,7 @@ def _request_hash(spec: JobSpec) -> str:
 
 
 def submit(session: Session, principal: Principal, authority: ComputeId, spec: JobSpec,
-           idempotency_key: str, now: datetime) -> tuple[JobRow, bool]:
+           idempotency_key: str, now: datetime) -> tuple[Job, bool]:
     """Accept a job; the same key again returns the same job. Returns (job, created)."""
     require_role(principal, Role.CONSUMER, Role.PROVIDER)
     if spec.max_price_fen_per_device_hour != 0 and not principal.may(Scope.SPEND):
@@ -48,44 +47,35 @@ def submit(session: Session, principal: Principal, authority: ComputeId, spec: J
         except NotFound as exc:
             raise ValidationFailed(exc.detail, field="accelerator") from None
     digest = _request_hash(spec)
-    existing = _by_key(session, principal.tenant_id, key)
+    existing = store.job_by_idempotency_key(session, principal.tenant_id, key)
     if existing is not None:
         return _same_request(existing, digest), False
     job_id = allocate_committed(session, authority, IdKind.JOB)
-    row = JobRow(id=str(job_id), tenant_id=principal.tenant_id, idempotency_key=key,
-                 request_sha256=digest, name=spec.name, spec=spec.to_json(),
-                 state=JobState.PENDING.value, attempts=0, excluded_pools=[], message="",
-                 created_at=now, updated_at=now)
-    try:
-        with session.begin_nested():
-            session.add(row)
-            session.flush()
-    except IntegrityError:
+    job, created = store.add_job(session, Job(
+        id=str(job_id), tenant_id=principal.tenant_id, idempotency_key=key,
+        request_sha256=digest, name=spec.name, spec=spec.to_json(),
+        state=JobState.PENDING.value, attempts=0, excluded_pools=[], message="",
+        created_at=now, updated_at=now))
+    if not created:
         # A concurrent request with the same key won the race: answer with its job.
-        existing = _by_key(session, principal.tenant_id, key)
-        if existing is None:
-            raise
-        return _same_request(existing, digest), False
-    session.add(JobEventRow(job_id=row.id, from_state=None, to_state=JobState.PENDING.value,
-                            at=now, reason="submitted"))
-    return row, True
+        return _same_request(job, digest), False
+    store.add_job_event(session, JobEvent(job.id, None, JobState.PENDING.value, now,
+                                          "submitted"))
+    return job, True
 
 
-def _by_key(session: Session, tenant_id: str, key: str) -> JobRow | None:
-    return session.scalar(select(JobRow).where(JobRow.tenant_id == tenant_id,
-                                               JobRow.idempotency_key == key))
-
-
-def _same_request(existing: JobRow, digest: str) -> JobRow:
+def _same_request(existing: Job, digest: str) -> Job:
     if existing.request_sha256 != digest:
         raise Conflict("this Idempotency-Key was used for a different job request",
                        field="Idempotency-Key")
     return existing
 
 
-def transition(session: Session, job: JobRow, target: JobState, now: datetime,
+def transition(session: Session, job: Job, target: JobState, now: datetime,
                reason: str) -> None:
-    """Move a job to `target` if the state machine allows it, and record the event."""
+    """Move a job to `target` if the state machine allows it, save it and record the event.
+
+    The job changes in place (as the API and roaming, which hold it, expect)."""
     current = JobState(job.state)
     check_transition(current, target)
     job.state = target.value
@@ -94,40 +84,38 @@ def transition(session: Session, job: JobRow, target: JobState, now: datetime,
         job.started_at = now
     if target.is_terminal:
         job.finished_at = now
-    session.add(JobEventRow(job_id=job.id, from_state=current.value, to_state=target.value,
-                            at=now, reason=reason[:500]))
+    store.save_job(session, job)
+    store.add_job_event(session, JobEvent(job.id, current.value, target.value, now,
+                                          reason[:500]))
 
 
-def get(session: Session, principal: Principal, job_id: str) -> JobRow:
-    row = session.get(JobRow, str(ComputeId.parse(job_id, field="job_id")))
-    if row is None or not may_see(principal, row.tenant_id):
+def get(session: Session, principal: Principal, job_id: str) -> Job:
+    job = store.get_job(session, str(ComputeId.parse(job_id, field="job_id")))
+    if job is None or not may_see(principal, job.tenant_id):
         raise NotFound(f"job {job_id} does not exist", field="job_id")
-    return row
+    return job
 
 
 def list_jobs(session: Session, principal: Principal, *, state: str | None = None,
-              limit: int = 50, offset: int = 0) -> list[JobRow]:
+              limit: int = 50, offset: int = 0) -> list[Job]:
     """The caller's own jobs, newest first (an operator sees every tenant's)."""
-    stmt = select(JobRow).order_by(JobRow.created_at.desc(), JobRow.id.desc())
-    if not principal.is_operator:
-        stmt = stmt.where(JobRow.tenant_id == principal.tenant_id)
-    if state is not None:
-        stmt = stmt.where(JobRow.state == JobState(state).value)
-    return list(session.scalars(stmt.limit(min(limit, MAX_LIST)).offset(offset)))
+    return store.list_jobs(session,
+                           tenant_id=None if principal.is_operator else principal.tenant_id,
+                           state=None if state is None else JobState(state).value,
+                           limit=min(limit, MAX_LIST), offset=offset)
 
 
-def events(session: Session, job: JobRow) -> list[JobEventRow]:
-    return list(session.scalars(select(JobEventRow).where(JobEventRow.job_id == job.id)
-                                .order_by(JobEventRow.id)))
+def events(session: Session, job: Job) -> list[JobEvent]:
+    return store.job_events(session, job.id)
 
 
-def cancel(session: Session, principal: Principal, job_id: str, now: datetime) -> JobRow:
+def cancel(session: Session, principal: Principal, job_id: str, now: datetime) -> Job:
     """Cancel a job. Unclaimed devices are freed now; a running job's agent stops it."""
     job = get(session, principal, job_id)
     if JobState(job.state).is_terminal:
         raise Conflict(f"job {job.id} already ended ({job.state})", field="state")
     transition(session, job, JobState.CANCELLED, now, f"cancelled by {principal.tenant_id}")
-    lease = session.get(LeaseRow, job.lease_id) if job.lease_id else None
+    lease = store.get_lease(session, job.lease_id) if job.lease_id else None
     if lease is not None and lease.state == LeaseState.ACTIVE and lease.agent_id is None:
         # Nobody claimed it yet: the devices go back now. A claimed job's agent learns of the
         # cancellation at its next heartbeat, stops the work and reports its final usage.
@@ -135,6 +123,6 @@ def cancel(session: Session, principal: Principal, job_id: str, now: datetime) -
     return job
 
 
-def logs(session: Session, principal: Principal, job_id: str) -> JobLogRow | None:
+def logs(session: Session, principal: Principal, job_id: str) -> JobLog | None:
     job = get(session, principal, job_id)
-    return session.get(JobLogRow, job.id)
+    return store.get_job_log(session, job.id)

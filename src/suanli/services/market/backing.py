@@ -11,12 +11,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from decimal import Decimal
+from typing import Protocol
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from suanli.adapters.store.repositories import market as repo
-from suanli.adapters.store.tables import PoolRow
+from suanli.domain.billing_records import PricedPool
 from suanli.domain.errors import Forbidden, ValidationFailed
 from suanli.domain.market.products import QuantityUnit, unit_of, workload_of
 from suanli.domain.resources import PoolState
@@ -25,7 +25,16 @@ from suanli.services.billing import tariffs
 from suanli.services.registry import inventory as registry
 
 
-def rating(pool: PoolRow, accelerator_class: str) -> Decimal:
+class BackingPool(PricedPool, Protocol):
+    """What backing reads of a pool (a registry pool, or a `MarketPool`)."""
+
+    @property
+    def state(self) -> str: ...
+    @property
+    def device_count(self) -> int: ...
+
+
+def rating(pool: PricedPool, accelerator_class: str) -> Decimal:
     """Units one device of the pool delivers in an hour of this product: 1 for a device
     product, the pool's SCU rating in the product's workload class for an SCU product."""
     if unit_of(accelerator_class) is QuantityUnit.DEVICE:
@@ -40,7 +49,7 @@ def devices_for(quantity: int, units_per_device: Decimal) -> int:
 
 
 def pool_for_ask(session: Session, principal: Principal, pool_id: str, accelerator_class: str,
-                 location: str) -> PoolRow:
+                 location: str) -> BackingPool:
     """The pool an ask names, if the caller may sell from it and it serves the product."""
     pool = registry.get_pool(session, pool_id)
     try:
@@ -64,11 +73,10 @@ def pool_for_ask(session: Session, principal: Principal, pool_id: str, accelerat
 
 def lock_pool(session: Session, pool_id: str) -> None:
     """Serialise asks on one pool (PostgreSQL; SQLite's one writer already does)."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(PoolRow.id).where(PoolRow.id == pool_id).with_for_update())
+    repo.lock_pool(session, pool_id)
 
 
-def free_devices(session: Session, pool: PoolRow, block_starts: Iterable[int]
+def free_devices(session: Session, pool: BackingPool, block_starts: Iterable[int]
                  ) -> dict[int, int]:
     """Devices of the pool no ask and no running job holds, per block start (epoch s)."""
     starts = sorted(set(block_starts))

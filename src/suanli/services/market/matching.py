@@ -17,7 +17,6 @@ from decimal import Decimal
 from sqlalchemy.orm import Session
 
 from suanli.adapters.store.repositories import market as repo
-from suanli.adapters.store.tables import PoolRow
 from suanli.domain.accounts import FEES_ACCOUNT, receivable_account_id, wallet_account_id
 from suanli.domain.ledger import Transfer, post_pending, void_pending
 from suanli.domain.market.book import OrderBook
@@ -81,7 +80,7 @@ class Command:
         self.complete_orders: set[str] = set()  # orders whose every leg is in self.legs
         self.states: dict[str, OrderState] = {}  # what `finish` set each moved order to
         self._posted: dict[str, int] = defaultdict(int)
-        self._pools: dict[str, PoolRow] = {}
+        self._pools: dict[str, backing.BackingPool] = {}
 
     # -- setting up --------------------------------------------------------------------------
 
@@ -99,7 +98,7 @@ class Command:
                 repo.ensure_product(self.session, opening[product_id], self.now)
             # A product opened concurrently sorts anywhere; locking the new ones after the
             # old cannot deadlock: nobody else holds a product nobody has opened.
-            self.products.update(repo.lock_products(self.session, missing, self.now))
+            self.products |= repo.lock_products(self.session, missing, self.now)
 
     def book(self, product_id: str) -> OrderBook:
         book = self.books.get(product_id)
@@ -131,7 +130,7 @@ class Command:
         self.legs[leg.id] = leg
         self.changed.add(leg.id)
 
-    def pool(self, pool_id: str) -> PoolRow:
+    def pool(self, pool_id: str) -> backing.BackingPool:
         pool = self._pools.get(pool_id)
         if pool is None:
             pool = self._pools[pool_id] = registry.get_pool(self.session, pool_id)

@@ -9,13 +9,13 @@ import time
 from collections.abc import Mapping
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from suanli.adapters.store.tables import PoolRow
+from suanli.adapters.store.repositories import market as repo
 from suanli.domain.errors import ValidationFailed
 from suanli.domain.market import rfq
 from suanli.domain.market.products import MAX_HORIZON_S, QuantityUnit, unit_of
+from suanli.domain.market.records import MarketPool
 from suanli.domain.resources import PoolState
 from suanli.services.billing import tariffs
 from suanli.services.market import backing
@@ -45,16 +45,14 @@ class PricingRegistry:
 PRICING = PricingRegistry()
 
 
-def _pools(session: Session, request: rfq.QuoteRequest) -> list[PoolRow]:
-    conditions = [PoolRow.state == PoolState.ACTIVE.value,
-                  or_(PoolRow.hub == request.location, PoolRow.province == request.location)]
-    if unit_of(request.accelerator_class) is QuantityUnit.DEVICE:
-        conditions.append(PoolRow.accelerator == request.accelerator_class)
-    return list(session.scalars(select(PoolRow).where(and_(*conditions))
-                                .order_by(PoolRow.id).limit(MAX_POOLS)))
+def _pools(session: Session, request: rfq.QuoteRequest) -> list[MarketPool]:
+    device = unit_of(request.accelerator_class) is QuantityUnit.DEVICE
+    return repo.quotable_pools(session, state=PoolState.ACTIVE.value, location=request.location,
+                               accelerator=request.accelerator_class if device else None,
+                               limit=MAX_POOLS)
 
 
-def _offer(session: Session, request: rfq.QuoteRequest, pool: PoolRow,
+def _offer(session: Session, request: rfq.QuoteRequest, pool: MarketPool,
            blocks: list[int]) -> rfq.Offer | None:
     units = backing.rating(pool, request.accelerator_class)
     if units <= 0:

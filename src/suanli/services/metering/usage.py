@@ -9,15 +9,20 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from suanli.adapters.store.billing_tables import UsageChargeRow
-from suanli.adapters.store.job_tables import JobRow, LeaseRow, UsageRecordRow
-from suanli.adapters.store.tables import PoolRow
+from suanli.adapters.store.repositories import jobs as job_store
+from suanli.adapters.store.repositories import usage as usage_store
+from suanli.domain.billing_records import UsageCharge
 from suanli.domain.errors import Conflict, NotFound, ValidationFailed
 from suanli.domain.ids import ComputeId, IdKind
+from suanli.domain.job_records import (
+    Job,
+    Lease,
+    PoolFacts,
+    RecordCharge,
+    StoredUsageRecord,
+)
 from suanli.domain.jobs import JobSpec
 from suanli.domain.metering import (
     IngestOutcome,
@@ -44,9 +49,9 @@ _RECORD_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/*-]{0,71}$")
 
 @dataclass(frozen=True)
 class Ingested:
-    record: UsageRecordRow
+    record: StoredUsageRecord
     outcome: IngestOutcome
-    charge: UsageChargeRow | None
+    charge: RecordCharge | UsageCharge | None  # a stored charge, or what charging.charge made
 
 
 def ingest(session: Session, principal: Principal, *, record_id: str, lease_id: str,
@@ -62,43 +67,37 @@ def ingest(session: Session, principal: Principal, *, record_id: str, lease_id: 
     require_role(principal, Role.PROVIDER)
     if not isinstance(record_id, str) or not _RECORD_ID_RE.match(record_id):
         raise ValidationFailed("1-72 characters of A-Z a-z 0-9 . _ : / * -", field="id")
-    lease = session.get(LeaseRow, str(ComputeId.parse(lease_id, field="lease_id")))
-    pool = None if lease is None else session.get(PoolRow, lease.pool_id)
+    lease = job_store.get_lease(session, str(ComputeId.parse(lease_id, field="lease_id")))
+    pool = None if lease is None else job_store.get_pool(session, lease.pool_id)
     if lease is None or pool is None or not may_see(principal, pool.tenant_id):
         raise NotFound(f"lease {lease_id} does not exist", field="lease_id")
-    pool = session.get(PoolRow, lease.pool_id)
-    assert pool is not None
     require_owner(principal, pool.tenant_id, f"lease {lease.id}")
     start, end = require_aware(start, "start"), require_aware(end, "end")
     terms, earlier = _lock_lease(session, lease, pool)
     posted = PostedUsage(record_id, utc(start), utc(end), device_count, measured_energy_wh)
-    existing = session.get(UsageRecordRow, record_id)
+    existing = usage_store.get_usage_record(session, record_id)
     if existing is not None:
         if existing.content_sha256 != content_digest(usage_content(terms, posted)):
             raise Conflict(f"usage record {record_id} exists with different fields", field="id")
         return Ingested(existing, IngestOutcome.DUPLICATE,
-                        session.get(UsageChargeRow, existing.id))
+                        usage_store.charge_of_record(session, existing.id))
     built = build_usage_record(terms, posted, earlier, now)
     ingest_decision(UsageRecord(record_id, lease.id, terms.job_id, terms.tenant_id, pool.id,
                                 built.devices, built.started_at, built.ended_at,
                                 measured_energy_wh=measured_energy_wh), None, now)
-    row = _row(built, now)
-    try:
-        with session.begin_nested():
-            session.add(row)
-            session.flush()
-    except IntegrityError:  # pragma: no cover - the lease lock serialises its records
-        raise Conflict(f"usage record {record_id} was stored meanwhile; retry",
-                       field="id") from None
-    return Ingested(row, IngestOutcome.ACCEPTED, charging.charge(session, row, now))
+    record = _stored(built, now)
+    if not usage_store.insert_usage_record(session, record):  # pragma: no cover
+        # the lease lock serialises its records: another one cannot be stored meanwhile
+        raise Conflict(f"usage record {record_id} was stored meanwhile; retry", field="id")
+    return Ingested(record, IngestOutcome.ACCEPTED, charging.charge(session, record, now))
 
 
-def record_reported(session: Session, lease: LeaseRow, job: JobRow, usage: dict[str, Any],
-                    now: datetime) -> UsageRecordRow:
+def record_reported(session: Session, lease: Lease, job: Job, usage: dict[str, Any],
+                    now: datetime) -> StoredUsageRecord:
     """The usage record of an agent's final report on its lease (id `<lease>.R1`): the same
     report twice is one record, a different one a 409."""
     record_id = str(ComputeId.parse(lease.id).child(IdKind.RECORD, 1))
-    pool = session.get(PoolRow, lease.pool_id)
+    pool = job_store.get_pool(session, lease.pool_id)
     assert pool is not None
     terms, earlier = _lock_lease(session, lease, pool)
     estimated = usage.get("energy_wh") is None or bool(usage.get("energy_estimated", True))
@@ -106,15 +105,15 @@ def record_reported(session: Session, lease: LeaseRow, job: JobRow, usage: dict[
                              usage.get("cpu_s"), usage.get("max_rss_mb"), usage.get("energy_wh"),
                              estimated, _number(usage.get("utilisation", 1.0),
                                                 "usage.utilisation"))
-    existing = session.get(UsageRecordRow, record_id)
+    existing = usage_store.get_usage_record(session, record_id)
     if existing is not None:
         if existing.content_sha256 != content_digest(usage_content(terms, reported)):
             raise Conflict(f"usage record {record_id} exists with different figures",
                            field="usage")
         return existing
-    row = _row(build_usage_record(terms, reported, earlier, now), now)
-    session.add(row)
-    return row
+    record = _stored(build_usage_record(terms, reported, earlier, now), now)
+    usage_store.add_usage_record(session, record)
+    return record
 
 
 def _number(value: Any, field: str) -> float:
@@ -125,30 +124,25 @@ def _number(value: Any, field: str) -> float:
     return float(value)
 
 
-def _lock_lease(session: Session, lease: LeaseRow, pool: PoolRow
+def _lock_lease(session: Session, lease: Lease, pool: PoolFacts
                 ) -> tuple[LeaseTerms, list[MeteredSpan]]:
     """The lease's terms and its records so far, with the lease row locked: two records of
     one lease are judged one after the other, never side by side."""
-    session.execute(select(LeaseRow.id).where(LeaseRow.id == lease.id).with_for_update())
-    job = session.get(JobRow, lease.job_id)
+    job_store.lock_lease(session, lease.id)
+    job = job_store.get_job(session, lease.job_id)
     assert job is not None
     terms = LeaseTerms(lease.id, job.id, job.tenant_id, pool.tenant_id, pool.id,
                        pool.accelerator, lease.devices, aware(lease.created_at),
                        aware(lease.ended_at) if lease.ended_at else None,
                        JobSpec.from_json(job.spec).time_limit_s,
                        tariff_store.device_power_kw(pool.accelerator))
-    rows = session.execute(select(UsageRecordRow.id, UsageRecordRow.started_at,
-                                  UsageRecordRow.ended_at, UsageRecordRow.created_at)
-                           .where(UsageRecordRow.lease_id == lease.id)).all()
-    return terms, [MeteredSpan(r.id, aware(r.started_at), aware(r.ended_at),
-                               aware(r.created_at)) for r in rows]
+    return terms, usage_store.spans_of_lease(session, lease.id)
 
 
-def _row(built: NewUsageRecord, now: datetime) -> UsageRecordRow:
-    return UsageRecordRow(**asdict(built), created_at=now)
+def _stored(built: NewUsageRecord, now: datetime) -> StoredUsageRecord:
+    return StoredUsageRecord(**asdict(built), created_at=now)
 
 
-def records_of_job(session: Session, job_id: str) -> list[UsageRecordRow]:
+def records_of_job(session: Session, job_id: str) -> list[StoredUsageRecord]:
     """The usage records reported for one job, oldest first (the caller checked access)."""
-    return list(session.scalars(select(UsageRecordRow).where(UsageRecordRow.job_id == job_id)
-                                .order_by(UsageRecordRow.created_at)))
+    return usage_store.records_of_job(session, job_id)

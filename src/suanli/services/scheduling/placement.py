@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from suanli.adapters.store.job_tables import JobRow
-from suanli.adapters.store.tables import PoolRow
+from suanli.adapters.store.repositories import jobs as job_store
+from suanli.adapters.store.repositories import scheduling as store
 from suanli.catalog import load_catalog
 from suanli.domain.errors import InsufficientFunds
+from suanli.domain.job_records import Job, PoolFacts
 from suanli.domain.jobs import JobSpec, JobState
-from suanli.domain.resources import PoolState
 from suanli.services.billing import estimates
 from suanli.services.billing import wallets as billing
 from suanli.services.jobs import lifecycle as jobs
@@ -30,14 +29,13 @@ MAX_CANDIDATES = 50
 MAX_JOBS_PER_PASS = 500
 MAX_TENANTS_PER_PASS = 500  # tenants one pass serves; more wait for the next, in rotation
 MAX_TENANTS_SCANNED = 100_000
-_LOCK_CHUNK = 500
 log = logging.getLogger("suanli.scheduler")
 CLAIM_TIMEOUT_S = 120  # an agent must claim a placed job this soon, or it is placed elsewhere
 
 
 @dataclass(frozen=True)
 class Candidate:
-    pool: PoolRow
+    pool: PoolFacts
     score: float
     breakdown: dict[str, Any]
 
@@ -47,28 +45,8 @@ def candidates(session: Session, spec: JobSpec, excluded: list[str],
     """Pools that can take the job now, best first, each with the reason for its rank and
     its estimated cost under the tariff in force (for the tenant's month-to-date tiers)."""
     now = now or datetime.now(UTC)
-    unit_price = getattr(PoolRow, f"fen_per_unit_hour_{spec.workload_class}")
-    conditions = [PoolRow.state == PoolState.ACTIVE.value, PoolRow.free_devices >= spec.devices]
-    if spec.accelerator:
-        conditions.append(PoolRow.accelerator == load_catalog().get(spec.accelerator).key)
-    if spec.vendor:
-        conditions.append(PoolRow.vendor == spec.vendor)
-    if spec.device_kind:
-        conditions.append(PoolRow.device_kind == spec.device_kind)
-    if spec.min_memory_gb is not None:
-        conditions.append(PoolRow.memory_gb >= spec.min_memory_gb)
-    if spec.provinces:
-        conditions.append(PoolRow.province.in_(spec.provinces))
-    if spec.pool_id:
-        conditions.append(PoolRow.id == spec.pool_id)
-    if spec.max_price_fen_per_device_hour is not None:
-        conditions.append(PoolRow.price_fen_per_device_hour <= spec.max_price_fen_per_device_hour)
-    if excluded:
-        conditions.append(PoolRow.id.not_in(excluded))
-    rows = session.scalars(select(PoolRow).where(and_(*conditions))
-                           .order_by(unit_price.asc().nulls_last(),
-                                     PoolRow.price_fen_per_device_hour, PoolRow.id)
-                           .limit(MAX_CANDIDATES)).all()
+    accelerator_key = load_catalog().get(spec.accelerator).key if spec.accelerator else None
+    rows = store.candidate_pools(session, spec, accelerator_key, excluded, MAX_CANDIDATES)
     ranked = []
     for row, breakdown in ranking.rank(session, spec, list(rows), now):
         price = getattr(row, f"fen_per_unit_hour_{spec.workload_class}")
@@ -84,9 +62,11 @@ def candidates(session: Session, spec: JobSpec, excluded: list[str],
     return ranked
 
 
-def place(session: Session, job: JobRow, now: datetime,
+def place(session: Session, job: Job, now: datetime,
           claim_timeout_s: int = CLAIM_TIMEOUT_S) -> bool:
-    """Try to place one pending job; True when a lease now holds devices for it."""
+    """Try to place one pending job; True when a lease now holds devices for it.
+
+    The job changes in place and is saved (its caller, the API or roaming, reads it after)."""
     spec = JobSpec.from_json(job.spec)
     excluded = list(job.excluded_pools or [])
     # Pools that lost this job before are avoided while others can take it; when none can,
@@ -99,6 +79,7 @@ def place(session: Session, job: JobRow, now: datetime,
     # Issue 6 (federation): a job pinned to another platform's pool, or that no local pool
     # fits, may roam to another platform; services/roaming.py decides and records it.
     if roaming.prefers_remote(session, job, ranked, now):
+        job_store.save_job(session, job)  # roaming set its placement and message
         return True
     unfunded = None
     for candidate in ranked:
@@ -106,6 +87,7 @@ def place(session: Session, job: JobRow, now: datetime,
         if shortfall is not None:  # money before devices: the wallet cannot cover this pool
             unfunded = unfunded or shortfall
             continue
+        before = replace(job)
         try:
             with session.begin_nested():  # the lease and its money hold, or neither
                 lease = open_lease(session, job, candidate.pool.id, spec.devices, now,
@@ -113,6 +95,7 @@ def place(session: Session, job: JobRow, now: datetime,
                 if lease is not None:
                     billing.on_lease_opened(session, job, lease, candidate.pool, now)
         except InsufficientFunds as exc:  # the wallet was spent since the check
+            job.restore(before)  # as the savepoint's rollback restored its row
             unfunded = unfunded or f"insufficient funds: {exc.detail}"
             continue
         if lease is None:
@@ -121,9 +104,11 @@ def place(session: Session, job: JobRow, now: datetime,
         jobs.transition(session, job, JobState.PLACED, now,
                         f"placed on {candidate.pool.id} ({candidate.pool.accelerator})")
         job.message = ""
+        job_store.save_job(session, job)
         return True
     job.message = unfunded or \
         "waiting for a pool with enough free devices that meets the constraints"
+    job_store.save_job(session, job)
     return False
 
 
@@ -163,9 +148,7 @@ def place_pending(session: Session, now: datetime, claim_timeout_s: int = CLAIM_
     whose placement fails with an error fails alone: it is rolled back to its savepoint,
     logged and marked failed, and the pass goes on.
     """
-    tenants = list(session.scalars(
-        select(JobRow.tenant_id).where(JobRow.state == JobState.PENDING.value).distinct()
-        .order_by(JobRow.tenant_id).limit(MAX_TENANTS_SCANNED)))
+    tenants = job_store.pending_tenants(session, MAX_TENANTS_SCANNED)
     if not tenants:
         return 0
     chosen = rotation.order(tenants)[:MAX_TENANTS_PER_PASS]
@@ -179,28 +162,16 @@ def place_pending(session: Session, now: datetime, claim_timeout_s: int = CLAIM_
     return placed
 
 
-def _round_robin(session: Session, tenant_ids: list[str], share: int) -> list[JobRow]:
+def _round_robin(session: Session, tenant_ids: list[str], share: int) -> list[Job]:
     """Up to `share` oldest pending jobs of each tenant, locked (skipping jobs another pass
     holds), ordered by their rank within their tenant, then by age."""
-    rank = func.row_number().over(partition_by=JobRow.tenant_id,
-                                  order_by=(JobRow.created_at, JobRow.id)).label("rank")
-    ranked = (select(JobRow.id, rank)
-              .where(JobRow.state == JobState.PENDING.value, JobRow.tenant_id.in_(tenant_ids))
-              .subquery())
-    wanted = {job_id: int(position) for job_id, position in session.execute(
-        select(ranked.c.id, ranked.c.rank).where(ranked.c.rank <= share))}
-    jobs_found: list[JobRow] = []
-    ids = sorted(wanted)
-    for start in range(0, len(ids), _LOCK_CHUNK):
-        jobs_found += session.scalars(
-            select(JobRow).where(JobRow.id.in_(ids[start:start + _LOCK_CHUNK]),
-                                 JobRow.state == JobState.PENDING.value)
-            .with_for_update(skip_locked=True)).all()
+    wanted = job_store.oldest_pending(session, tenant_ids, share)
+    jobs_found = job_store.lock_pending_jobs(session, wanted)
     assert len(jobs_found) <= MAX_JOBS_PER_PASS + len(tenant_ids)
     return sorted(jobs_found, key=lambda j: (wanted[j.id], j.created_at, j.id))
 
 
-def _place_alone(session: Session, job: JobRow, now: datetime, claim_timeout_s: int) -> bool:
+def _place_alone(session: Session, job: Job, now: datetime, claim_timeout_s: int) -> bool:
     """Place one job in a savepoint of its own; an error fails that job, not the pass."""
     try:
         with session.begin_nested():
@@ -215,14 +186,15 @@ def _place_alone(session: Session, job: JobRow, now: datetime, claim_timeout_s: 
         return False
 
 
-def _mark_failed(session: Session, job: JobRow, error: Exception, now: datetime) -> None:
+def _mark_failed(session: Session, job: Job, error: Exception, now: datetime) -> None:
     reason = "".join(ch for ch in f"{type(error).__name__}: {error}" if ch.isprintable())
     try:
         with session.begin_nested():
-            session.refresh(job)
+            job.restore(job_store.refresh_job(session, job.id))
             if job.state == JobState.PENDING.value:
                 jobs.transition(session, job, JobState.FAILED, now,
                                 f"could not be scheduled: {reason}"[:500])
                 job.message = f"could not be scheduled: {reason}"[:2000]
+                job_store.save_job(session, job)
     except Exception:  # even marking it failed: it stays pending, the pass goes on
         log.exception("could not mark job %s failed", job.id)

@@ -12,10 +12,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from suanli.adapters.store.billing_tables import UsageChargeRow
+from suanli.adapters.store.repositories import usage as usage_store
 from suanli.catalog import load_catalog
 from suanli.domain.errors import NotFound, ValidationFailed
 from suanli.domain.jobs import JobSpec
@@ -60,7 +59,7 @@ def quote(session: Session, principal: Principal, spec: JobSpec, now: datetime,
         except NotFound as exc:
             raise ValidationFailed(exc.detail, field="accelerator") from None
     ranked = scheduling.candidates(session, spec, [], now, principal.tenant_id)
-    options = []
+    options: list[QuoteOption] = []
     for candidate in ranked[:limit]:
         pool = candidate.pool
         breakdown = dict(candidate.breakdown)
@@ -91,13 +90,7 @@ class JobCost:
 
 def job_cost(session: Session, job_id: str) -> JobCost:
     """The caller has already been checked to own the job."""
-    row = session.execute(select(
-        func.count(), func.coalesce(func.sum(UsageChargeRow.device_hours_micro), 0),
-        func.coalesce(func.sum(UsageChargeRow.compute_unit_hours_micro), 0),
-        func.coalesce(func.sum(UsageChargeRow.amount_fen), 0),
-        func.coalesce(func.sum(UsageChargeRow.discount_fen), 0),
-        func.coalesce(func.sum(UsageChargeRow.payable_fen), 0))
-        .where(UsageChargeRow.job_id == job_id)).one()
-    records, device_micro, unit_micro, amount, discount, payable = (int(v) for v in row)
-    return JobCost(records, Decimal(device_micro).scaleb(-6), Decimal(unit_micro).scaleb(-6),
-                   amount, discount, payable)
+    totals = usage_store.charge_totals_of_job(session, job_id)
+    return JobCost(totals.records, Decimal(totals.device_hours_micro).scaleb(-6),
+                   Decimal(totals.compute_unit_hours_micro).scaleb(-6), totals.amount_fen,
+                   totals.discount_fen, totals.payable_fen)

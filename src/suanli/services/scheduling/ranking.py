@@ -10,12 +10,12 @@ from importlib import resources
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from suanli.adapters.store.tables import PoolRow, SiteRow
+from suanli.adapters.store.repositories import jobs as store
 from suanli.catalog import load_catalog
 from suanli.domain.errors import PlacementInfeasible
+from suanli.domain.job_records import PoolFacts, SiteEnergy
 from suanli.domain.jobs import JobSpec
 from suanli.domain.placement import (
     AcceleratorConstraint,
@@ -42,7 +42,7 @@ def _carbon_by_province() -> dict[str, float]:
             for code, entry in json.loads(text)["data"].items()}
 
 
-def _snapshot(pool: PoolRow, site: SiteRow, prices: tuple[int, ...]) -> PoolSnapshot:
+def _snapshot(pool: PoolFacts, site: SiteEnergy, prices: tuple[int, ...]) -> PoolSnapshot:
     device = load_catalog().get(pool.accelerator)
     hub = Hub(pool.hub) if pool.hub else None
     return PoolSnapshot(
@@ -61,8 +61,8 @@ def _snapshot(pool: PoolRow, site: SiteRow, prices: tuple[int, ...]) -> PoolSnap
         hub=hub, western=hub in WESTERN_HUBS, interconnect=pool.interconnect)
 
 
-def rank(session: Session, spec: JobSpec, rows: list[PoolRow], now: datetime,
-         ) -> list[tuple[PoolRow, dict[str, Any]]]:
+def rank(session: Session, spec: JobSpec, rows: list[PoolFacts], now: datetime,
+         ) -> list[tuple[PoolFacts, dict[str, Any]]]:
     """The rows, best first by the balanced policy, each with its score breakdown.
 
     Rated pools are scored; pools without a unit rating (no published figure) cannot be
@@ -72,8 +72,7 @@ def rank(session: Session, spec: JobSpec, rows: list[PoolRow], now: datetime,
     unrated = [row for row in rows if row not in rated]
     if not rated:
         return [(row, {"policy": "unrated", "rank": i + 1}) for i, row in enumerate(unrated)]
-    sites = {site.id: site for site in session.scalars(
-        select(SiteRow).where(SiteRow.id.in_({row.site_id for row in rated})))}
+    sites = store.site_energy(session, {row.site_id for row in rated})
     snapshots = {row.id: _snapshot(row, sites[row.site_id],
                                    estimates.device_hour_prices(session, row, spec))
                  for row in rated}
@@ -85,7 +84,7 @@ def rank(session: Session, spec: JobSpec, rows: list[PoolRow], now: datetime,
                          workload_class=spec.workload_class, spot_allowed=spec.spot,
                          defer_allowed=False)
     now_s = int(now.timestamp())
-    ranked: list[tuple[PoolRow, dict[str, Any]]] = []
+    ranked: list[tuple[PoolFacts, dict[str, Any]]] = []
     remaining = list(rated)
     # Rank by repeated choice: the best pool, then the best of the rest, a few deep, so a
     # lost race for the first still has scored alternatives behind it.

@@ -32,6 +32,7 @@ from suanli.domain.market.orders import LegState, OrderRequest, OrderState, Shap
 from suanli.domain.market.products import MatchingRule, parse_product_id
 from suanli.domain.market.records import (
     LegRecord,
+    MarketPool,
     OrderRecord,
     ProductRecord,
     Reservation,
@@ -302,6 +303,29 @@ def committed_devices(session: Session, pool_id: str, block_starts: Iterable[int
     for block_start, devices in session.execute(statement):
         found[_s(block_start)] = int(devices or 0)
     return found
+
+
+def lock_pool(session: Session, pool_id: str) -> None:
+    """Lock a pool's row to serialise asks on it (PostgreSQL; SQLite's one writer already
+    does)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(PoolRow.id).where(PoolRow.id == pool_id).with_for_update())
+
+
+def quotable_pools(session: Session, *, state: str, location: str, accelerator: str | None,
+                   limit: int) -> list[MarketPool]:
+    """Pools in this state whose hub or province is the location (and, if given, of this
+    accelerator), in id order."""
+    assert 1 <= limit <= MAX_ROWS
+    conditions = [PoolRow.state == state,
+                  or_(PoolRow.hub == location, PoolRow.province == location)]
+    if accelerator is not None:
+        conditions.append(PoolRow.accelerator == accelerator)
+    rows = session.scalars(select(PoolRow).where(and_(*conditions))
+                           .order_by(PoolRow.id).limit(limit))
+    return [MarketPool(row.id, row.tenant_id, row.provider_id, row.accelerator, row.state,
+                       row.hub, row.province, row.device_count, row.price_fen_per_device_hour,
+                       row.units_per_device_hour) for row in rows]
 
 
 def leased_devices(session: Session, pool_id: str) -> list[tuple[int, int]]:
