@@ -138,29 +138,6 @@ class GuestJob:
 
 
 @dataclass(frozen=True)
-class JobView:
-    """What roaming reads of a local job (the jobs context owns and writes it)."""
-
-    id: str
-    tenant_id: str
-    state: str
-    spec: dict[str, Any]
-    pool_id: str | None
-    placement: dict[str, Any] | None
-    message: str
-    exit_code: int | None
-    started_at: datetime | None
-    finished_at: datetime | None
-
-
-@dataclass(frozen=True)
-class JobLog:
-    job_id: str
-    text: str
-    truncated: bool
-
-
-@dataclass(frozen=True)
 class UsageView:
     """A usage record of a guest job, with the pool it ran on, as the host signs it."""
 

@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from suanli.adapters.store.repositories import roaming as store
-from suanli.domain.federation_records import ForwardedJob, GuestJob, JobView
+from suanli.domain.federation_records import ForwardedJob, GuestJob
+from suanli.domain.job_records import Job
 from suanli.domain.jobs import JobSpec
 from suanli.domain.roaming import attempt_bound_fen
 from suanli.services.roaming.home import ACCEPTED, FINISHED, WITHDRAWING
@@ -31,7 +32,7 @@ def left_to_charge(session: Session, guest: GuestJob) -> int:
 
 
 
-def refusal(session: Session, forwarded: ForwardedJob, job: JobView,
+def refusal(session: Session, forwarded: ForwardedJob, job: Job,
             fields: dict[str, Any]) -> str | None:
     """Why a host's record is not this platform's to pay, or None (issue 12): it must be for
     an attempt the host accepted, name the host's job for it, and keep, with the attempt's

@@ -21,9 +21,11 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from suanli.adapters.store.repositories import federation as federation_store
+from suanli.adapters.store.repositories import jobs as job_store
 from suanli.adapters.store.repositories import roaming as store
 from suanli.domain.errors import Forbidden, NotFound, ValidationFailed
-from suanli.domain.federation_records import ForwardedJob, JobLog
+from suanli.domain.federation_records import ForwardedJob
+from suanli.domain.job_records import Job, JobLog
 from suanli.domain.ids import ComputeId
 from suanli.domain.jobs import JobSpec, JobState
 from suanli.domain.roaming import MAX_FORWARD_ATTEMPTS, mirror_path, rank_offers
@@ -41,10 +43,6 @@ MAX_RETRY_DELAY_S = 30
 MAX_BATCH = 100
 MAX_LOG_CHARS = 64 << 10
 MAX_CHARGE_FEN = 10**15
-
-# A home job is the jobs context's: roaming reads it and asks jobs.transition to move it; the
-# fields it mirrors from the host it writes through the roaming repository (update_job).
-Job = Any
 
 
 @dataclass(frozen=True)
@@ -124,9 +122,8 @@ def _pinned(session: Session, config: RoamingConfig, job: Job, spec: JobSpec,
         return False
     host = _known_platform(session, issuer)
     if host is None or host == config.authority:
-        store.update_job(session, job.id,
-                         message=f"pool {pool} belongs to {issuer}, a platform not known here "
-                         "(yet)")
+        job.message = f"pool {pool} belongs to {issuer}, a platform not known here (yet)"
+        job_store.save_job(session, job)
         return False
     attempts = federation_store.forwards_of_job(session, job.id)
     if len(attempts) >= MAX_FORWARD_ATTEMPTS or any(
@@ -156,10 +153,10 @@ def _forward(session: Session, job: Job, host: str, attempt: int, now: datetime,
         job_id=job.id, attempt=attempt, host=host, state=FORWARDING, reason="",
         host_job_id=None, host_pool_id=None, host_state=None, cancel_requested=False, tries=0,
         next_try_at=now, last_error="", created_at=now, updated_at=now))
-    store.update_job(session, job.id, placement={"pool_id": None, "attempt": attempt,
-                                                 **placement})
+    job.placement = {"pool_id": None, "attempt": attempt, **placement}
     jobs.transition(session, job, JobState.PLACED, now, f"forwarding to platform {host}")
-    store.update_job(session, job.id, message=f"forwarding to platform {host}")
+    job.message = f"forwarding to platform {host}"
+    job_store.save_job(session, job)
 
 
 # -- home: the loop's work -------------------------------------------------------------------
@@ -190,7 +187,7 @@ def due_outbound(session: Session, config: RoamingConfig, now: datetime) -> list
     rows = federation_store.forwards_due(session, (FORWARDING, WITHDRAWING), now, MAX_BATCH)
     out = []
     for row in rows:
-        job = store.get_job(session, row.job_id)
+        job = job_store.get_job(session, row.job_id)
         assert job is not None
         base = {"home": config.authority, "home_job_id": job.id, "attempt": row.attempt}
         if row.state == FORWARDING:
@@ -211,17 +208,17 @@ def record_unreachable(session: Session, item: Outbound, error: str, now: dateti
     row = replace(row, tries=row.tries + 1, last_error=error[:500], updated_at=now,
                   next_try_at=retry_at(now, row.tries + 1))
     federation_store.save_forward(session, row)
-    job = store.get_job(session, item.job_id)
+    job = job_store.get_job(session, item.job_id)
     if job is not None and not JobState(job.state).is_terminal:
-        store.update_job(session, job.id,
-                         message=f"platform {item.host} unreachable, retrying (try {row.tries})")
+        job.message = f"platform {item.host} unreachable, retrying (try {row.tries})"
+        job_store.save_job(session, job)
 
 
 def apply_answer(session: Session, item: Outbound, answer: dict[str, Any],
                  now: datetime) -> None:
     """Take the host's final word on a forward or withdrawal."""
     row = federation_store.get_forward(session, item.job_id, item.attempt)
-    job = store.job_row(session, item.job_id)
+    job = job_store.get_job(session, item.job_id)
     assert row is not None and job is not None
     outcome = answer.get("outcome")
     row = replace(row, updated_at=now, tries=row.tries + 1)
@@ -238,11 +235,11 @@ def apply_answer(session: Session, item: Outbound, answer: dict[str, Any],
             # Only now, with the host's final word, may the job be placed again.
             jobs.transition(session, job, JobState.PENDING, now,
                             f"platform {row.host} {outcome} the job: {row.reason}")
-            store.update_job(session, job.id,
-                             message=f"platform {row.host} {outcome} it: {row.reason}",
-                             pool_id=None)
+            job.message = f"platform {row.host} {outcome} it: {row.reason}"
+            job.pool_id = None
     else:
         raise ValidationFailed(f"unknown outcome {outcome!r}", field="outcome")
+    job_store.save_job(session, job)
 
 
 def _accepted(session: Session, row: ForwardedJob, job: Job, answer: dict[str, Any],
@@ -259,9 +256,9 @@ def _accepted(session: Session, row: ForwardedJob, job: Job, answer: dict[str, A
             not isinstance(declared, bool) and 0 <= declared <= MAX_CHARGE_FEN:
         row = replace(row, max_charge_fen=declared)  # fixed once: a later answer cannot raise it
     if row.host_pool_id and not JobState(job.state).is_terminal:
-        store.update_job(session, job.id, pool_id=row.host_pool_id,
-                         placement={**(job.placement or {}), "pool_id": row.host_pool_id,
-                                    "host_job_id": row.host_job_id})
+        job.pool_id = row.host_pool_id
+        job.placement = {**(job.placement or {}), "pool_id": row.host_pool_id,
+                         "host_job_id": row.host_job_id}
     return _mirror(session, row, job, answer, now)
 
 
@@ -279,9 +276,9 @@ def _mirror(session: Session, row: ForwardedJob, job: Job, status: dict[str, Any
         jobs.transition(session, job, step, now, f"at platform {row.host}: {step.value}")
     if not JobState(job.state).is_terminal or state.is_terminal:
         if status.get("message") is not None:
-            store.update_job(session, job.id, message=str(status["message"])[:2000])
+            job.message = str(status["message"])[:2000]
         if status.get("exit_code") is not None:
-            store.update_job(session, job.id, exit_code=int(status["exit_code"]))
+            job.exit_code = int(status["exit_code"])
     if state.is_terminal and row.state in (ACCEPTED, WITHDRAWING):
         row = replace(row, state=FINISHED)
     return row
@@ -296,11 +293,12 @@ def apply_status(session: Session, sender: str, home_job_id: str, attempt: int,
                        field="home_job_id")
     if row.host != sender:
         raise Forbidden(f"job {home_job_id} attempt {attempt} was forwarded to {row.host}")
-    job = store.job_row(session, home_job_id)
+    job = job_store.get_job(session, home_job_id)
     assert job is not None
     row = _accepted(session, replace(row, updated_at=now), job, status, now)
     federation_store.save_forward(session, row)
+    job_store.save_job(session, job)
     logs = status.get("logs")
     if isinstance(logs, str):
-        store.save_job_log(session, JobLog(job.id, logs[-MAX_LOG_CHARS:],
-                                           bool(status.get("logs_truncated"))), now)
+        job_store.save_job_log(session, JobLog(job.id, logs[-MAX_LOG_CHARS:],
+                                               bool(status.get("logs_truncated")), now))

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from sqlalchemy.orm import Session
 
 from suanli.adapters.store.repositories import federation as federation_store
-from suanli.adapters.store.repositories import roaming as store
+from suanli.adapters.store.repositories import jobs as job_store
 from suanli.domain import federation as fed
 from suanli.domain.errors import Conflict, Forbidden, ValidationFailed
 from suanli.domain.federation_records import GuestJob
@@ -83,7 +83,7 @@ def accept_forward(session: Session, own: ComputeId, sender: str, body: dict[str
         if job.state == JobState.PENDING.value:
             scheduling.place(session, job, now, claim_timeout_s)
         outcome, reason, job_id = ACCEPTED, "", job.id
-        pool = store.pool_row(session, job.pool_id) if job.pool_id else fitting[0].pool
+        pool = job_store.get_pool(session, job.pool_id) if job.pool_id else fitting[0].pool
         assert pool is not None
         # What this platform may charge for the attempt, all records together (issue 12):
         # the hold a local tenant would be asked for on this pool. It is told home now.
@@ -113,7 +113,7 @@ def withdraw(session: Session, own: ComputeId, sender: str, body: dict[str, Any]
         federation_store.save_guest_job(session, held)
         session.flush()
     elif held.outcome == ACCEPTED and held.job_id:
-        job = store.get_job(session, held.job_id)
+        job = job_store.get_job(session, held.job_id)
         assert job is not None
         if body.get("cancel") is True and not JobState(job.state).is_terminal:
             guest = federation.guest_tenant(session, own, home, now)
@@ -145,9 +145,9 @@ def answer_of(session: Session, row: GuestJob) -> dict[str, Any]:
 
 def status_of(session: Session, row: GuestJob) -> dict[str, Any]:
     assert row.job_id is not None
-    job = store.get_job(session, row.job_id)
+    job = job_store.get_job(session, row.job_id)
     assert job is not None
-    logs = store.get_job_log(session, job.id)
+    logs = job_store.get_job_log(session, job.id)
     return {"home_job_id": row.home_job_id, "attempt": row.attempt, "host_job_id": job.id,
             "pool_id": job.pool_id, "max_charge_fen": row.max_charge_fen,
             "state": job.state, "exit_code": job.exit_code,

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from suanli.adapters.platform_key import PlatformIdentity
 from suanli.adapters.store.repositories import federation as federation_store
+from suanli.adapters.store.repositories import jobs as job_store
 from suanli.adapters.store.repositories import roaming as store
 from suanli.domain import federation as fed
 from suanli.domain.clearing import business_date, parse_date
@@ -166,7 +167,7 @@ def ingest(session: Session, own: str, sender: str | None, payload: dict[str, An
     # The attempt's row is locked: two records of one attempt are judged one after the other.
     forwarded = federation_store.lock_forward(session, fields["home_job_id"],
                                               fields["attempt"])
-    job = store.get_job(session, fields["home_job_id"])
+    job = job_store.get_job(session, fields["home_job_id"])
     if forwarded is None or forwarded.host != fields["host"] or job is None or \
             job.tenant_id != fields["tenant_id"]:
         detail = (f"record {fields['record_id']} is for job {fields['home_job_id']} attempt "

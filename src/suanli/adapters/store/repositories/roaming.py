@@ -27,14 +27,12 @@ from suanli.adapters.store.federation_tables import (
     GuestJobRow,
     RoamingRecordRow,
 )
-from suanli.adapters.store.job_tables import JobLogRow, JobRow, UsageRecordRow
+from suanli.adapters.store.job_tables import UsageRecordRow
 from suanli.adapters.store.tables import PoolRow, TenantRow
 from suanli.domain.federation_records import (
     Dispute,
     Entitlement,
     GuestJob,
-    JobLog,
-    JobView,
     NewDispute,
     RoamingRecord,
     UsageCharge,
@@ -196,63 +194,6 @@ def usage_charge(session: Session, usage_id: str) -> UsageCharge | None:
     row = session.get(UsageChargeRow, usage_id)
     return None if row is None else UsageCharge(row.amount_fen, row.compute_unit_hours_micro,
                                                 row.tariff_id)
-
-
-def get_job(session: Session, job_id: str) -> JobView | None:
-    row = session.get(JobRow, job_id)
-    if row is None:
-        return None
-    return JobView(id=row.id, tenant_id=row.tenant_id, state=row.state, spec=row.spec,
-                   pool_id=row.pool_id, placement=row.placement, message=row.message,
-                   exit_code=row.exit_code, started_at=row.started_at,
-                   finished_at=row.finished_at)
-
-
-def pool_row(session: Session, pool_id: str) -> PoolRow | None:
-    """The pool's row, for billing's hold plan, which still takes the row (billing's own
-    repository replaces this)."""
-    return session.get(PoolRow, pool_id)
-
-
-def job_row(session: Session, job_id: str) -> JobRow | None:
-    """The job's row, for the jobs context's transition, which still takes the row (the jobs
-    repository replaces this)."""
-    return session.get(JobRow, job_id)
-
-
-_KEEP: Any = object()
-
-
-def update_job(session: Session, job_id: str, *, message: str = _KEEP,
-               placement: dict[str, Any] | None = _KEEP, pool_id: str | None = _KEEP,
-               exit_code: int | None = _KEEP) -> None:
-    """Set what roaming mirrors onto a home job (fields not named are kept). It writes the
-    session's one copy of the job, so a caller holding it sees the change."""
-    row = session.get(JobRow, job_id)
-    assert row is not None
-    if message is not _KEEP:
-        row.message = message
-    if placement is not _KEEP:
-        row.placement = placement
-    if pool_id is not _KEEP:
-        row.pool_id = pool_id
-    if exit_code is not _KEEP:
-        row.exit_code = exit_code
-
-
-def get_job_log(session: Session, job_id: str) -> JobLog | None:
-    row = session.get(JobLogRow, job_id)
-    return None if row is None else JobLog(row.job_id, row.text, row.truncated)
-
-
-def save_job_log(session: Session, log: JobLog, now: datetime) -> None:
-    """Write a job's log tail (the one a host pushed home)."""
-    row = session.get(JobLogRow, log.job_id)
-    if row is None:
-        session.add(JobLogRow(job_id=log.job_id, text=log.text, truncated=log.truncated,
-                              updated_at=now))
-    else:
-        row.text, row.truncated, row.updated_at = log.text, log.truncated, now
 
 
 def tenant_class(session: Session, tenant_id: str) -> str | None:
