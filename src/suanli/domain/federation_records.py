@@ -160,15 +160,6 @@ class UsageView:
     units_per_device_hour: Decimal
 
 
-@dataclass(frozen=True)
-class UsageCharge:
-    """What billing rated for one usage record."""
-
-    amount_fen: int
-    compute_unit_hours_micro: int
-    tariff_id: str
-
-
 # -- roaming records, entitlements, disputes -------------------------------------------------
 
 @dataclass(frozen=True)

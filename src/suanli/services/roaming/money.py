@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from suanli.adapters.store import ledger as ledger_store
+from suanli.adapters.store.repositories import billing as billing_store
 from suanli.adapters.store.repositories import roaming as store
 from suanli.domain.accounts import (
     FEES_ACCOUNT,
@@ -82,7 +83,7 @@ def host_price(session: Session, usage: UsageView) -> tuple[int, int, str]:
     """(amount_fen, compute-unit hours x 10^6, tariff) the host asks for one usage record:
     what its billing rated (the guest tenant is postpaid, so nothing was taken), or, without a
     charge, the pool's device-hour price."""
-    charge = store.usage_charge(session, usage.id)
+    charge = billing_store.get_charge(session, usage.id)
     if charge is not None:
         return charge.amount_fen, charge.compute_unit_hours_micro, charge.tariff_id
     hours = Decimal(repr(usage.device_seconds)) / 3600
@@ -133,7 +134,7 @@ def charge_home(session: Session, *, tenant_id: str, host: str, record_id: str,
                               owner_tenant_id=tenant_id)
     ledger_store.open_account(session, Account.open(ROAMING_ACCOUNT, AccountKind.PEER_CLEARING),
                               now)
-    programme_ids = store.voucher_programme_ids(session, tenant_id)
+    programme_ids = sorted(billing_store.programmes_with_usable_vouchers(session, tenant_id))
     # Lock order as in billing: accounts (in id order), programme rows, voucher rows; then
     # our entitlement rows.
     accounts = ledger_store.lock_accounts(
@@ -183,7 +184,7 @@ def charge_home(session: Session, *, tenant_id: str, host: str, record_id: str,
     if transfers:
         ledger_store.apply_many(session, transfers, now, linked=True)
     for voucher in (outcome[0].vouchers.values() if outcome else ()):
-        store.set_voucher_remaining(session, voucher.id, voucher.remaining_fen)
+        billing_store.set_voucher_remaining(session, voucher.id, voucher.remaining_fen)
     return {"amount_fen": amount_fen, "units_micro": units_micro,
             "entitlement_units_micro": sum(d.units_micro for d in plan.draws),
             "entitlement_fen": value, "covered_fen": plan.covered_fen,
@@ -211,9 +212,11 @@ def _voucher_state(session: Session, tenant_id: str, programme_ids: list[str],
     funded = [p for p in programme_ids if fund_account_id(p) in accounts]
     if not funded:
         return {}, []
-    programmes = store.lock_programmes(session, funded)
-    vouchers = store.lock_vouchers(session, tenant_id, funded, MAX_VOUCHERS)
-    used = store.voucher_fen_used(session, tenant_id, funded)
+    programmes = [billing_store.programme_from_row(row)
+                  for row in billing_store.lock_programmes(session, funded)]
+    vouchers = [billing_store.voucher_from_row(row) for row in
+                billing_store.lock_usable_vouchers(session, tenant_id, funded, MAX_VOUCHERS)]
+    used = billing_store.voucher_use_by_programme(session, tenant_id, funded)
     budgets = {programme.id: ProgrammeBudget(programme,
                                              min(accounts[fund_account_id(programme.id)]
                                                  .available_fen, programme.budget_fen),

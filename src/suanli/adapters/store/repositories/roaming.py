@@ -1,9 +1,10 @@
 """Roaming in the database: roaming records, entitlements and disputes, and what roaming
-reads of jobs, usage, pools, tenants and vouchers, as pure records
-(`suanli.domain.federation_records`, `suanli.domain.vouchers`).
+reads of usage (with its pool) and tenants, as pure records
+(`suanli.domain.federation_records`). Jobs, their logs and pools come from
+`repositories.jobs`; vouchers and usage charges from `repositories.billing`.
 
 Locks (as billing takes them): ledger accounts first (the ledger store), then voucher
-programme rows (`lock_programmes`), voucher rows (`lock_vouchers`), then entitlement rows
+programme rows and voucher rows (`repositories.billing`), then entitlement rows
 (`lock_drawable_entitlements`); the forward attempt a record is for is locked by
 `repositories.federation.lock_forward`.
 """
@@ -20,7 +21,6 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from suanli.adapters.store.billing_tables import UsageChargeRow, VoucherProgrammeRow, VoucherRow
 from suanli.adapters.store.federation_tables import (
     ClearingDisputeRow,
     EntitlementRow,
@@ -35,17 +35,11 @@ from suanli.domain.federation_records import (
     GuestJob,
     NewDispute,
     RoamingRecord,
-    UsageCharge,
     UsageView,
 )
-from suanli.domain.resources import Hub
-from suanli.domain.tenants import TenantClass
-from suanli.domain.time import aware
-from suanli.domain.vouchers import Programme, Voucher
 
 R = TypeVar("R")
 MAX_ROWS = 10_000  # rows one read returns
-_E4 = Decimal(10_000)
 
 
 def _record(cls: type[R], row: Any) -> R:
@@ -189,82 +183,10 @@ def unsigned_guest_usage(session: Session, limit: int) -> list[tuple[UsageView, 
     return out
 
 
-def usage_charge(session: Session, usage_id: str) -> UsageCharge | None:
-    """What billing rated for a usage record, if it rated it."""
-    row = session.get(UsageChargeRow, usage_id)
-    return None if row is None else UsageCharge(row.amount_fen, row.compute_unit_hours_micro,
-                                                row.tariff_id)
-
-
 def tenant_class(session: Session, tenant_id: str) -> str | None:
     """A tenant's class, or None when the tenant does not exist here."""
     row = session.get(TenantRow, tenant_id)
     return None if row is None else row.tenant_class
-
-
-# -- vouchers (billing's rows, read and locked as billing does) ------------------------------
-
-def _programme(row: VoucherProgrammeRow) -> Programme:
-    def optional(values: list[Any] | None, convert: Any = str) -> frozenset[Any] | None:
-        return None if values is None else frozenset(convert(v) for v in values)
-
-    return Programme(
-        id=row.id, issuer=row.issuer, budget_fen=row.budget_fen,
-        coverage=Decimal(row.coverage_e4) / _E4,
-        cap_fen_per_tenant=row.cap_fen_per_tenant,
-        eligible_tenant_classes=frozenset(TenantClass(c) for c in row.eligible_tenant_classes),
-        valid_from=aware(row.valid_from), valid_until=aware(row.valid_until),
-        eligible_hubs=optional(row.eligible_hubs, Hub),
-        eligible_provinces=optional(row.eligible_provinces),
-        eligible_provider_ids=optional(row.eligible_provider_ids),
-        western_extra_coverage=Decimal(row.western_extra_coverage_e4) / _E4)
-
-
-def _voucher(row: VoucherRow) -> Voucher:
-    return Voucher(row.id, row.programme_id, row.tenant_id, row.granted_fen, row.remaining_fen,
-                   None if row.valid_until is None else aware(row.valid_until))
-
-
-def voucher_programme_ids(session: Session, tenant_id: str) -> list[str]:
-    """The programmes of a tenant's vouchers with money left, by id."""
-    return sorted(session.scalars(
-        select(VoucherRow.programme_id).where(VoucherRow.tenant_id == tenant_id,
-                                              VoucherRow.remaining_fen > 0).distinct()))
-
-
-def lock_programmes(session: Session, programme_ids: Sequence[str]) -> list[Programme]:
-    """Voucher programmes, rows locked FOR UPDATE in id order."""
-    return [_programme(row) for row in session.scalars(
-        select(VoucherProgrammeRow).where(VoucherProgrammeRow.id.in_(programme_ids))
-        .order_by(VoucherProgrammeRow.id).with_for_update())]
-
-
-def lock_vouchers(session: Session, tenant_id: str, programme_ids: Sequence[str],
-                  limit: int) -> list[Voucher]:
-    """A tenant's vouchers with money left in these programmes, rows locked FOR UPDATE in id
-    order."""
-    return [_voucher(row) for row in session.scalars(
-        select(VoucherRow).where(VoucherRow.tenant_id == tenant_id,
-                                 VoucherRow.programme_id.in_(programme_ids),
-                                 VoucherRow.remaining_fen > 0)
-        .order_by(VoucherRow.id).limit(limit).with_for_update())]
-
-
-def voucher_fen_used(session: Session, tenant_id: str,
-                     programme_ids: Sequence[str]) -> dict[str, int]:
-    """Per programme: fen of the tenant's vouchers already spent."""
-    return {programme: int(used or 0) for programme, used in session.execute(
-        select(VoucherRow.programme_id,
-               func.sum(VoucherRow.granted_fen - VoucherRow.remaining_fen))
-        .where(VoucherRow.tenant_id == tenant_id, VoucherRow.programme_id.in_(programme_ids))
-        .group_by(VoucherRow.programme_id)).all()}
-
-
-def set_voucher_remaining(session: Session, voucher_id: str, remaining_fen: int) -> None:
-    """Lower a voucher's remaining fen (never raises it)."""
-    row = session.get(VoucherRow, voucher_id)
-    assert row is not None and remaining_fen <= row.remaining_fen
-    row.remaining_fen = remaining_fen
 
 
 # -- entitlements ----------------------------------------------------------------------------
