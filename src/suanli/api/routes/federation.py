@@ -9,16 +9,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import Field, StrictInt
 
-from suanli.adapters.store import ledger as ledger_store
-from suanli.adapters.store.federation_tables import (
-    ClearingDisputeRow,
-)
 from suanli.api.context import principal
 from suanli.api.federation_runtime import runtime_of
 from suanli.api.fields import Strict
 from suanli.api.routes import federation_peer
 from suanli.domain import federation as fed
 from suanli.domain.errors import Forbidden
+from suanli.domain.federation_records import Dispute
 from suanli.domain.tenants import Principal, Role, require_role
 from suanli.domain.time import aware
 from suanli.services.clearing import cycle as clearing
@@ -27,7 +24,6 @@ from suanli.services.federation import platforms as federation
 from suanli.services.jobs import lifecycle as jobs
 from suanli.services.peering import reconciliation
 from suanli.services.peering.runtime import FederationRuntime
-from suanli.services.roaming import money as roaming_money
 from suanli.services.roaming import records as roaming_records
 
 router = APIRouter()
@@ -209,15 +205,8 @@ def positions(rt: Runtime, caller: Caller) -> dict[str, Any]:
     require_role(caller, Role.OPERATOR)
     with rt.db.unit_of_work() as session:
         open_positions = clearing.open_positions(session, rt.own)
-        peers = sorted({p.authority for p in federation.platforms(session)
-                        if p.authority != rt.own})
-        ids = [roaming_money.peer_account_id(p) for p in peers] + [
-            roaming_money.clearing_account_id(rt.house), roaming_money.ROAMING_ACCOUNT]
-        accounts = ledger_store.get_accounts(session, ids)
-    return {"platform": rt.own, "open": open_positions,
-            "ledger": {a.id: {"debits_posted_fen": a.debits_posted_fen,
-                              "credits_posted_fen": a.credits_posted_fen,
-                              "balance_fen": a.balance_fen} for a in accounts.values()}}
+        ledger = clearing.ledger_positions(session, rt.own, rt.house)
+    return {"platform": rt.own, "open": open_positions, "ledger": ledger}
 
 
 @api.post("/reconcile")
@@ -258,7 +247,7 @@ def resolve_dispute(dispute_id: Annotated[int, Path(ge=1, le=2**62)], body: Reso
         return _dispute_json(row)
 
 
-def _dispute_json(row: ClearingDisputeRow) -> dict[str, Any]:
+def _dispute_json(row: Dispute) -> dict[str, Any]:
     return {"id": row.id, "cycle_id": row.cycle_id, "record_id": row.record_id,
             "raised_by": row.raised_by, "counterparty": row.counterparty, "kind": row.kind,
             "detail": row.detail, "amount_fen": row.amount_fen, "state": row.state,

@@ -21,26 +21,24 @@ records with it are left out and cleared, once, in the first cycle after the par
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session
 
 from suanli.adapters.platform_key import PlatformIdentity
 from suanli.adapters.store import ledger as ledger_store
-from suanli.adapters.store.federation_tables import (
-    ClearingCycleRow,
-    ClearingStatementRow,
-    FederationKeyRow,
-    RoamingRecordRow,
-)
+from suanli.adapters.store.repositories import clearing as store
+from suanli.adapters.store.repositories import federation as federation_store
 from suanli.domain import clearing as rules
 from suanli.domain import clearing_run as run
 from suanli.domain import federation as fed
 from suanli.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from suanli.domain.federation_records import ClearingCycle, ClearingStatement, RoamingRecord
 from suanli.domain.ledger import Transfer
+from suanli.services.federation import platforms as federation
 from suanli.services.roaming import money as roaming_money
 from suanli.services.roaming.records import HOME, HOST, record_dispute
 
@@ -52,8 +50,7 @@ MAX_PENDING_CYCLES = 1_000
 
 
 def cycle_id_for(session: Session, through_date: str) -> str:
-    count = session.scalar(select(ClearingCycleRow.id).where(
-        ClearingCycleRow.through_date == through_date).order_by(ClearingCycleRow.id.desc()))
+    count = store.last_cycle_id(session, through_date)
     seq = 1 if count is None else int(count.rsplit(".", 1)[1]) + 1
     return f"{through_date}.{seq:02d}"
 
@@ -81,23 +78,15 @@ def collect(session: Session, own: str, sender: str, house: str, cycle_id: str,
     assert 1 <= limit <= COLLECT_PAGE
     if after is None:
         keep = [c for c in (pending_cycles or [])[:MAX_PENDING_CYCLES] if c != cycle_id]
-        free: ColumnElement[bool] = RoamingRecordRow.cycle_id.is_(None)
-        if not _has_disputed_statement(session, own):
-            free = free | RoamingRecordRow.cycle_id.not_in([cycle_id, *keep])
-        session.execute(update(RoamingRecordRow)
-                        .where(RoamingRecordRow.settled_at.is_(None), free,
-                               RoamingRecordRow.business_date <= through)
-                        .values(cycle_id=cycle_id).execution_options(synchronize_session=False))
-    stmt = (select(RoamingRecordRow.id, RoamingRecordRow.role, RoamingRecordRow.home,
-                   RoamingRecordRow.host, RoamingRecordRow.amount_fen, RoamingRecordRow.digest)
-            .where(RoamingRecordRow.cycle_id == cycle_id))
-    if after is not None:
-        stmt = stmt.where(RoamingRecordRow.id > after)
-    rows = session.execute(stmt.order_by(RoamingRecordRow.id).limit(limit)).all()
+        store.take_records_into_cycle(
+            session, cycle_id, through,
+            also_from_other_cycles=not _has_disputed_statement(session, own), keep=keep)
+    rows = store.cycle_sides(session, cycle_id, after, limit)
     columns: dict[str, list[Any]] = {name: [] for name in ("side", *run.FIELDS)}
     for row in rows:
-        for name, value in zip(("record_id", "side", "home", "host", "amount_fen", "digest"),
-                               row, strict=True):
+        for name, value in (("record_id", row.id), ("side", row.role), ("home", row.home),
+                            ("host", row.host), ("amount_fen", row.amount_fen),
+                            ("digest", row.digest)):
             columns[name].append(value)
     return columns, rows[-1].id if len(rows) == limit else None
 
@@ -105,16 +94,12 @@ def collect(session: Session, own: str, sender: str, house: str, cycle_id: str,
 def _has_disputed_statement(session: Session, own: str) -> bool:
     """Whether records locked into a cycle may be waiting on a disputed statement (then they
     stay with it, for the operators); False lets an unfinished cycle's records go again."""
-    return session.scalar(select(ClearingStatementRow.cycle_id).where(
-        ClearingStatementRow.platform == own, ClearingStatementRow.state == DISPUTED)
-        .limit(1)) is not None
+    return store.has_statement_in_state(session, own, DISPUTED)
 
 
 def pending_cycles(session: Session, platform: str) -> list[str]:
     """At the house: earlier cycles whose statement to `platform` is not delivered yet."""
-    return list(session.scalars(select(ClearingStatementRow.cycle_id).where(
-        ClearingStatementRow.platform == platform, ClearingStatementRow.role == "issued",
-        ClearingStatementRow.state == ISSUED).limit(MAX_PENDING_CYCLES)))
+    return store.statement_cycles(session, platform, "issued", ISSUED, MAX_PENDING_CYCLES)
 
 
 # -- the house: matching, netting, statements ------------------------------------------------
@@ -172,12 +157,12 @@ def build_statements(house: PlatformIdentity, cycle_id: str, through_date: str,
 def store_cycle(session: Session, house: PlatformIdentity, cycle_id: str, through_date: str,
                 summary: dict[str, Any], statements: dict[str, dict[str, Any]],
                 mismatches: list[run.Mismatch], created_by: str | None,
-                now: datetime) -> ClearingCycleRow:
-    row = ClearingCycleRow(id=cycle_id, through_date=through_date, state="issued",
-                           summary=summary, created_by=created_by, created_at=now)
-    session.add(row)
+                now: datetime) -> ClearingCycle:
+    row = ClearingCycle(id=cycle_id, through_date=through_date, state="issued",
+                        summary=summary, created_by=created_by, created_at=now)
+    store.add_cycle(session, row)
     for platform, document in statements.items():
-        session.add(ClearingStatementRow(
+        store.add_statement(session, ClearingStatement(
             cycle_id=cycle_id, platform=platform, role="issued", document=document,
             signature=fed.sign_document(house.private_key, house.key_id, document),
             key_id=house.key_id, net_fen=document["net_fen"], state=ISSUED, tries=0,
@@ -192,10 +177,8 @@ def store_cycle(session: Session, house: PlatformIdentity, cycle_id: str, throug
     return row
 
 
-def due_statements(session: Session, now: datetime) -> list[ClearingStatementRow]:
-    return list(session.scalars(select(ClearingStatementRow).where(
-        ClearingStatementRow.role == "issued", ClearingStatementRow.state == ISSUED,
-        ClearingStatementRow.next_try_at <= now).limit(100)))
+def due_statements(session: Session, now: datetime) -> list[ClearingStatement]:
+    return store.statements_due(session, "issued", ISSUED, now, 100)
 
 
 # -- a participant: accepting its statement --------------------------------------------------
@@ -210,7 +193,7 @@ def accept_statement(session: Session, own: str, house: str, payload: dict[str, 
             not isinstance(key_id, str):
         raise ValidationFailed("must hold statement, signature and key_id", field="statement")
     signer, _ = fed.parse_key_id(key_id)
-    key = session.get(FederationKeyRow, key_id)
+    key = federation_store.get_key(session, key_id)
     if signer != house or key is None or key.revoked_at is not None or \
             not fed.verify_document(fed.public_key_from_text(key.public_key), key_id,
                                     document, signature):
@@ -219,7 +202,7 @@ def accept_statement(session: Session, own: str, house: str, payload: dict[str, 
     if document.get("platform") != own:
         raise Forbidden(f"the statement is for {document.get('platform')}, this is {own}")
     cycle_id = str(document["cycle_id"])
-    held = session.get(ClearingStatementRow, (cycle_id, own))
+    held = store.get_statement(session, cycle_id, own)
     if held is not None and held.role == "received":
         if held.document != document:
             raise Conflict(f"cycle {cycle_id} was already stated differently", field="statement")
@@ -232,21 +215,20 @@ def accept_statement(session: Session, own: str, house: str, payload: dict[str, 
     else:
         _settle(session, own, house, cycle_id, document, now)
     if held is None:
-        session.add(ClearingStatementRow(cycle_id=cycle_id, platform=own, role="received",
-                                         document=document, signature=signature,
-                                         key_id=key_id, net_fen=int(document["net_fen"]),
-                                         state=state, tries=0, created_at=now, updated_at=now))
+        store.add_statement(session, ClearingStatement(
+            cycle_id=cycle_id, platform=own, role="received", document=document,
+            signature=signature, key_id=key_id, net_fen=int(document["net_fen"]),
+            state=state, tries=0, next_try_at=None, created_at=now, updated_at=now))
     else:  # the house is also a participant: its own issued statement, now accepted
-        held.state, held.updated_at = state, now
+        store.save_statement(session, replace(held, state=state, updated_at=now))
     session.flush()
     return {"cycle_id": cycle_id, "state": state, "problem": problem}
 
 
 def _cycle_records(session: Session, own: str, cycle_id: str,
-                   document: dict[str, Any]) -> tuple[list[RoamingRecordRow], set[str]]:
+                   document: dict[str, Any]) -> tuple[list[RoamingRecord], set[str]]:
     left_out = {str(x["record_id"]) for x in document.get("excluded", [])}
-    rows = list(session.scalars(select(RoamingRecordRow).where(
-        RoamingRecordRow.cycle_id == cycle_id, RoamingRecordRow.settled_at.is_(None))))
+    rows = store.unsettled_records_of_cycle(session, cycle_id)
     return [r for r in rows if r.id not in left_out], left_out
 
 
@@ -274,13 +256,9 @@ def _check_against_records(session: Session, own: str, cycle_id: str,
 def _settle(session: Session, own: str, house: str, cycle_id: str, document: dict[str, Any],
             now: datetime) -> None:
     netted, left_out = _cycle_records(session, own, cycle_id, document)
-    for row in netted:
-        row.settled_at = now
+    store.mark_settled(session, [row.id for row in netted], now)
     if left_out:
-        session.execute(update(RoamingRecordRow)
-                        .where(RoamingRecordRow.cycle_id == cycle_id,
-                               RoamingRecordRow.id.in_(sorted(left_out)))
-                        .values(cycle_id=None).execution_options(synchronize_session=False))
+        store.release_records(session, cycle_id, sorted(left_out))
     transfers = []
     for line in document.get("counterparties", []):
         peer, pay, receive = line["platform"], line["payable_fen"], line["receivable_fen"]
@@ -300,37 +278,31 @@ def _settle(session: Session, own: str, house: str, cycle_id: str, document: dic
 
 def statement_delivered(session: Session, cycle_id: str, platform: str, now: datetime, *,
                         ok: bool, state: str | None = None) -> None:
-    row = session.get(ClearingStatementRow, (cycle_id, platform))
+    row = store.get_statement(session, cycle_id, platform)
     assert row is not None
-    row.updated_at = now
     if ok:
-        row.state = DISPUTED if state == DISPUTED else DELIVERED
-        row.next_try_at = None
+        row = replace(row, updated_at=now, state=DISPUTED if state == DISPUTED else DELIVERED,
+                      next_try_at=None)
     else:
-        row.tries += 1
-        row.next_try_at = now + timedelta(seconds=min(60, 0.5 * 2 ** min(row.tries, 8)))
+        tries = row.tries + 1
+        row = replace(row, updated_at=now, tries=tries, next_try_at=now + timedelta(
+            seconds=min(60, 0.5 * 2 ** min(tries, 8))))
+    store.save_statement(session, row)
 
 
 # -- reading ---------------------------------------------------------------------------------
 
-def cycles(session: Session, limit: int = 50) -> list[ClearingCycleRow]:
-    return list(session.scalars(select(ClearingCycleRow)
-                                .order_by(ClearingCycleRow.created_at.desc()).limit(limit)))
+def cycles(session: Session, limit: int = 50) -> list[ClearingCycle]:
+    return store.list_cycles(session, limit)
 
 
 def statements(session: Session, cycle_id: str | None = None,
-               platform: str | None = None) -> list[ClearingStatementRow]:
-    stmt = select(ClearingStatementRow)
-    if cycle_id:
-        stmt = stmt.where(ClearingStatementRow.cycle_id == cycle_id)
-    if platform:
-        stmt = stmt.where(ClearingStatementRow.platform == platform)
-    return list(session.scalars(stmt.order_by(ClearingStatementRow.cycle_id,
-                                              ClearingStatementRow.platform).limit(1000)))
+               platform: str | None = None) -> list[ClearingStatement]:
+    return store.list_statements(session, cycle_id, platform, 1000)
 
 
-def statement(session: Session, cycle_id: str, platform: str) -> ClearingStatementRow:
-    row = session.get(ClearingStatementRow, (cycle_id, platform))
+def statement(session: Session, cycle_id: str, platform: str) -> ClearingStatement:
+    row = store.get_statement(session, cycle_id, platform)
     if row is None:
         raise NotFound(f"no statement of cycle {cycle_id} for {platform}", field="cycle_id")
     return row
@@ -338,13 +310,24 @@ def statement(session: Session, cycle_id: str, platform: str) -> ClearingStateme
 
 def open_positions(session: Session, own: str) -> dict[str, dict[str, int]]:
     """Per peer: what it owes us and what we owe it in records not settled yet."""
-    rows = session.execute(select(RoamingRecordRow.role, RoamingRecordRow.home,
-                                  RoamingRecordRow.host, RoamingRecordRow.amount_fen)
-                           .where(RoamingRecordRow.settled_at.is_(None))).all()
+    rows = store.unsettled_sides(session)
     out: dict[str, dict[str, int]] = defaultdict(lambda: {"receivable_fen": 0,
                                                           "payable_fen": 0, "records": 0})
-    for role, home, host, amount in rows:
+    for side in rows:
+        role, home, host, amount = side.role, side.home, side.host, side.amount_fen
         peer = home if role == HOST else host
         out[peer]["receivable_fen" if role == HOST else "payable_fen"] += amount
         out[peer]["records"] += 1
     return dict(out)
+
+
+def ledger_positions(session: Session, own: str, house: str) -> dict[str, dict[str, int]]:
+    """The ledger's peer accounts (one per other platform known here), this platform's account
+    with the house and its roaming account: posted debits, credits and balance of each."""
+    peers = sorted({p.authority for p in federation.platforms(session) if p.authority != own})
+    ids = [roaming_money.peer_account_id(p) for p in peers] + [
+        roaming_money.clearing_account_id(house), roaming_money.ROAMING_ACCOUNT]
+    accounts = ledger_store.get_accounts(session, ids)
+    return {a.id: {"debits_posted_fen": a.debits_posted_fen,
+                   "credits_posted_fen": a.credits_posted_fen,
+                   "balance_fen": a.balance_fen} for a in accounts.values()}

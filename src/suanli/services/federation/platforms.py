@@ -13,26 +13,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlparse
 
-from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from suanli.adapters.peers import PeerAddress
 from suanli.adapters.platform_key import PlatformIdentity
-from suanli.adapters.store import rows_matched
-from suanli.adapters.store.federation_tables import (
-    FederationEnrolmentRow,
-    FederationKeyRow,
-    FederationNonceRow,
-    FederationPlatformRow,
-    FederationStateRow,
-)
-from suanli.adapters.store.tables import DelegationRow
+from suanli.adapters.store.repositories import federation as store
 from suanli.domain import federation as fed
+from suanli.domain.federation_records import Enrolment, Platform, PlatformKey
 from suanli.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from suanli.domain.resources import check_name
 from suanli.domain.tenants import Principal, Role, TenantClass, require_role
@@ -44,8 +36,6 @@ MAX_PLATFORMS = 4096
 
 
 def check_endpoint(endpoint: str, field: str = "endpoint") -> str:
-    from urllib.parse import urlparse
-
     parsed = urlparse(endpoint or "")
     if parsed.scheme not in ("http", "https") or not parsed.netloc or len(endpoint) > 300:
         raise ValidationFailed("must be an http(s) URL of at most 300 characters", field=field)
@@ -55,26 +45,26 @@ def check_endpoint(endpoint: str, field: str = "endpoint") -> str:
 # -- this platform ---------------------------------------------------------------------------
 
 def ensure_self(session: Session, me: PlatformIdentity, *, name: str, level: str,
-                endpoint: str | None, parent: str | None, now: datetime) -> FederationPlatformRow:
+                endpoint: str | None, parent: str | None, now: datetime) -> Platform:
     """Record this platform and its current key (idempotent; refreshes name and endpoint)."""
-    row = session.get(FederationPlatformRow, me.authority)
+    row = store.get_platform(session, me.authority)
     if row is None:
-        row = FederationPlatformRow(authority=me.authority, name=check_name(name, "name"), level=level,
-                                    parent=parent, endpoint=endpoint, is_self=True, state=ACTIVE,
-                                    created_at=now, updated_at=now)
-        session.add(row)
+        row = Platform(authority=me.authority, name=check_name(name, "name"), level=level,
+                       parent=parent, endpoint=endpoint, is_self=True, guest_tenant_id=None,
+                       state=ACTIVE, created_at=now, updated_at=now)
     else:
-        row.name, row.level, row.parent, row.endpoint = check_name(name, "name"), level, parent, endpoint
-        row.is_self, row.updated_at = True, now
-    if session.get(FederationKeyRow, me.key_id) is None:
-        session.add(FederationKeyRow(key_id=me.key_id, authority=me.authority,
-                                     public_key=me.public_key_text, created_at=now))
+        row = replace(row, name=check_name(name, "name"), level=level, parent=parent,
+                      endpoint=endpoint, is_self=True, updated_at=now)
+    store.save_platform(session, row)
+    if store.get_key(session, me.key_id) is None:
+        store.save_key(session, PlatformKey(key_id=me.key_id, authority=me.authority,
+                                            public_key=me.public_key_text, created_at=now))
     session.flush()
     return row
 
 
-def self_row(session: Session) -> FederationPlatformRow | None:
-    return session.scalar(select(FederationPlatformRow).where(FederationPlatformRow.is_self))
+def self_row(session: Session) -> Platform | None:
+    return store.self_platform(session)
 
 
 # -- enrolment and registration --------------------------------------------------------------
@@ -98,14 +88,15 @@ def enrol(session: Session, principal: Principal, own: str, *, authority: str, n
     if level not in tuple(fed.PlatformLevel) or level == fed.PlatformLevel.NATIONAL:
         raise ValidationFailed("regional or industry", field="level")
     token = f"sle_{secrets.token_urlsafe(24)}"
-    row = session.get(FederationEnrolmentRow, authority)
+    row = store.get_enrolment(session, authority)
     if row is None:
-        session.add(FederationEnrolmentRow(authority=authority, token_sha256=_token_hash(token),
-                                           level=level, name=check_name(name, "name"),
-                                           created_by=principal.tenant_id, created_at=now))
+        store.save_enrolment(session, Enrolment(
+            authority=authority, token_sha256=_token_hash(token), level=level,
+            name=check_name(name, "name"), created_by=principal.tenant_id, created_at=now))
     else:
-        row.token_sha256, row.level, row.name = _token_hash(token), level, check_name(name, "name")
-        row.created_by, row.created_at, row.used_at = principal.tenant_id, now, None
+        store.save_enrolment(session, replace(
+            row, token_sha256=_token_hash(token), level=level, name=check_name(name, "name"),
+            created_by=principal.tenant_id, created_at=now, used_at=None))
     session.flush()
     return token
 
@@ -121,7 +112,7 @@ class Registration:
 
 
 def register(session: Session, own: str, reg: Registration, token: str | None,
-             signer_key_id: str, now: datetime) -> FederationPlatformRow:
+             signer_key_id: str, now: datetime) -> Platform:
     """A sub-platform registers (or refreshes) its endpoint and key.
 
     Allowed with a valid unused enrolment token, or when the message is signed with a key
@@ -129,93 +120,85 @@ def register(session: Session, own: str, reg: Registration, token: str | None,
     """
     if fed.parent_of(reg.authority) != own:
         raise Forbidden(f"{reg.authority} is not a direct sub-platform of {own}")
-    known = session.get(FederationKeyRow, signer_key_id)
+    known = store.get_key(session, signer_key_id)
     by_known_key = (known is not None and known.authority == reg.authority
                     and known.revoked_at is None)
     if not by_known_key:
-        enrolment = session.get(FederationEnrolmentRow, reg.authority)
+        enrolment = store.get_enrolment(session, reg.authority)
         if enrolment is None or enrolment.used_at is not None or not token or \
                 not hmac.compare_digest(enrolment.token_sha256, _token_hash(token)):
             raise fed.SignatureRejected(f"{reg.authority} is not enrolled here, or the "
                                         "enrolment token is wrong or used",
                                         field="enrolment_token")
-        enrolment.used_at, enrolment.key_id = now, reg.key_id
+        store.save_enrolment(session, replace(enrolment, used_at=now, key_id=reg.key_id))
         level, name = enrolment.level, enrolment.name
     else:
-        row = session.get(FederationPlatformRow, reg.authority)
-        level, name = (row.level, reg.name) if row is not None else (reg.level, reg.name)
+        held = store.get_platform(session, reg.authority)
+        level, name = (held.level, reg.name) if held is not None else (reg.level, reg.name)
     row = upsert_platform(session, authority=reg.authority, name=name, level=level, parent=own,
                           endpoint=reg.endpoint, now=now)
-    row.last_seen_at = now
+    row = replace(row, last_seen_at=now)
+    store.save_platform(session, row)
     add_key(session, reg.key_id, reg.authority, reg.public_key, now)
     return row
 
 
 def upsert_platform(session: Session, *, authority: str, name: str, level: str,
                     parent: str | None, endpoint: str | None, now: datetime,
-                    state: str = ACTIVE) -> FederationPlatformRow:
-    row = session.get(FederationPlatformRow, authority)
+                    state: str = ACTIVE) -> Platform:
+    row = store.get_platform(session, authority)
     if row is None:
-        count = session.query(FederationPlatformRow).count()
+        count = store.count_platforms(session)
         if count >= MAX_PLATFORMS:
             raise Conflict(f"at most {MAX_PLATFORMS} platforms", field="authority")
-        row = FederationPlatformRow(authority=authority, name=check_name(name, "name"), level=level,
-                                    parent=parent, endpoint=endpoint, is_self=False,
-                                    state=state, created_at=now, updated_at=now)
-        session.add(row)
+        row = Platform(authority=authority, name=check_name(name, "name"), level=level,
+                       parent=parent, endpoint=endpoint, is_self=False, guest_tenant_id=None,
+                       state=state, created_at=now, updated_at=now)
     else:
         assert not row.is_self, "this platform's own row is written by ensure_self"
-        row.name, row.level, row.parent, row.state = check_name(name, "name"), level, parent, state
-        row.endpoint = endpoint or row.endpoint
-        row.updated_at = now
+        row = replace(row, name=check_name(name, "name"), level=level, parent=parent,
+                      state=state, endpoint=endpoint or row.endpoint, updated_at=now)
+    store.save_platform(session, row)
     if endpoint and level in tuple(fed.PlatformLevel):
-        _upsert_delegation(session, authority, name, level, endpoint, now)
+        store.save_delegation(session, authority=authority, name=check_name(name, "name"),
+                              level=level, endpoint=endpoint, now=now)
     session.flush()
     return row
 
 
-def _upsert_delegation(session: Session, authority: str, name: str, level: str,
-                       endpoint: str, now: datetime) -> None:
-    row = session.get(DelegationRow, authority)
-    if row is None:
-        session.add(DelegationRow(authority=authority, name=check_name(name, "name"), level=level,
-                                  endpoint=endpoint, created_at=now))
-    else:
-        row.name, row.level, row.endpoint = check_name(name, "name"), level, endpoint
-
-
 def add_key(session: Session, key_id: str, authority: str, public_key: str,
-            now: datetime, revoked_at: datetime | None = None) -> FederationKeyRow:
+            now: datetime, revoked_at: datetime | None = None) -> PlatformKey:
     raw = fed.public_key_from_text(public_key)
     if fed.key_id(authority, raw) != key_id:
         raise ValidationFailed("does not match the public key and authority", field="key_id")
-    row = session.get(FederationKeyRow, key_id)
+    row = store.get_key(session, key_id)
     if row is None:
-        row = FederationKeyRow(key_id=key_id, authority=authority, public_key=public_key,
-                               created_at=now, revoked_at=revoked_at)
-        session.add(row)
+        row = PlatformKey(key_id=key_id, authority=authority, public_key=public_key,
+                          created_at=now, revoked_at=revoked_at)
+        store.save_key(session, row)
     elif revoked_at is not None and row.revoked_at is None:
-        row.revoked_at = revoked_at  # revocation is final: never undone by a sync
+        row = replace(row, revoked_at=revoked_at)  # revocation is final: never undone by a sync
+        store.save_key(session, row)
     return row
 
 
 def revoke_key(session: Session, principal: Principal, key_id: str,
-               now: datetime) -> FederationKeyRow:
+               now: datetime) -> PlatformKey:
     require_role(principal, Role.OPERATOR)
-    row = session.get(FederationKeyRow, key_id)
+    row = store.get_key(session, key_id)
     if row is None:
         raise NotFound(f"key {key_id} is not known here", field="key_id")
     if row.revoked_at is None:
-        row.revoked_at = now
+        row = replace(row, revoked_at=now)
+        store.save_key(session, row)
     return row
 
 
 # -- the registry a parent hands down --------------------------------------------------------
 
 def registry_snapshot(session: Session) -> dict[str, Any]:
-    platforms = session.scalars(select(FederationPlatformRow)
-                                .order_by(FederationPlatformRow.authority)).all()
-    keys = session.scalars(select(FederationKeyRow).order_by(FederationKeyRow.key_id)).all()
+    platforms = store.list_platforms(session)
+    keys = store.list_keys(session)
     return {
         "platforms": [{"authority": p.authority, "name": p.name, "level": p.level,
                        "parent": p.parent, "endpoint": p.endpoint, "state": p.state}
@@ -272,42 +255,47 @@ def subtree(session: Session, own: str) -> dict[str, Any]:
 
 def peer_address(session: Session, authority: str) -> PeerAddress:
     """How to reach a platform: its endpoint and newest active key."""
-    row = session.get(FederationPlatformRow, authority)
+    row = store.get_platform(session, authority)
     if row is None or row.is_self:
         raise NotFound(f"platform {authority} is not known here", field="platform")
     if not row.endpoint:
         raise NotFound(f"platform {authority} has no endpoint yet", field="platform")
-    key = session.scalars(select(FederationKeyRow)
-                          .where(FederationKeyRow.authority == authority,
-                                 FederationKeyRow.revoked_at.is_(None))
-                          .order_by(FederationKeyRow.created_at.desc())).first()
+    key = store.newest_active_key(session, authority)
     return PeerAddress(authority, row.endpoint,
                        fed.public_key_from_text(key.public_key) if key else None)
 
 
-def platforms(session: Session) -> list[FederationPlatformRow]:
-    return list(session.scalars(select(FederationPlatformRow)
-                                .order_by(FederationPlatformRow.authority)))
+def platform(session: Session, authority: str) -> Platform | None:
+    return store.get_platform(session, authority)
+
+
+def seen(session: Session, authority: str, now: datetime) -> None:
+    """Note that a platform was heard from now (nothing when it is not known here)."""
+    store.set_last_seen(session, authority, now)
+
+
+def platforms(session: Session) -> list[Platform]:
+    return store.list_platforms(session)
 
 
 def guest_tenant(session: Session, own_authority_id: Any, home: str,
                  now: datetime) -> str:
     """The local tenant standing for `home`'s users when their jobs run here (created once)."""
-    row = session.get(FederationPlatformRow, home)
+    row = store.get_platform(session, home)
     if row is None:
         raise NotFound(f"platform {home} is not known here", field="home")
     if row.guest_tenant_id is None:
         new = tenants.create_tenant(session, own_authority_id, f"roaming users of {home}",
                                     Role.CONSUMER, TenantClass.ENTERPRISE, now)
-        row.guest_tenant_id = new.tenant_id
+        store.set_guest_tenant(session, home, new.tenant_id)
         session.flush()
+        return str(new.tenant_id)
     return row.guest_tenant_id
 
 
 def is_guest_tenant(session: Session, tenant_id: str) -> str | None:
     """The home platform a guest tenant stands for, or None for an ordinary tenant."""
-    return session.scalar(select(FederationPlatformRow.authority)
-                          .where(FederationPlatformRow.guest_tenant_id == tenant_id))
+    return store.platform_of_guest_tenant(session, tenant_id)
 
 
 # -- authenticating a message ----------------------------------------------------------------
@@ -315,7 +303,7 @@ def is_guest_tenant(session: Session, tenant_id: str) -> str | None:
 def verify_message(session: Session, own: str, headers: fed.SignatureHeaders, method: str,
                    path: str, body: bytes, now: datetime,
                    window_s: int = fed.REPLAY_WINDOW_S, *,
-                   public_key: FederationKeyRow | None = None) -> str:
+                   public_key: PlatformKey | None = None) -> str:
     """Authenticate a federation request and remember its nonce; returns the sender's authority.
 
     Checks, in order: the timestamp is within the window, the message is meant for this
@@ -327,7 +315,7 @@ def verify_message(session: Session, own: str, headers: fed.SignatureHeaders, me
     if headers.audience != own:
         raise fed.SignatureRejected(f"the message is addressed to {headers.audience}, "
                                     f"this is {own}", field=fed.HEADER_AUDIENCE)
-    key = public_key or session.get(FederationKeyRow, headers.key_id)
+    key = public_key or store.get_key(session, headers.key_id)
     if key is None:
         raise fed.SignatureRejected(f"unknown key {headers.key_id}", field=fed.HEADER_KEY_ID)
     if key.revoked_at is not None:
@@ -338,43 +326,30 @@ def verify_message(session: Session, own: str, headers: fed.SignatureHeaders, me
         raise fed.SignatureRejected("the signature does not verify: the message was altered "
                                     "or signed with another key", field=fed.HEADER_SIGNATURE)
     expires = datetime.fromtimestamp(fed.nonce_expiry(headers.timestamp, window_s), UTC)
-    try:
-        with session.begin_nested():
-            session.add(FederationNonceRow(key_id=headers.key_id, nonce=headers.nonce,
-                                           expires_at=max(expires, now)))
-            session.flush()
-    except IntegrityError:
+    if not store.add_nonce(session, headers.key_id, headers.nonce, max(expires, now)):
         raise fed.SignatureRejected("this nonce was seen before: a replayed message",
-                                    field=fed.HEADER_NONCE) from None
+                                    field=fed.HEADER_NONCE)
     return key.authority
 
 
 def purge_nonces(session: Session, now: datetime) -> int:
     """Forget nonces whose window has passed (their timestamps alone now reject replays)."""
-    return rows_matched(session.execute(
-        delete(FederationNonceRow)
-        .where(FederationNonceRow.expires_at < now - timedelta(seconds=1))
-        .execution_options(synchronize_session=False)))
+    return store.purge_nonces(session, now - timedelta(seconds=1))
 
 
 # -- small persistent state of the loop ------------------------------------------------------
 
 def get_state(session: Session, name: str) -> dict[str, Any] | None:
-    row = session.get(FederationStateRow, name)
-    return None if row is None else dict(row.value)
+    return store.get_state(session, name)
 
 
 def put_state(session: Session, name: str, value: dict[str, Any], now: datetime) -> None:
-    row = session.get(FederationStateRow, name)
-    if row is None:
-        session.add(FederationStateRow(name=name, value=value, updated_at=now))
-    else:
-        row.value, row.updated_at = value, now
+    store.put_state(session, name, value, now)
 
 
-def presented_key(session: Session, reg: Registration, now: datetime) -> FederationKeyRow:
-    """The key a registering platform signs with: the stored row, or a transient one that is
+def presented_key(session: Session, reg: Registration, now: datetime) -> PlatformKey:
+    """The key a registering platform signs with: the stored one, or a transient one that is
     checked against the message before anything is stored."""
-    stored = session.get(FederationKeyRow, reg.key_id)
-    return stored or FederationKeyRow(key_id=reg.key_id, authority=reg.authority,
-                                      public_key=reg.public_key, created_at=now)
+    stored = store.get_key(session, reg.key_id)
+    return stored or PlatformKey(key_id=reg.key_id, authority=reg.authority,
+                                 public_key=reg.public_key, created_at=now)

@@ -9,7 +9,6 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from suanli.adapters.store.federation_tables import CatalogOriginRow, FederationPlatformRow
 from suanli.domain import federation as fed
 from suanli.domain.time import aware
 from suanli.services.federation import catalog as federated_catalog
@@ -76,9 +75,7 @@ def answer(session: Session, own: str, sender: str, message: dict[str, Any],
     the rest of the tree."""
     federation.apply_registry(session, own, message.get("platforms", {}), trusted_for=sender,
                               now=now)
-    row = session.get(FederationPlatformRow, sender)
-    if row is not None:
-        row.last_seen_at = now
+    federation.seen(session, sender, now)
     need = []
     for item in message.get("catalog", [])[:federation.MAX_PLATFORMS]:
         origin = fed.check_authority(str(item.get("origin", "")))
@@ -89,7 +86,7 @@ def answer(session: Session, own: str, sender: str, message: dict[str, Any],
                                 generated_at=datetime.fromisoformat(item["generated_at"]),
                                 digest_hex=str(item["digest"]), groups=groups, via=sender,
                                 now=now)
-        held = session.get(CatalogOriginRow, origin)
+        held = federated_catalog.origin(session, origin)
         if groups is None and (held is None or held.digest != item["digest"]):
             need.append(origin)  # we lack the summary it only confirmed: send it in full
     known = message.get("known", {}) or {}

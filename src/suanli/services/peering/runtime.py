@@ -9,6 +9,7 @@ one transaction, talks to peers, and writes the outcome in another.
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 from datetime import datetime, timedelta
 from typing import Any
@@ -126,7 +127,7 @@ class FederationRuntime:
         if not (self.settings.parent and self.parent_authority):
             return None
         with self.db.unit_of_work() as session:
-            known = session.get(federation.FederationPlatformRow, self.parent_authority)
+            known = federation.platform(session, self.parent_authority)
             if known is not None and known.endpoint:
                 return federation.peer_address(session, self.parent_authority)
         return PeerAddress(self.parent_authority, self.settings.parent.rstrip("/"), None)
@@ -136,8 +137,6 @@ class FederationRuntime:
 
     def signed_response_headers(self, request_nonce: str, status: int, audience: str,
                                 body: bytes) -> dict[str, str]:
-        import secrets
-
         nonce, stamp = secrets.token_urlsafe(18), int(self.now().timestamp())
         message = fed.canonical_response(request_nonce, status, audience, self.me.key_id, stamp,
                                          nonce, fed.sha256_hex(body))

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from suanli.adapters.store.federation_tables import GuestJobRow, RoamingJobRow, RoamingRecordRow
-from suanli.adapters.store.job_tables import JobRow
+from suanli.adapters.store.repositories import roaming as store
+from suanli.domain.federation_records import ForwardedJob, GuestJob
+from suanli.domain.job_records import Job
 from suanli.domain.jobs import JobSpec
 from suanli.domain.roaming import attempt_bound_fen
 from suanli.services.roaming.home import ACCEPTED, FINISHED, WITHDRAWING
@@ -21,20 +21,19 @@ MAX_AMOUNT_FEN = 10**15
 ACCEPTED_STATES = (ACCEPTED, FINISHED, WITHDRAWING)
 
 
-def left_to_charge(session: Session, guest: GuestJobRow) -> int:
+def left_to_charge(session: Session, guest: GuestJob) -> int:
     """What this platform told the home it may still charge for the attempt: it keeps to the
     bound it declared when it accepted, however many records the attempt makes."""
     if guest.max_charge_fen is None:  # accepted before bounds were declared
         return MAX_AMOUNT_FEN
-    issued = session.scalar(select(func.coalesce(func.sum(RoamingRecordRow.amount_fen), 0))
-                            .where(RoamingRecordRow.role == HOST,
-                                   RoamingRecordRow.host_job_id == guest.job_id)) or 0
+    assert guest.job_id is not None  # an accepted attempt has its local job
+    issued = store.amount_issued_for_host_job(session, HOST, guest.job_id)
     return max(0, guest.max_charge_fen - int(issued))
 
 
 
-def refusal(session: Session, forwarded: RoamingJobRow, job: JobRow,
-                        fields: dict[str, Any]) -> str | None:
+def refusal(session: Session, forwarded: ForwardedJob, job: Job,
+            fields: dict[str, Any]) -> str | None:
     """Why a host's record is not this platform's to pay, or None (issue 12): it must be for
     an attempt the host accepted, name the host's job for it, and keep, with the attempt's
     records before it, to the attempt's bound (attempt_bound_fen)."""
@@ -50,10 +49,7 @@ def refusal(session: Session, forwarded: RoamingJobRow, job: JobRow,
     spec = JobSpec.from_json(job.spec)
     bound = attempt_bound_fen(forwarded.max_charge_fen, spec.devices, spec.time_limit_s,
                               spec.max_price_fen_per_device_hour)
-    before = session.scalar(select(func.coalesce(func.sum(RoamingRecordRow.amount_fen), 0))
-                            .where(RoamingRecordRow.role == HOME,
-                                   RoamingRecordRow.home_job_id == job.id,
-                                   RoamingRecordRow.host_job_id == forwarded.host_job_id)) or 0
+    before = store.amount_charged_for_attempt(session, HOME, job.id, forwarded.host_job_id)
     if int(before) + fields["amount_fen"] > bound:
         return (f"record {record} asks {fields['amount_fen']} fen for {attempt}, which has "
                 f"{int(before)} fen charged of a bound of {bound} fen (devices x time limit x "

@@ -15,15 +15,14 @@ from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from suanli.adapters.store import ledger as ledger_store
-from suanli.adapters.store.federation_tables import EntitlementRow
 from suanli.adapters.store.ledger import aware
+from suanli.adapters.store.repositories import roaming as store
 from suanli.domain.accounts import fund_account_id, wallet_account_id
 from suanli.domain.errors import Conflict, Forbidden, ValidationFailed
+from suanli.domain.federation_records import Entitlement
 from suanli.domain.jobs import check_idempotency_key
 from suanli.domain.ledger import Account, AccountKind, Transfer
 from suanli.domain.roaming import (
@@ -89,7 +88,7 @@ def set_price(session: Session, principal: Principal, fen_per_unit_hour: Any,
 
 def grant(session: Session, principal: Principal, *, tenant_id: str, units: Any,
           idempotency_key: str, pay_from: str, programme_id: str | None,
-          valid_until: datetime | None, now: datetime) -> tuple[EntitlementRow, bool]:
+          valid_until: datetime | None, now: datetime) -> tuple[Entitlement, bool]:
     """Grant a tenant `units` compute-unit hours at the platform's price, paid from its wallet
     or from a voucher programme's fund; the same key again is the same grant."""
     _operator(principal, "grants entitlements")
@@ -102,7 +101,7 @@ def grant(session: Session, principal: Principal, *, tenant_id: str, units: Any,
     tenant = tenants.get_tenant(session, tenant_id)
     source = fund or wallet_account_id(tenant.id)
     entitlement_id = "ent_" + hashlib.sha256(f"{tenant.id}\n{key}".encode()).hexdigest()[:24]
-    existing = session.get(EntitlementRow, entitlement_id)
+    existing = store.get_entitlement(session, entitlement_id)
     if existing is not None:
         purchase = ledger_store.get_transfer(session, f"{entitlement_id}:purchase")
         if existing.units_micro != units_micro or purchase is None or \
@@ -128,17 +127,13 @@ def grant(session: Session, principal: Principal, *, tenant_id: str, units: Any,
                          now)
     ledger_store.apply(session, Transfer(f"{entitlement_id}:purchase", source, account,
                                          price_fen, "entitlement", reference=tenant.id), now)
-    row = EntitlementRow(id=entitlement_id, tenant_id=tenant.id, idempotency_key=key,
-                         units_micro=units_micro, remaining_units_micro=units_micro,
-                         price_fen=price_fen, remaining_fen=price_fen, valid_until=valid_until,
-                         created_at=now)
-    try:
-        with session.begin_nested():
-            session.add(row)
-            session.flush()
-    except IntegrityError:  # a concurrent grant under the same key won: ask again
+    row = Entitlement(id=entitlement_id, tenant_id=tenant.id, idempotency_key=key,
+                      units_micro=units_micro, remaining_units_micro=units_micro,
+                      price_fen=price_fen, remaining_fen=price_fen, valid_until=valid_until,
+                      created_at=now)
+    if not store.add_entitlement(session, row):  # a concurrent grant under the same key won
         raise Conflict("a concurrent request used this Idempotency-Key; retry",
-                       field="Idempotency-Key") from None
+                       field="Idempotency-Key")
     return row, True
 
 
@@ -184,13 +179,11 @@ def _check_programme(session: Session, programme_id: str, tenant_class: TenantCl
                        f"entitlement costs {price_fen} fen", field="programme_id")
 
 
-def entitlements(session: Session, tenant_id: str) -> list[EntitlementRow]:
-    return list(session.scalars(select(EntitlementRow).where(EntitlementRow.tenant_id ==
-                                                             tenant_id)
-                                .order_by(EntitlementRow.created_at, EntitlementRow.id)))
+def entitlements(session: Session, tenant_id: str) -> list[Entitlement]:
+    return store.list_entitlements(session, tenant_id)
 
 
-def as_json(row: EntitlementRow) -> dict[str, Any]:
+def as_json(row: Entitlement) -> dict[str, Any]:
     micro = Decimal(MICRO)
     return {"id": row.id, "tenant_id": row.tenant_id, "units": str(row.units_micro / micro),
             "remaining_units": str(row.remaining_units_micro / micro),

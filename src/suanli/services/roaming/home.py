@@ -14,17 +14,18 @@ record (services.roaming_records).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from suanli.adapters.store.federation_tables import FederationPlatformRow, RoamingJobRow
-from suanli.adapters.store.job_tables import JobLogRow, JobRow
-from suanli.adapters.store.tables import TenantRow
+from suanli.adapters.store.repositories import federation as federation_store
+from suanli.adapters.store.repositories import jobs as job_store
+from suanli.adapters.store.repositories import roaming as store
 from suanli.domain.errors import Forbidden, NotFound, ValidationFailed
+from suanli.domain.federation_records import ForwardedJob
+from suanli.domain.job_records import Job, JobLog
 from suanli.domain.ids import ComputeId
 from suanli.domain.jobs import JobSpec, JobState
 from suanli.domain.roaming import MAX_FORWARD_ATTEMPTS, mirror_path, rank_offers
@@ -63,7 +64,7 @@ def retry_at(now: datetime, tries: int) -> datetime:
 
 # -- home: choosing a host (the scheduler's hook) --------------------------------------------
 
-def prefers_remote(session: Session, job: JobRow, ranked: list[Any], now: datetime) -> bool:
+def prefers_remote(session: Session, job: Job, ranked: list[Any], now: datetime) -> bool:
     """Whether the job goes to another platform instead of a local pool; if so it is PLACED
     here now, with the host in its placement, and the federation loop forwards it.
 
@@ -80,7 +81,7 @@ def prefers_remote(session: Session, job: JobRow, ranked: list[Any], now: dateti
         return _pinned(session, config, job, spec, now)
     if ranked and config.policy == "local-first":
         return False
-    attempts = session.scalars(select(RoamingJobRow).where(RoamingJobRow.job_id == job.id)).all()
+    attempts = federation_store.forwards_of_job(session, job.id)
     if len(attempts) >= MAX_FORWARD_ATTEMPTS:
         return False
     cooling = frozenset(a.host for a in attempts if a.state in (REJECTED, WITHDRAWN)
@@ -110,7 +111,7 @@ def prefers_remote(session: Session, job: JobRow, ranked: list[Any], now: dateti
     return True
 
 
-def _pinned(session: Session, config: RoamingConfig, job: JobRow, spec: JobSpec,
+def _pinned(session: Session, config: RoamingConfig, job: Job, spec: JobSpec,
             now: datetime) -> bool:
     try:
         pool = ComputeId.parse(spec.pool_id or "", field="pool_id")
@@ -122,8 +123,9 @@ def _pinned(session: Session, config: RoamingConfig, job: JobRow, spec: JobSpec,
     host = _known_platform(session, issuer)
     if host is None or host == config.authority:
         job.message = f"pool {pool} belongs to {issuer}, a platform not known here (yet)"
+        job_store.save_job(session, job)
         return False
-    attempts = session.scalars(select(RoamingJobRow).where(RoamingJobRow.job_id == job.id)).all()
+    attempts = federation_store.forwards_of_job(session, job.id)
     if len(attempts) >= MAX_FORWARD_ATTEMPTS or any(
             a.state in OPEN_STATES or (now - aware(a.updated_at)).total_seconds()
             < REJECTED_COOLDOWN_S for a in attempts):
@@ -139,20 +141,22 @@ def _known_platform(session: Session, authority: str) -> str | None:
     parts = authority.split(".")
     for depth in range(len(parts), 0, -1):
         candidate = ".".join(parts[:depth])
-        row = session.get(FederationPlatformRow, candidate)
+        row = federation_store.get_platform(session, candidate)
         if row is not None and (row.is_self or (row.endpoint and row.state == "active")):
             return candidate
     return None
 
 
-def _forward(session: Session, job: JobRow, host: str, attempt: int, now: datetime,
+def _forward(session: Session, job: Job, host: str, attempt: int, now: datetime,
              placement: dict[str, Any]) -> None:
-    session.add(RoamingJobRow(job_id=job.id, attempt=attempt, host=host, state=FORWARDING,
-                              reason="", tries=0, next_try_at=now, last_error="",
-                              created_at=now, updated_at=now))
+    federation_store.save_forward(session, ForwardedJob(
+        job_id=job.id, attempt=attempt, host=host, state=FORWARDING, reason="",
+        host_job_id=None, host_pool_id=None, host_state=None, cancel_requested=False, tries=0,
+        next_try_at=now, last_error="", created_at=now, updated_at=now))
     job.placement = {"pool_id": None, "attempt": attempt, **placement}
     jobs.transition(session, job, JobState.PLACED, now, f"forwarding to platform {host}")
     job.message = f"forwarding to platform {host}"
+    job_store.save_job(session, job)
 
 
 # -- home: the loop's work -------------------------------------------------------------------
@@ -169,36 +173,28 @@ class Outbound:
 def due_outbound(session: Session, config: RoamingConfig, now: datetime) -> list[Outbound]:
     """Forwards and withdrawals to send now. A forward whose job was cancelled meanwhile, or
     that no host answered in time, turns into a withdrawal first."""
-    cancelled = session.scalars(
-        select(RoamingJobRow).join(JobRow, JobRow.id == RoamingJobRow.job_id)
-        .where(RoamingJobRow.state.in_((FORWARDING, ACCEPTED)),
-               RoamingJobRow.cancel_requested.is_(False),
-               JobRow.state == JobState.CANCELLED.value).limit(MAX_BATCH)).all()
+    cancelled = federation_store.forwards_of_cancelled_jobs(
+        session, (FORWARDING, ACCEPTED), JobState.CANCELLED.value, MAX_BATCH)
     for row in cancelled:
-        row.cancel_requested = True
-        row.state, row.next_try_at, row.updated_at = WITHDRAWING, now, now
-    overdue = session.scalars(
-        select(RoamingJobRow).where(RoamingJobRow.state == FORWARDING,
-                                    RoamingJobRow.created_at
-                                    < now - timedelta(seconds=config.give_up_s))
-        .limit(MAX_BATCH)).all()
+        federation_store.save_forward(session, replace(
+            row, cancel_requested=True, state=WITHDRAWING, next_try_at=now, updated_at=now))
+    overdue = federation_store.forwards_created_before(
+        session, FORWARDING, now - timedelta(seconds=config.give_up_s), MAX_BATCH)
     for row in overdue:
-        row.state, row.updated_at = WITHDRAWING, now
-        row.reason = f"no answer in {config.give_up_s:.0f} s: withdrawing the forward"
-    rows = session.scalars(select(RoamingJobRow)
-                           .where(RoamingJobRow.state.in_((FORWARDING, WITHDRAWING)),
-                                  RoamingJobRow.next_try_at <= now)
-                           .order_by(RoamingJobRow.next_try_at).limit(MAX_BATCH)).all()
+        federation_store.save_forward(session, replace(
+            row, state=WITHDRAWING, updated_at=now,
+            reason=f"no answer in {config.give_up_s:.0f} s: withdrawing the forward"))
+    rows = federation_store.forwards_due(session, (FORWARDING, WITHDRAWING), now, MAX_BATCH)
     out = []
     for row in rows:
-        job = session.get(JobRow, row.job_id)
+        job = job_store.get_job(session, row.job_id)
         assert job is not None
         base = {"home": config.authority, "home_job_id": job.id, "attempt": row.attempt}
         if row.state == FORWARDING:
-            tenant = session.get(TenantRow, job.tenant_id)
+            tenant_class = store.tenant_class(session, job.tenant_id)
             out.append(Outbound(job.id, row.attempt, row.host, "forward", {
                 **base, "tenant_id": job.tenant_id,
-                "tenant_class": tenant.tenant_class if tenant else "enterprise",
+                "tenant_class": tenant_class if tenant_class else "enterprise",
                 "spec": job.spec}))
         else:
             out.append(Outbound(job.id, row.attempt, row.host, "withdraw",
@@ -207,32 +203,35 @@ def due_outbound(session: Session, config: RoamingConfig, now: datetime) -> list
 
 
 def record_unreachable(session: Session, item: Outbound, error: str, now: datetime) -> None:
-    row = session.get(RoamingJobRow, (item.job_id, item.attempt))
+    row = federation_store.get_forward(session, item.job_id, item.attempt)
     assert row is not None
-    row.tries += 1
-    row.last_error, row.updated_at = error[:500], now
-    row.next_try_at = retry_at(now, row.tries)
-    job = session.get(JobRow, item.job_id)
+    row = replace(row, tries=row.tries + 1, last_error=error[:500], updated_at=now,
+                  next_try_at=retry_at(now, row.tries + 1))
+    federation_store.save_forward(session, row)
+    job = job_store.get_job(session, item.job_id)
     if job is not None and not JobState(job.state).is_terminal:
         job.message = f"platform {item.host} unreachable, retrying (try {row.tries})"
+        job_store.save_job(session, job)
 
 
 def apply_answer(session: Session, item: Outbound, answer: dict[str, Any],
                  now: datetime) -> None:
     """Take the host's final word on a forward or withdrawal."""
-    row = session.get(RoamingJobRow, (item.job_id, item.attempt))
-    job = session.get(JobRow, item.job_id)
+    row = federation_store.get_forward(session, item.job_id, item.attempt)
+    job = job_store.get_job(session, item.job_id)
     assert row is not None and job is not None
     outcome = answer.get("outcome")
-    row.updated_at, row.tries = now, row.tries + 1
+    row = replace(row, updated_at=now, tries=row.tries + 1)
     if outcome == ACCEPTED:
-        _accepted(session, row, job, answer, now)
+        row = _accepted(session, row, job, answer, now)
         if row.state == WITHDRAWING:  # a cancellation the host has not finished: ask again
-            row.next_try_at = retry_at(now, row.tries)
+            row = replace(row, next_try_at=retry_at(now, row.tries))
+        federation_store.save_forward(session, row)
     elif outcome in (REJECTED, WITHDRAWN):
-        row.state, row.reason = outcome, str(answer.get("reason", ""))[:500]
+        row = replace(row, state=outcome, reason=str(answer.get("reason", ""))[:500])
+        federation_store.save_forward(session, row)
         if job.state in (JobState.PLACED.value, JobState.DISPATCHED.value) and \
-                _open_attempt(session, job.id) is None:
+                federation_store.open_forward(session, job.id, OPEN_STATES) is None:
             # Only now, with the host's final word, may the job be placed again.
             jobs.transition(session, job, JobState.PENDING, now,
                             f"platform {row.host} {outcome} the job: {row.reason}")
@@ -240,34 +239,33 @@ def apply_answer(session: Session, item: Outbound, answer: dict[str, Any],
             job.pool_id = None
     else:
         raise ValidationFailed(f"unknown outcome {outcome!r}", field="outcome")
+    job_store.save_job(session, job)
 
 
-def _open_attempt(session: Session, job_id: str) -> RoamingJobRow | None:
-    return session.scalar(select(RoamingJobRow).where(RoamingJobRow.job_id == job_id,
-                                                      RoamingJobRow.state.in_(OPEN_STATES)))
-
-
-def _accepted(session: Session, row: RoamingJobRow, job: JobRow, answer: dict[str, Any],
-              now: datetime) -> None:
+def _accepted(session: Session, row: ForwardedJob, job: Job, answer: dict[str, Any],
+              now: datetime) -> ForwardedJob:
+    """The forward with the host's answer taken in (not saved); the job mirrors it."""
     if row.state == FORWARDING or (row.state == WITHDRAWING and not row.cancel_requested):
-        row.state = ACCEPTED  # it runs there after all: follow it
-    row.host_job_id = str(answer.get("host_job_id") or row.host_job_id or "")[:72] or None
-    row.host_pool_id = answer.get("pool_id") or row.host_pool_id
+        row = replace(row, state=ACCEPTED)  # it runs there after all: follow it
+    row = replace(row,
+                  host_job_id=str(answer.get("host_job_id") or row.host_job_id or "")[:72]
+                  or None,
+                  host_pool_id=answer.get("pool_id") or row.host_pool_id)
     declared = answer.get("max_charge_fen")
     if row.max_charge_fen is None and isinstance(declared, int) and \
             not isinstance(declared, bool) and 0 <= declared <= MAX_CHARGE_FEN:
-        row.max_charge_fen = declared  # fixed once: a later answer cannot raise it
+        row = replace(row, max_charge_fen=declared)  # fixed once: a later answer cannot raise it
     if row.host_pool_id and not JobState(job.state).is_terminal:
         job.pool_id = row.host_pool_id
         job.placement = {**(job.placement or {}), "pool_id": row.host_pool_id,
                          "host_job_id": row.host_job_id}
-    _mirror(session, row, job, answer, now)
+    return _mirror(session, row, job, answer, now)
 
 
-def _mirror(session: Session, row: RoamingJobRow, job: JobRow, status: dict[str, Any],
-            now: datetime) -> None:
+def _mirror(session: Session, row: ForwardedJob, job: Job, status: dict[str, Any],
+            now: datetime) -> ForwardedJob:
     state = JobState(str(status.get("state")))
-    row.host_state = state.value
+    row = replace(row, host_state=state.value)
     steps = mirror_path(JobState(job.state), state)
     if state.is_terminal and status.get("started_at") and JobState.RUNNING not in steps:
         # It ran there: the home copy shows that too, even if it learns only of the end.
@@ -282,29 +280,25 @@ def _mirror(session: Session, row: RoamingJobRow, job: JobRow, status: dict[str,
         if status.get("exit_code") is not None:
             job.exit_code = int(status["exit_code"])
     if state.is_terminal and row.state in (ACCEPTED, WITHDRAWING):
-        row.state = FINISHED
+        row = replace(row, state=FINISHED)
+    return row
 
 
 def apply_status(session: Session, sender: str, home_job_id: str, attempt: int,
                  status: dict[str, Any], now: datetime) -> None:
     """A host reports the state of a job it runs for us (pushed by its federation loop)."""
-    row = session.get(RoamingJobRow, (home_job_id, attempt))
+    row = federation_store.get_forward(session, home_job_id, attempt)
     if row is None:
         raise NotFound(f"job {home_job_id} attempt {attempt} was not forwarded here",
                        field="home_job_id")
     if row.host != sender:
         raise Forbidden(f"job {home_job_id} attempt {attempt} was forwarded to {row.host}")
-    job = session.get(JobRow, home_job_id)
+    job = job_store.get_job(session, home_job_id)
     assert job is not None
-    row.updated_at = now
-    _accepted(session, row, job, status, now)
+    row = _accepted(session, replace(row, updated_at=now), job, status, now)
+    federation_store.save_forward(session, row)
+    job_store.save_job(session, job)
     logs = status.get("logs")
     if isinstance(logs, str):
-        text = logs[-MAX_LOG_CHARS:]
-        held = session.get(JobLogRow, job.id)
-        if held is None:
-            session.add(JobLogRow(job_id=job.id, text=text, truncated=bool(
-                status.get("logs_truncated")), updated_at=now))
-        else:
-            held.text, held.truncated, held.updated_at = text, bool(
-                status.get("logs_truncated")), now
+        job_store.save_job_log(session, JobLog(job.id, logs[-MAX_LOG_CHARS:],
+                                               bool(status.get("logs_truncated")), now))

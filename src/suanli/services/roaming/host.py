@@ -4,18 +4,17 @@ status back to the home platform (see services.roaming for the home side)."""
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from suanli.adapters.store.federation_tables import GuestJobRow
-from suanli.adapters.store.job_tables import JobLogRow, JobRow
-from suanli.adapters.store.tables import PoolRow
+from suanli.adapters.store.repositories import federation as federation_store
+from suanli.adapters.store.repositories import jobs as job_store
 from suanli.domain import federation as fed
 from suanli.domain.errors import Conflict, Forbidden, ValidationFailed
+from suanli.domain.federation_records import GuestJob
 from suanli.domain.ids import ComputeId
 from suanli.domain.jobs import JobSpec, JobState
 from suanli.domain.roaming import MAX_FORWARD_ATTEMPTS
@@ -58,7 +57,7 @@ def accept_forward(session: Session, own: ComputeId, sender: str, body: dict[str
     if not isinstance(spec_json, dict):
         raise ValidationFailed("must be a job spec", field="spec")
     digest = _spec_digest(spec_json)
-    held = session.get(GuestJobRow, (home, home_job_id, attempt))
+    held = federation_store.get_guest_job(session, home, home_job_id, attempt)
     if held is not None:
         if held.outcome != WITHDRAWN and held.spec_sha256 != digest:
             raise Conflict(f"attempt {attempt} of {home_job_id} was forwarded with another spec",
@@ -84,17 +83,17 @@ def accept_forward(session: Session, own: ComputeId, sender: str, body: dict[str
         if job.state == JobState.PENDING.value:
             scheduling.place(session, job, now, claim_timeout_s)
         outcome, reason, job_id = ACCEPTED, "", job.id
-        pool = session.get(PoolRow, job.pool_id) if job.pool_id else fitting[0].pool
+        pool = job_store.get_pool(session, job.pool_id) if job.pool_id else fitting[0].pool
         assert pool is not None
         # What this platform may charge for the attempt, all records together (issue 12):
         # the hold a local tenant would be asked for on this pool. It is told home now.
         max_charge = billing.plan_hold(session, job, pool).amount_fen
-    row = GuestJobRow(home=home, home_job_id=home_job_id, attempt=attempt, job_id=job_id,
-                      outcome=outcome, reason=reason[:500], home_tenant_id=tenant_id,
-                      spec_sha256=digest,
-                      next_push_at=now if outcome == ACCEPTED else None, tries=0,
-                      created_at=now, updated_at=now, max_charge_fen=max_charge)
-    session.add(row)
+    row = GuestJob(home=home, home_job_id=home_job_id, attempt=attempt, job_id=job_id,
+                   outcome=outcome, reason=reason[:500], home_tenant_id=tenant_id,
+                   spec_sha256=digest, pushed_state=None, pushed_digest=None,
+                   next_push_at=now if outcome == ACCEPTED else None, tries=0,
+                   created_at=now, updated_at=now, max_charge_fen=max_charge)
+    federation_store.save_guest_job(session, row)
     session.flush()
     return answer_of(session, row)
 
@@ -104,21 +103,23 @@ def withdraw(session: Session, own: ComputeId, sender: str, body: dict[str, Any]
     """The home platform takes a forward back: a tombstone if it never arrived (so a late
     copy is refused), a cancellation if it runs here."""
     home, home_job_id, attempt = _attempt_key(sender, body)
-    held = session.get(GuestJobRow, (home, home_job_id, attempt))
+    held = federation_store.get_guest_job(session, home, home_job_id, attempt)
     if held is None:
-        held = GuestJobRow(home=home, home_job_id=home_job_id, attempt=attempt, job_id=None,
-                           outcome=WITHDRAWN, reason="withdrawn by the home platform",
-                           home_tenant_id="", spec_sha256="", tries=0, created_at=now,
-                           updated_at=now)
-        session.add(held)
+        held = GuestJob(home=home, home_job_id=home_job_id, attempt=attempt, job_id=None,
+                        outcome=WITHDRAWN, reason="withdrawn by the home platform",
+                        home_tenant_id="", spec_sha256="", pushed_state=None,
+                        pushed_digest=None, next_push_at=None, tries=0, created_at=now,
+                        updated_at=now)
+        federation_store.save_guest_job(session, held)
         session.flush()
     elif held.outcome == ACCEPTED and held.job_id:
-        job = session.get(JobRow, held.job_id)
+        job = job_store.get_job(session, held.job_id)
         assert job is not None
         if body.get("cancel") is True and not JobState(job.state).is_terminal:
             guest = federation.guest_tenant(session, own, home, now)
             jobs.cancel(session, Principal(guest, Role.CONSUMER), job.id, now)
-            held.next_push_at = now
+            held = replace(held, next_push_at=now)
+            federation_store.save_guest_job(session, held)
     return answer_of(session, held)
 
 
@@ -136,16 +137,17 @@ def _attempt_key(sender: str, body: dict[str, Any]) -> tuple[str, str, int]:
     return home, home_job_id, attempt
 
 
-def answer_of(session: Session, row: GuestJobRow) -> dict[str, Any]:
+def answer_of(session: Session, row: GuestJob) -> dict[str, Any]:
     if row.outcome != ACCEPTED or row.job_id is None:
         return {"outcome": row.outcome, "reason": row.reason}
     return {"outcome": ACCEPTED, **status_of(session, row)}
 
 
-def status_of(session: Session, row: GuestJobRow) -> dict[str, Any]:
-    job = session.get(JobRow, row.job_id)
+def status_of(session: Session, row: GuestJob) -> dict[str, Any]:
+    assert row.job_id is not None
+    job = job_store.get_job(session, row.job_id)
     assert job is not None
-    logs = session.get(JobLogRow, job.id)
+    logs = job_store.get_job_log(session, job.id)
     return {"home_job_id": row.home_job_id, "attempt": row.attempt, "host_job_id": job.id,
             "pool_id": job.pool_id, "max_charge_fen": row.max_charge_fen,
             "state": job.state, "exit_code": job.exit_code,
@@ -169,9 +171,7 @@ class StatusPush:
 
 def due_status(session: Session, now: datetime) -> list[StatusPush]:
     """Status of guest jobs that changed since the home platform last acknowledged it."""
-    rows = session.scalars(select(GuestJobRow).where(GuestJobRow.outcome == ACCEPTED,
-                                                     GuestJobRow.next_push_at.is_not(None))
-                           .order_by(GuestJobRow.next_push_at).limit(MAX_BATCH * 4)).all()
+    rows = federation_store.guest_jobs_to_push(session, ACCEPTED, MAX_BATCH * 4)
     out = []
     for row in rows:
         assert row.next_push_at is not None  # the query asked for rows that have one
@@ -180,7 +180,8 @@ def due_status(session: Session, now: datetime) -> list[StatusPush]:
         status = status_of(session, row)
         digest = fed.document_digest(status)
         if digest == row.pushed_digest:
-            row.next_push_at = None  # acknowledged as it is; mark_status_changes wakes it
+            # acknowledged as it is; mark_status_changes wakes it
+            federation_store.save_guest_job(session, replace(row, next_push_at=None))
             continue
         out.append(StatusPush(row.home, row.home_job_id, row.attempt, status, digest))
         if len(out) >= MAX_BATCH:
@@ -189,24 +190,20 @@ def due_status(session: Session, now: datetime) -> list[StatusPush]:
 
 
 def status_pushed(session: Session, push: StatusPush, now: datetime, *, ok: bool) -> None:
-    row = session.get(GuestJobRow, (push.home, push.home_job_id, push.attempt))
+    row = federation_store.get_guest_job(session, push.home, push.home_job_id, push.attempt)
     assert row is not None
-    row.updated_at = now
     if ok:
-        row.pushed_digest, row.pushed_state, row.tries = push.digest, push.status["state"], 0
-        row.next_push_at = now
+        row = replace(row, updated_at=now, pushed_digest=push.digest,
+                      pushed_state=push.status["state"], tries=0, next_push_at=now)
     else:
-        row.tries += 1
-        row.next_push_at = retry_at(now, row.tries)
+        row = replace(row, updated_at=now, tries=row.tries + 1,
+                      next_push_at=retry_at(now, row.tries + 1))
+    federation_store.save_guest_job(session, row)
 
 
 def mark_status_changes(session: Session, now: datetime) -> int:
     """Wake the pushes of guest jobs whose state moved since their last push."""
-    stale = session.scalars(
-        select(GuestJobRow).join(JobRow, JobRow.id == GuestJobRow.job_id)
-        .where(GuestJobRow.outcome == ACCEPTED, GuestJobRow.next_push_at.is_(None),
-               or_(GuestJobRow.pushed_state.is_(None), JobRow.state != GuestJobRow.pushed_state))
-        .limit(MAX_BATCH * 4)).all()
+    stale = federation_store.guest_jobs_moved(session, ACCEPTED, MAX_BATCH * 4)
     for row in stale:
-        row.next_push_at = now
+        federation_store.save_guest_job(session, replace(row, next_push_at=now))
     return len(stale)

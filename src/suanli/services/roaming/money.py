@@ -16,19 +16,16 @@ Accounts (besides billing's wallets, receivables and fees):
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
-from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from suanli.adapters.store import ledger as ledger_store
-from suanli.adapters.store.billing_tables import UsageChargeRow, VoucherProgrammeRow, VoucherRow
-from suanli.adapters.store.federation_tables import EntitlementRow
-from suanli.adapters.store.job_tables import UsageRecordRow
-from suanli.adapters.store.tables import PoolRow
+from suanli.adapters.store.repositories import billing as billing_store
+from suanli.adapters.store.repositories import roaming as store
 from suanli.domain.accounts import (
     FEES_ACCOUNT,
     PREPAID,
@@ -36,6 +33,7 @@ from suanli.domain.accounts import (
     receivable_account_id,
     wallet_account_id,
 )
+from suanli.domain.federation_records import UsageView
 from suanli.domain.ledger import Account, AccountKind, Transfer
 from suanli.domain.resources import Hub
 from suanli.domain.roaming import EntitlementBalance, plan_home_charge
@@ -49,7 +47,6 @@ from suanli.domain.vouchers import (
     apply_vouchers,
 )
 from suanli.services import tenants
-from suanli.services.billing import vouchers as vouchers_store
 from suanli.services.billing import wallets as billing
 from suanli.services.billing.charging import PLATFORM_FEE_RATE
 from suanli.services.roaming.entitlements import entitlement_account_id
@@ -82,18 +79,16 @@ def open_clearing(session: Session, house: str, now: datetime) -> str:
 
 # -- at the host -----------------------------------------------------------------------------
 
-def host_price(session: Session, usage: UsageRecordRow) -> tuple[int, int, str]:
+def host_price(session: Session, usage: UsageView) -> tuple[int, int, str]:
     """(amount_fen, compute-unit hours x 10^6, tariff) the host asks for one usage record:
     what its billing rated (the guest tenant is postpaid, so nothing was taken), or, without a
     charge, the pool's device-hour price."""
-    charge = session.get(UsageChargeRow, usage.id)
+    charge = billing_store.get_charge(session, usage.id)
     if charge is not None:
         return charge.amount_fen, charge.compute_unit_hours_micro, charge.tariff_id
-    pool = session.get(PoolRow, usage.pool_id)
-    assert pool is not None
     hours = Decimal(repr(usage.device_seconds)) / 3600
-    amount = int((hours * pool.price_fen_per_device_hour).to_integral_value(ROUND_DOWN))
-    units = int((hours * Decimal(pool.units_per_device_hour) * MICRO)
+    amount = int((hours * usage.price_fen_per_device_hour).to_integral_value(ROUND_DOWN))
+    units = int((hours * Decimal(usage.units_per_device_hour) * MICRO)
                 .to_integral_value(ROUND_DOWN))
     return amount, units, "pool-price"
 
@@ -139,22 +134,14 @@ def charge_home(session: Session, *, tenant_id: str, host: str, record_id: str,
                               owner_tenant_id=tenant_id)
     ledger_store.open_account(session, Account.open(ROAMING_ACCOUNT, AccountKind.PEER_CLEARING),
                               now)
-    programme_ids = sorted(session.scalars(
-        select(VoucherRow.programme_id).where(VoucherRow.tenant_id == tenant_id,
-                                              VoucherRow.remaining_fen > 0).distinct()))
+    programme_ids = sorted(billing_store.programmes_with_usable_vouchers(session, tenant_id))
     # Lock order as in billing: accounts (in id order), programme rows, voucher rows; then
     # our entitlement rows.
     accounts = ledger_store.lock_accounts(
         session, [wallet, entitlement, peer, ROAMING_ACCOUNT,
                   *(fund_account_id(p) for p in programme_ids)])
     budgets, vouchers = _voucher_state(session, tenant_id, programme_ids, accounts)
-    rows = list(session.scalars(
-        select(EntitlementRow)
-        .where(EntitlementRow.tenant_id == tenant_id, EntitlementRow.remaining_units_micro > 0,
-               or_(EntitlementRow.valid_until.is_(None), EntitlementRow.valid_until > now))
-        .order_by(EntitlementRow.valid_until.is_(None), EntitlementRow.valid_until,
-                  EntitlementRow.created_at, EntitlementRow.id)
-        .limit(MAX_ENTITLEMENTS_DRAWN).with_for_update()))
+    rows = store.lock_drawable_entitlements(session, tenant_id, now, MAX_ENTITLEMENTS_DRAWN)
     tenant = tenants.get_tenant(session, tenant_id)
     context = LineContext(tenant_id, TenantClass(tenant.tenant_class), LineCategory.COMPUTE,
                           where.at, where.provider_id, where.province,
@@ -176,8 +163,10 @@ def charge_home(session: Session, *, tenant_id: str, host: str, record_id: str,
     for draw in plan.draws:
         row = by_id[draw.entitlement_id]
         assert draw.units_micro <= row.remaining_units_micro and draw.value_fen <= row.remaining_fen
-        row.remaining_units_micro -= draw.units_micro
-        row.remaining_fen -= draw.value_fen
+        row = replace(row, remaining_units_micro=row.remaining_units_micro - draw.units_micro,
+                      remaining_fen=row.remaining_fen - draw.value_fen)
+        by_id[row.id] = row
+        store.save_entitlement(session, row)
     value = plan.entitlement_value_fen
     moves = [(entitlement, peer, min(value, plan.covered_fen), "entitlement", "roaming-charge"),
              (entitlement, ROAMING_ACCOUNT, max(0, plan.margin_fen), "margin", "roaming-margin"),
@@ -195,9 +184,7 @@ def charge_home(session: Session, *, tenant_id: str, host: str, record_id: str,
     if transfers:
         ledger_store.apply_many(session, transfers, now, linked=True)
     for voucher in (outcome[0].vouchers.values() if outcome else ()):
-        held = session.get(VoucherRow, voucher.id)
-        assert held is not None and voucher.remaining_fen <= held.remaining_fen
-        held.remaining_fen = voucher.remaining_fen
+        billing_store.set_voucher_remaining(session, voucher.id, voucher.remaining_fen)
     return {"amount_fen": amount_fen, "units_micro": units_micro,
             "entitlement_units_micro": sum(d.units_micro for d in plan.draws),
             "entitlement_fen": value, "covered_fen": plan.covered_fen,
@@ -225,21 +212,14 @@ def _voucher_state(session: Session, tenant_id: str, programme_ids: list[str],
     funded = [p for p in programme_ids if fund_account_id(p) in accounts]
     if not funded:
         return {}, []
-    programmes = session.scalars(select(VoucherProgrammeRow)
-                                 .where(VoucherProgrammeRow.id.in_(funded))
-                                 .order_by(VoucherProgrammeRow.id).with_for_update()).all()
-    rows = session.scalars(select(VoucherRow)
-                           .where(VoucherRow.tenant_id == tenant_id,
-                                  VoucherRow.programme_id.in_(funded),
-                                  VoucherRow.remaining_fen > 0)
-                           .order_by(VoucherRow.id).limit(MAX_VOUCHERS).with_for_update()).all()
-    used = dict(session.execute(
-        select(VoucherRow.programme_id, func.sum(VoucherRow.granted_fen - VoucherRow.remaining_fen))
-        .where(VoucherRow.tenant_id == tenant_id, VoucherRow.programme_id.in_(funded))
-        .group_by(VoucherRow.programme_id)).all())
-    budgets = {row.id: ProgrammeBudget(vouchers_store.programme_from_row(row),
-                                       min(accounts[fund_account_id(row.id)]
-                                           .available_fen, row.budget_fen),
-                                       int(used.get(row.id) or 0))
-               for row in programmes}
-    return budgets, [vouchers_store.voucher_from_row(row) for row in rows]
+    programmes = [billing_store.programme_from_row(row)
+                  for row in billing_store.lock_programmes(session, funded)]
+    vouchers = [billing_store.voucher_from_row(row) for row in
+                billing_store.lock_usable_vouchers(session, tenant_id, funded, MAX_VOUCHERS)]
+    used = billing_store.voucher_use_by_programme(session, tenant_id, funded)
+    budgets = {programme.id: ProgrammeBudget(programme,
+                                             min(accounts[fund_account_id(programme.id)]
+                                                 .available_fen, programme.budget_fen),
+                                             int(used.get(programme.id) or 0))
+               for programme in programmes}
+    return budgets, vouchers

@@ -5,26 +5,20 @@ home platform verifies it, charges its tenant once, and keeps it for clearing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from suanli.adapters.platform_key import PlatformIdentity
-from suanli.adapters.store.federation_tables import (
-    ClearingDisputeRow,
-    FederationKeyRow,
-    GuestJobRow,
-    RoamingJobRow,
-    RoamingRecordRow,
-)
-from suanli.adapters.store.job_tables import JobRow, UsageRecordRow
-from suanli.adapters.store.tables import PoolRow
+from suanli.adapters.store.repositories import federation as federation_store
+from suanli.adapters.store.repositories import jobs as job_store
+from suanli.adapters.store.repositories import roaming as store
 from suanli.domain import federation as fed
 from suanli.domain.clearing import business_date, parse_date
 from suanli.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from suanli.domain.federation_records import Dispute, ForwardedJob, NewDispute, RoamingRecord
 from suanli.domain.ids import ComputeId
 from suanli.domain.resources import Hub
 from suanli.domain.time import aware
@@ -50,42 +44,36 @@ def issue_records(session: Session, me: PlatformIdentity, now: datetime,
                   cutoff_hour: int = 0) -> int:
     """Sign a roaming record for each usage record of a guest job that has none yet, and pay
     the provider; returns how many were issued."""
-    pending = session.execute(
-        select(UsageRecordRow, GuestJobRow)
-        .join(GuestJobRow, GuestJobRow.job_id == UsageRecordRow.job_id)
-        .outerjoin(RoamingRecordRow, RoamingRecordRow.id == UsageRecordRow.id)
-        .where(RoamingRecordRow.id.is_(None))
-        .order_by(UsageRecordRow.created_at).limit(MAX_BATCH)).all()
+    pending = store.unsigned_guest_usage(session, MAX_BATCH)
     for usage, guest in pending:
-        pool = session.get(PoolRow, usage.pool_id)
-        assert pool is not None
         amount, units, tariff_id = roaming_money.host_price(session, usage)
         amount = min(amount, bounds.left_to_charge(session, guest))
         ended = aware(usage.ended_at)
-        document = {
+        day = business_date(ended, cutoff_hour)
+        document: dict[str, Any] = {
             "v": DOCUMENT_VERSION, "record_id": usage.id, "home": guest.home,
             "host": me.authority, "home_job_id": guest.home_job_id, "attempt": guest.attempt,
             "host_job_id": usage.job_id, "lease_id": usage.lease_id,
             "tenant_id": guest.home_tenant_id, "pool_id": usage.pool_id,
-            "provider_id": pool.provider_id, "province": pool.province, "hub": pool.hub,
+            "provider_id": usage.provider_id, "province": usage.province, "hub": usage.hub,
             "accelerator": usage.accelerator,
             "devices": usage.devices, "started_at": aware(usage.started_at).isoformat(),
             "ended_at": ended.isoformat(), "wall_ms": _ms(usage.wall_s),
             "device_ms": _ms(usage.device_seconds), "energy_wh": round(usage.energy_wh),
             "units_micro": units, "amount_fen": amount, "currency": "CNY",
-            "tariff_id": tariff_id, "business_date": business_date(ended, cutoff_hour),
+            "tariff_id": tariff_id, "business_date": day,
             "issued_at": now.isoformat()}
         paid = roaming_money.pay_host(session, record_id=usage.id, home=guest.home,
                                       provider_tenant_id=usage.provider_tenant_id,
                                       amount_fen=amount, job_id=usage.job_id, now=now)
-        session.add(RoamingRecordRow(
+        store.add_record(session, RoamingRecord(
             id=usage.id, role=HOST, home=guest.home, host=me.authority,
             home_job_id=guest.home_job_id, host_job_id=usage.job_id,
-            tenant_id=guest.home_tenant_id, business_date=document["business_date"],
+            tenant_id=guest.home_tenant_id, business_date=day,
             amount_fen=amount, units_micro=units, document=document,
             signature=fed.sign_document(me.private_key, me.key_id, document), key_id=me.key_id,
             digest=fed.document_digest(document), state=ISSUED, tries=0, next_try_at=now,
-            charge=paid, created_at=now))
+            charge=paid, cycle_id=None, settled_at=None, created_at=now))
     session.flush()
     return len(pending)
 
@@ -98,35 +86,30 @@ class Delivery:
 
 
 def due_deliveries(session: Session, now: datetime) -> list[Delivery]:
-    rows = session.scalars(select(RoamingRecordRow)
-                           .where(RoamingRecordRow.role == HOST,
-                                  RoamingRecordRow.state == ISSUED,
-                                  RoamingRecordRow.next_try_at <= now)
-                           .order_by(RoamingRecordRow.next_try_at).limit(MAX_BATCH)).all()
+    rows = store.records_due(session, HOST, ISSUED, now, MAX_BATCH)
     return [Delivery(row.id, row.home, signed_payload(row)) for row in rows]
 
 
-def signed_payload(row: RoamingRecordRow) -> dict[str, Any]:
+def signed_payload(row: RoamingRecord) -> dict[str, Any]:
     return {"record": row.document, "signature": row.signature, "key_id": row.key_id}
 
 
 def delivery_done(session: Session, record_id: str, now: datetime, *, ok: bool) -> None:
-    row = session.get(RoamingRecordRow, record_id)
+    row = store.get_record(session, record_id)
     assert row is not None and row.role == HOST
     if ok:
-        row.state, row.next_try_at = DELIVERED, None
+        store.save_record(session, replace(row, state=DELIVERED, next_try_at=None))
         return
-    row.tries += 1
-    row.next_try_at = now + timedelta(seconds=min(MAX_RETRY_DELAY_S, 0.5 * 2 ** min(row.tries,
-                                                                                   8)))
+    tries = row.tries + 1
+    store.save_record(session, replace(row, tries=tries, next_try_at=now + timedelta(
+        seconds=min(MAX_RETRY_DELAY_S, 0.5 * 2 ** min(tries, 8)))))
 
 
 def redeliver(session: Session, record_ids: list[str], now: datetime) -> int:
     """Send records home again (reconciliation found them missing there)."""
-    rows = session.scalars(select(RoamingRecordRow).where(RoamingRecordRow.id.in_(record_ids),
-                                                          RoamingRecordRow.role == HOST)).all()
+    rows = store.records_by_ids(session, record_ids, HOST)
     for row in rows:
-        row.state, row.next_try_at = ISSUED, now
+        store.save_record(session, replace(row, state=ISSUED, next_try_at=now))
     return len(rows)
 
 
@@ -134,7 +117,7 @@ def redeliver(session: Session, record_ids: list[str], now: datetime) -> int:
 
 @dataclass(frozen=True)
 class Ingested:
-    row: RoamingRecordRow | None
+    row: RoamingRecord | None
     created: bool
     conflict: str | None = None
 
@@ -150,7 +133,7 @@ def verify_payload(session: Session, payload: dict[str, Any]) -> tuple[dict[str,
     signer, _ = fed.parse_key_id(key_id)
     if signer != host:
         raise fed.SignatureRejected(f"a record of {host} signed by {signer}", field="key_id")
-    key = session.get(FederationKeyRow, key_id)
+    key = federation_store.get_key(session, key_id)
     if key is None:
         raise fed.SignatureRejected(f"unknown key {key_id}", field="key_id")
     if key.revoked_at is not None:
@@ -172,7 +155,7 @@ def ingest(session: Session, own: str, sender: str | None, payload: dict[str, An
     if sender is not None and sender != fields["host"]:
         raise Forbidden(f"{sender} may not deliver records of {fields['host']}")
     digest = fed.document_digest(document)
-    held = session.get(RoamingRecordRow, fields["record_id"])
+    held = store.get_record(session, fields["record_id"])
     if held is not None:
         if held.digest == digest:
             return Ingested(held, False)
@@ -182,9 +165,9 @@ def ingest(session: Session, own: str, sender: str | None, payload: dict[str, An
                        record_id=held.id, amount_fen=fields["amount_fen"])
         return Ingested(held, False, detail)
     # The attempt's row is locked: two records of one attempt are judged one after the other.
-    forwarded = session.get(RoamingJobRow, (fields["home_job_id"], fields["attempt"]),
-                            with_for_update=True)
-    job = session.get(JobRow, fields["home_job_id"])
+    forwarded = federation_store.lock_forward(session, fields["home_job_id"],
+                                              fields["attempt"])
+    job = job_store.get_job(session, fields["home_job_id"])
     if forwarded is None or forwarded.host != fields["host"] or job is None or \
             job.tenant_id != fields["tenant_id"]:
         detail = (f"record {fields['record_id']} is for job {fields['home_job_id']} attempt "
@@ -208,14 +191,14 @@ def ingest(session: Session, own: str, sender: str | None, payload: dict[str, An
                                        amount_fen=fields["amount_fen"],
                                        units_micro=fields["units_micro"], job_id=job.id,
                                        where=_where(document), now=now)
-    row = RoamingRecordRow(
+    row = RoamingRecord(
         id=fields["record_id"], role=HOME, home=own, host=fields["host"],
         home_job_id=job.id, host_job_id=fields["host_job_id"], tenant_id=job.tenant_id,
         business_date=fields["business_date"], amount_fen=fields["amount_fen"],
         units_micro=fields["units_micro"], document=document, signature=signature,
         key_id=key_id, digest=digest, state=CHARGED, tries=0, next_try_at=None,
-        charge=charge, created_at=now)
-    session.add(row)
+        charge=charge, cycle_id=None, settled_at=None, created_at=now)
+    store.add_record(session, row)
     session.flush()
     return Ingested(row, True)
 
@@ -266,54 +249,38 @@ def _check_document(document: dict[str, Any], own: str) -> dict[str, Any]:
 def record_dispute(session: Session, raised_by: str, counterparty: str, kind: str,
                    detail: str, now: datetime, *, record_id: str | None = None,
                    cycle_id: str | None = None, amount_fen: int | None = None
-                   ) -> ClearingDisputeRow:
+                   ) -> Dispute:
     """Open a dispute (the same open one is not recorded twice)."""
-    held = session.scalar(select(ClearingDisputeRow).where(
-        ClearingDisputeRow.state == "open", ClearingDisputeRow.kind == kind,
-        ClearingDisputeRow.counterparty == counterparty,
-        ClearingDisputeRow.record_id == record_id if record_id else
-        ClearingDisputeRow.record_id.is_(None),
-        ClearingDisputeRow.cycle_id == cycle_id if cycle_id else
-        ClearingDisputeRow.cycle_id.is_(None), ClearingDisputeRow.detail == detail[:1000]))
+    new = NewDispute(cycle_id=cycle_id, record_id=record_id, raised_by=raised_by,
+                     counterparty=counterparty, kind=kind, detail=detail[:1000],
+                     amount_fen=amount_fen, created_at=now)
+    held = store.find_open_dispute(session, new)
     if held is not None:
         return held
-    row = ClearingDisputeRow(cycle_id=cycle_id, record_id=record_id, raised_by=raised_by,
-                             counterparty=counterparty, kind=kind, detail=detail[:1000],
-                             amount_fen=amount_fen, state="open", resolution="",
-                             created_at=now)
-    session.add(row)
-    session.flush()
-    return row
+    return store.add_dispute(session, new)
 
 
 # -- listing ---------------------------------------------------------------------------------
 
 def involving(session: Session, peer: str, *, since: str | None = None,
               through: str | None = None, limit: int = MAX_LIST,
-              after: str | None = None) -> list[RoamingRecordRow]:
+              after: str | None = None) -> list[RoamingRecord]:
     """Records between this platform and `peer` (either role), by id, for reconciliation."""
-    stmt = select(RoamingRecordRow).where(or_(
-        and_(RoamingRecordRow.role == HOME, RoamingRecordRow.host == peer),
-        and_(RoamingRecordRow.role == HOST, RoamingRecordRow.home == peer)))
-    if since:
-        stmt = stmt.where(RoamingRecordRow.business_date >= parse_date(since, "since")
-                          .isoformat())
-    if through:
-        stmt = stmt.where(RoamingRecordRow.business_date <= parse_date(through, "through")
-                          .isoformat())
-    if after:
-        stmt = stmt.where(RoamingRecordRow.id > after)
-    return list(session.scalars(stmt.order_by(RoamingRecordRow.id).limit(min(limit, MAX_LIST))))
+    return store.records_with_peer(
+        session, peer, home=HOME, host=HOST,
+        since=parse_date(since, "since").isoformat() if since else None,
+        through=parse_date(through, "through").isoformat() if through else None,
+        after=after, limit=min(limit, MAX_LIST))
 
 
-def get(session: Session, record_id: str) -> RoamingRecordRow:
-    row = session.get(RoamingRecordRow, record_id)
+def get(session: Session, record_id: str) -> RoamingRecord:
+    row = store.get_record(session, record_id)
     if row is None:
         raise NotFound(f"roaming record {record_id} is not held here", field="record_id")
     return row
 
 
-def summary_of(row: RoamingRecordRow) -> dict[str, Any]:
+def summary_of(row: RoamingRecord) -> dict[str, Any]:
     return {"record_id": row.id, "role": row.role, "home": row.home, "host": row.host,
             "home_job_id": row.home_job_id, "host_job_id": row.host_job_id,
             "tenant_id": row.tenant_id, "business_date": row.business_date,
@@ -327,45 +294,28 @@ def conflict_error(detail: str) -> Conflict:
     return Conflict(detail, field="record")
 
 
-def of_job(session: Session, job_id: str) -> tuple[list[RoamingJobRow], list[RoamingRecordRow]]:
+def of_job(session: Session, job_id: str) -> tuple[list[ForwardedJob], list[RoamingRecord]]:
     """A home job's forward attempts and the roaming records its hosts signed for it."""
-    attempts = session.scalars(select(RoamingJobRow).where(RoamingJobRow.job_id == job_id)
-                               .order_by(RoamingJobRow.attempt)).all()
-    records = session.scalars(select(RoamingRecordRow)
-                              .where(RoamingRecordRow.home_job_id == job_id)
-                              .order_by(RoamingRecordRow.id)).all()
-    return list(attempts), list(records)
+    return (federation_store.forwards_of_job(session, job_id),
+            store.records_of_home_job(session, job_id))
 
 
 def listing(session: Session, *, tenant_id: str | None, peer: str | None, role: str | None,
-            since: str | None, through: str | None, limit: int) -> list[RoamingRecordRow]:
+            since: str | None, through: str | None, limit: int) -> list[RoamingRecord]:
     """Records held here, newest first; `tenant_id` limits them to that consumer's own."""
-    stmt = select(RoamingRecordRow)
-    if tenant_id is not None:
-        stmt = stmt.where(RoamingRecordRow.tenant_id == tenant_id, RoamingRecordRow.role == HOME)
-    if peer:
-        stmt = stmt.where((RoamingRecordRow.home == peer) | (RoamingRecordRow.host == peer))
-    if role:
-        stmt = stmt.where(RoamingRecordRow.role == role)
-    if since:
-        stmt = stmt.where(RoamingRecordRow.business_date >= since)
-    if through:
-        stmt = stmt.where(RoamingRecordRow.business_date <= through)
-    return list(session.scalars(stmt.order_by(RoamingRecordRow.created_at.desc(),
-                                              RoamingRecordRow.id).limit(limit)))
+    return store.list_records(session, tenant_id=tenant_id, home_role=HOME, peer=peer,
+                              role=role, since=since, through=through, limit=limit)
 
 
-def disputes(session: Session, state: str | None, limit: int = 500) -> list[ClearingDisputeRow]:
-    stmt = select(ClearingDisputeRow)
-    if state:
-        stmt = stmt.where(ClearingDisputeRow.state == state)
-    return list(session.scalars(stmt.order_by(ClearingDisputeRow.id.desc()).limit(limit)))
+def disputes(session: Session, state: str | None, limit: int = 500) -> list[Dispute]:
+    return store.list_disputes(session, state, limit)
 
 
 def resolve_dispute(session: Session, dispute_id: int, resolution: str,
-                    now: datetime) -> ClearingDisputeRow:
-    row = session.get(ClearingDisputeRow, dispute_id)
+                    now: datetime) -> Dispute:
+    row = store.get_dispute(session, dispute_id)
     if row is None:
         raise NotFound(f"dispute {dispute_id} does not exist", field="dispute_id")
-    row.state, row.resolution, row.resolved_at = "resolved", resolution, now
+    row = replace(row, state="resolved", resolution=resolution, resolved_at=now)
+    store.save_dispute(session, row)
     return row
