@@ -136,3 +136,35 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
     graph.add_import(importer="suanli.c", imported="suanli.a")
     graph.add_import(importer="suanli.c", imported="suanli.d")
     assert _cycles(graph) == [["suanli.a", "suanli.b", "suanli.c"]]
+
+
+# What a service may take from SQLAlchemy: the session it is handed (to pass on to
+# repositories), the engine type, and the errors it turns into answers. Statements (select,
+# insert, update, delete, func, text, ...) belong to adapters/store/repositories (issue 11).
+SERVICE_SQLALCHEMY_NAMES = frozenset({"Session", "Engine", "DBAPIError", "IntegrityError",
+                                      "OperationalError"})
+
+
+def _sqlalchemy_names(tree: ast.AST) -> list[tuple[int, str]]:
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, a.name) for a in node.names if a.name.startswith("sqlalchemy")]
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("sqlalchemy"):
+            found += [(node.lineno, f"{node.module}.{a.name}") for a in node.names
+                      if a.name not in SERVICE_SQLALCHEMY_NAMES]
+    return found
+
+
+def test_services_build_no_sql() -> None:
+    found = [f"{path.relative_to(SRC)}:{line} {name}"
+             for path in sorted((SRC / "services").rglob("*.py"))
+             for line, name in _sqlalchemy_names(ast.parse(path.read_text(), str(path)))]
+    assert found == [], "SQL outside the repositories: " + ", ".join(found)
+
+
+def test_the_sql_finder_finds_sql() -> None:
+    code = ("from sqlalchemy import select, update\nfrom sqlalchemy.orm import Session\n"
+            "import sqlalchemy\n")
+    assert _sqlalchemy_names(ast.parse(code)) == [
+        (1, "sqlalchemy.select"), (1, "sqlalchemy.update"), (3, "sqlalchemy")]
