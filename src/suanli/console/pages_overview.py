@@ -9,7 +9,7 @@ from fastapi.responses import Response
 
 from suanli.console.common import api, current, page
 from suanli.console.sessions import ConsoleSession
-from suanli.console.views import MAP_HEIGHT, MAP_WIDTH, METRICS, places, totals
+from suanli.console.views import MAP_HEIGHT, MAP_WIDTH, METRICS, graticule, places, totals
 
 router = APIRouter(include_in_schema=False)
 Session = Annotated[ConsoleSession, Depends(current)]
@@ -30,7 +30,7 @@ async def _overview(request: Request, session: ConsoleSession, metric: str) -> d
     pools = await api(request, session).all_pages("/v1/pools", {"limit": PAGE}, MAP_POOLS)
     sites, hubs = places(pools, metric)
     return {"metric": metric, "metrics": METRICS, "sites": sites, "hubs": hubs,
-            "map_width": MAP_WIDTH, "map_height": MAP_HEIGHT,
+            "graticule": graticule(), "map_width": MAP_WIDTH, "map_height": MAP_HEIGHT,
             "by_vendor": totals(pools, "vendor"), "by_hub": totals(pools, "hub"),
             "pool_count": len(pools), "devices": sum(p["device_count"] for p in pools),
             "free": sum(p["free_devices"] for p in pools)}

@@ -76,6 +76,20 @@ METRICS = ("utilisation", "price", "carbon")
 BUCKETS = 5
 
 
+def graticule() -> list[dict[str, Any]]:
+    """Meridians every 10° and parallels every 10°, labelled, for bearings on a bare map."""
+    lines = []
+    for lon in range(80, 136, 10):
+        (x, top), (_, bottom) = project(lon, MAP_NORTH), project(lon, MAP_SOUTH)
+        lines.append({"x1": x, "y1": top, "x2": x, "y2": bottom, "label": f"{lon}°E",
+                      "lx": x + 2, "ly": bottom - 4})
+    for lat in range(20, 51, 10):
+        (left, y), (right, _) = project(MAP_WEST, lat), project(MAP_EAST, lat)
+        lines.append({"x1": left, "y1": y, "x2": right, "y2": y, "label": f"{lat}°N",
+                      "lx": left + 2, "ly": y - 3})
+    return lines
+
+
 def project(longitude: float, latitude: float) -> tuple[float, float]:
     x = (min(max(longitude, MAP_WEST), MAP_EAST) - MAP_WEST) * _SHRINK * _SCALE
     y = (MAP_NORTH - min(max(latitude, MAP_SOUTH), MAP_NORTH)) * _SCALE
