@@ -63,6 +63,14 @@ def test_a_consumer_signs_in_and_sees_the_map_the_pools_and_the_catalog(visit, c
 
     assert browser.goto("/federation").status == 403  # operators only
 
+    browser.goto("/")  # by keyboard: the first Tab reaches "skip to content"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip"
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone
+    browser.goto("/jobs")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 392
+    browser.shot("jobs-phone")
+
 
 def test_a_consumer_quotes_submits_watches_a_job_finish_and_opens_the_bill(
         visit, console_node) -> None:
