@@ -104,6 +104,14 @@ def test_only_operators_see_federation_and_tenants_stay_apart(client, make_key) 
     assert client.get("/federation").status_code == 200
 
 
+def test_a_poll_after_the_session_ended_sends_the_whole_page_to_sign_in(client) -> None:
+    answer = client.get("/overview/live", headers={
+        "HX-Request": "true", "HX-Current-URL": "http://testserver/jobs/CN.J1"},
+        follow_redirects=False)
+    assert answer.status_code == 204
+    assert answer.headers["HX-Redirect"] == "/login?next=/jobs/CN.J1"
+
+
 def test_the_language_switch_only_redirects_home() -> None:
     assert local_path("//elsewhere.example/x") == "/"
     assert local_path("https://elsewhere.example") == "/"

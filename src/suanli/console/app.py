@@ -58,6 +58,11 @@ def _cookie(response: Response, request: Request, name: str, value: str,
 
 
 async def _to_sign_in(request: Request, exc: SignInRequired) -> Response:
+    if request.headers.get("HX-Request"):  # a poll: send the whole page, not the fragment
+        target = request.headers.get("HX-Current-URL", "/")
+        target = local_path("/" + target.split("/", 3)[-1] if "://" in target else target)
+        return Response(status_code=204, headers={
+            "HX-Redirect": f"/login?next={quote(target)}"})
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
 
