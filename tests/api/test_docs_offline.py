@@ -18,7 +18,7 @@ ASSET = re.compile(r"""(?:src|href)=["']([^"']+)["']""")
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 
 
-def test_root_is_the_console_and_the_docs_stay_at_docs(app) -> None:  # type: ignore[no-untyped-def]
+def test_root_is_the_console_and_docs_stay(app) -> None:  # type: ignore[no-untyped-def]
     install_console(app)
     client = TestClient(app)
     response = client.get("/", follow_redirects=False)

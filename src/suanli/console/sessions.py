@@ -53,7 +53,8 @@ class SessionStore:
     def _sign(self, value: str) -> str:
         return hmac.new(self._secret, value.encode(), hashlib.sha256).hexdigest()
 
-    def create(self, key: str, tenant_id: str, tenant_name: str, role: str) -> tuple[str, ConsoleSession]:
+    def create(self, key: str, tenant_id: str, tenant_name: str,
+               role: str) -> tuple[str, ConsoleSession]:
         """A new session and the cookie value that names it."""
         session = ConsoleSession(id=secrets.token_urlsafe(32), key=key, tenant_id=tenant_id,
                                  tenant_name=tenant_name, role=role,
