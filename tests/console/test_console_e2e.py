@@ -106,6 +106,26 @@ def test_a_consumer_quotes_submits_watches_a_job_finish_and_opens_the_bill(
     assert csv.startswith("period,") and job_id in csv
 
 
+def test_a_job_that_cannot_be_placed_says_why_it_waits_and_can_be_cancelled(
+        visit, console_node) -> None:
+    browser = visit()
+    browser.sign_in(console_node.demo_key)
+    page = browser.page
+    browser.goto("/jobs/new")
+    page.get_by_label("Name", exact=True).fill("too-big")
+    page.get_by_label("Devices").fill("4000")
+    page.locator("#quote").click()
+    page.wait_for_load_state("networkidle")
+    assert "no pool" in page.locator("#quote-result").inner_text()
+    page.locator("#submit-job").click()
+    page.wait_for_url(re.compile(r".*/jobs/CN\.J[^/]+$"))
+    assert page.locator("#job-state").inner_text() == "pending"
+    assert "waiting for a pool" in page.locator("#job-message").inner_text()
+    browser.shot("job-pending")
+    page.locator("#cancel-job").click()
+    page.locator("#job-state", has_text="cancelled").wait_for()
+
+
 def test_a_consumer_cannot_open_another_tenants_job_page(visit, console_node) -> None:
     answer = httpx.post(f"{console_node.url}/v1/jobs",
                         headers={**_auth(console_node.demo_provider_key),
