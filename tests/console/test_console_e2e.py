@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from tests.console.conftest import Visit
+from tests.e2e.conftest import run_cli
 
 pytestmark = pytest.mark.xdist_group("console")
 JOB_TIMEOUT_S = 90
@@ -175,3 +175,24 @@ def test_the_session_cookie_is_httponly_strict_and_forms_need_their_token(
         f"{console_node.url}/jobs/quote", form={"command": "true", "csrf": "forged"})
     assert refused.status == 403
     assert browser.page.evaluate("document.cookie") == ""  # nothing readable by script
+
+
+def test_the_market_page_shows_a_trade_the_book_and_the_product(visit, console_node) -> None:
+    pool = httpx.get(f"{console_node.url}/v1/pools", params={"hub": "ningxia", "limit": 1},
+                     headers=_auth(console_node.operator_key)).json()["items"][0]
+    ask = run_cli("market", "place", "ask", pool["accelerator"], "ningxia", "--price", "1500",
+                  "--count", "1", "--hours", "2", "--client-id", "console-ask",
+                  "--pool-id", pool["id"], url=console_node.url, key=console_node.operator_key)
+    assert ask.returncode == 0, ask.stderr
+    bid = run_cli("market", "place", "bid", pool["accelerator"], "ningxia", "--price", "1600",
+                  "--count", "1", "--client-id", "console-bid", url=console_node.url,
+                  key=console_node.demo_key)
+    assert bid.returncode == 0, bid.stderr
+    browser = visit()
+    browser.sign_in(console_node.demo_key)
+    browser.goto("/market")
+    page = browser.page
+    assert "ningxia" in page.locator("#products").inner_text()
+    assert "¥15.00" in page.locator("#trades").inner_text()  # 1500 fen per unit-hour
+    assert page.locator("#book").count() == 1
+    browser.shot("market-trade")
