@@ -12,7 +12,7 @@ from fastapi.openapi.docs import (
     get_swagger_ui_html,
     get_swagger_ui_oauth2_redirect_html,
 )
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
@@ -91,10 +91,6 @@ def _serve_docs(app: FastAPI) -> None:
     static = resources.files("suanli.api").joinpath("static")
     app.mount(STATIC, StaticFiles(directory=str(static)), name="docs-static")
     oauth2_redirect = "/docs/oauth2-redirect"
-
-    @app.get("/", include_in_schema=False)
-    def root() -> RedirectResponse:  # until a web console answers here
-        return RedirectResponse("/docs")
 
     @app.get("/docs", include_in_schema=False)
     def swagger_ui() -> HTMLResponse:

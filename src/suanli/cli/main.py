@@ -77,6 +77,7 @@ def serve(
     from suanli.api.app import create_app
     from suanli.bootstrap import ensure_operator
     from suanli.cli import demo as demo_files
+    from suanli.console import install as install_console
     from suanli.mcp import http as mcp_http
     from suanli.settings import Settings
 
@@ -87,6 +88,7 @@ def serve(
     settings = Settings(**overrides)
     _note_old_default(settings)
     api = create_app(settings)
+    install_console(api)  # issue 17: the web console at /
     ctx = api.state.ctx
     ctx.federation_settings = _federation_settings(parent, enrolment_token, key_file,
                                                    public_url, settings.authority)
@@ -100,7 +102,7 @@ def serve(
                    spend_file=demo_files.side_file(settings.database_url, settings.authority,
                                                    "-mcp-spend.json"))
     console.print(f"suanli {ctx.authority.body} ({escape(settings.platform_name)}) on "
-                  f"{url} (API docs at {url}/docs, database {ctx.db.dialect})")
+                  f"{url} (console at {url}/, API docs at {url}/docs, database {ctx.db.dialect})")
     if agent is not None:
         _run_with(api, agent)
     uvicorn.run(api, host=settings.host, port=settings.port, log_level="info",
