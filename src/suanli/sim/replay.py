@@ -10,6 +10,7 @@ from typing import Any
 
 from suanli.shared_data import shared_data_dir
 from suanli.catalog import load_catalog
+from suanli.domain.placement.scoring import Weights
 from suanli.sim.energy import DEFAULT_YEAR, PRICE_SHAPE_ZONE, load_energy_data
 from suanli.sim.federation import Federation, build_federation
 from suanli.sim.metrics import summarise
@@ -52,10 +53,11 @@ def prepare(trace_name: str | None = None, *, limit: int | None = None, seed: in
 
 
 def replay(trace: Trace, federation: Federation, policy: str, *, seed: int = 7,
-           on_progress: Callable[[int], None] | None = None) -> Replay:
-    """Runs the simulator once and summarises it."""
+           on_progress: Callable[[int], None] | None = None,
+           weights: Weights | None = None) -> Replay:
+    """Runs the simulator once and summarises it (`weights`: a linear policy's, to tune)."""
     started = time.perf_counter()
-    outcomes = Simulator(trace, federation, policy, seed=seed).run(on_progress)
+    outcomes = Simulator(trace, federation, policy, seed=seed, weights=weights).run(on_progress)
     wall_s = time.perf_counter() - started
     summary = summarise(trace, federation, outcomes, policy=policy, wall_s=wall_s)
     return Replay(trace, federation, outcomes, summary)
