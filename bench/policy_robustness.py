@@ -185,7 +185,9 @@ def tune(all_cases: list[Case]) -> None:
               flush=True)
         if ok and max(ratios) <= 1.0 and max(ratios) < best:
             chosen, best = name, max(ratios)
-    print(f"picked: {chosen} (worst tuning cost ratio {best:.3f})")
+    same = chosen is not None and CANDIDATES[chosen] == BALANCED
+    print(f"picked: {chosen} (worst tuning cost ratio {best:.3f}); "
+          f"{'the same as' if same else 'NOT'} the domain's BALANCED")
 
 
 def main() -> None:

@@ -26,7 +26,7 @@ import numpy as np
 
 from suanli.domain.placement.arrays import Devices, FloatArray, IndexArray, IntArray, over
 from suanli.domain.placement.model import JobRequest, LatencyClass
-from suanli.domain.placement.table import PoolTable
+from suanli.domain.placement.table import HourlySeries, PoolTable
 from suanli.domain.time import SECONDS_PER_HOUR
 
 CLASS_ORDER = (LatencyClass.REALTIME, LatencyClass.INTERACTIVE, LatencyClass.BATCH)
@@ -63,6 +63,31 @@ def job_devices(job: JobRequest, table: PoolTable) -> Devices:
     return np.maximum(1, np.ceil(job.units_per_hour * table.inv_units - 1e-9)).astype(np.int64)
 
 
+class _FlatSeries:
+    """HourlySeries.integral with one interval per pool, by flat indexing: the same integer
+    arithmetic, in half the array operations and without two-dimensional fancy indexing."""
+
+    def __init__(self, series: HourlySeries[np.int64]) -> None:
+        n, period = series.values.shape
+        self.period_h = period
+        self.total = series.cum[:, period]
+        self.cum = series.cum.ravel()
+        self.values = series.values.ravel()
+        self.cum_row = np.arange(n, dtype=np.int64) * (period + 1)
+        self.value_row = np.arange(n, dtype=np.int64) * period
+
+    def integral(self, index: IndexArray | slice, t0: IntArray, t1: IntArray) -> IntArray:
+        """Value-seconds over [t0, t1) at pools `index` (one interval per pool)."""
+        t = np.stack((t1, t0))  # both ends in one pass of array operations
+        hour = t // SECONDS_PER_HOUR
+        periods, h = np.divmod(hour, self.period_h)
+        full = self.total[index] * periods + self.cum[self.cum_row[index] + h]
+        ends = full * SECONDS_PER_HOUR \
+            + self.values[self.value_row[index] + h] * (t - hour * SECONDS_PER_HOUR)
+        out: IntArray = ends[0] - ends[1]
+        return out
+
+
 MAX_CACHED_VECTORS = 1024
 INCREMENTAL_LIMIT = 64  # more changed pools than this: recompute the whole vector
 
@@ -85,6 +110,7 @@ class LinearScorer:
         self._vectors: dict[tuple[object, ...], FloatArray] = {}
         self._nonzero: dict[tuple[int, bool], bool] = {}  # whether the static vector is non-zero
         self._scratch = np.empty(table.n)
+        self._flat: dict[bool, _FlatSeries] = {}
 
     def refresh(self, now_s: int) -> None:
         """Recomputes the per-pool coefficients when the clock enters a new hour."""
@@ -166,18 +192,27 @@ class LinearScorer:
         """Weighted price of the planned run at pools `index`: devices x the integral of the
         pool's hourly price from the end of staging to the end of the run."""
         t, w = self.table, self.weights
-        _, s_per_gb = t.transfer_rows(job.data_region)
-        start = now_s + np.ceil(t.queue_wait_s[index] + job.data_gb * s_per_gb[index])
+        key = ("s", job.data_region, job.data_gb)
+        staging = self._vectors.get(key)
+        if staging is None:
+            _, s_per_gb = t.transfer_rows(job.data_region)
+            staging = self._remember(key, np.ceil(t.queue_wait_s + job.data_gb * s_per_gb))
+        t0 = (now_s + staging[index]).astype(np.int64)
         d = over(devices, index)
         run = np.maximum(1.0, np.ceil(job.work_units * t.inv_units[index] / d * SECONDS_PER_HOUR))
-        series = t.spot_price if job.spot_allowed else t.price
-        rows = np.arange(t.n)[index]
-        t0 = start.astype(np.int64)
-        fen_s = series.integral(rows, t0, t0 + run.astype(np.int64)).astype(np.float64)
+        flat = self._flat_series(job.spot_allowed)
+        fen_s = flat.integral(index, t0, t0 + run.astype(np.int64)).astype(np.float64)
         price: FloatArray = fen_s * (w.price * d / SECONDS_PER_HOUR)
         if ci == CLASS_INDEX[LatencyClass.BATCH] and w.west_discount:
             price = price * np.where(t.western[index], 1.0 - w.west_discount, 1.0)
         return price
+
+    def _flat_series(self, spot: bool) -> _FlatSeries:
+        flat = self._flat.get(spot)
+        if flat is None:
+            flat = self._flat[spot] = _FlatSeries(
+                self.table.spot_price if spot else self.table.price)
+        return flat
 
     def _transfer(self, job: JobRequest, ci: int, devices: Devices) -> FloatArray:
         """Per-GB transfer money and staging time for the job's data region."""
