@@ -14,44 +14,83 @@ console = Console()
 # Spelled out so that loading the main CLI does not import NumPy; a test keeps them in step
 # with the registries.
 TRACE_NAMES = ("philly", "alibaba")
+FORMATS = ("philly", "alibaba", "csv")
+PRICE_SHAPES = ("tou", "market")
 POLICY_NAMES = ("first-fit", "random", "cheapest", "least-loaded", "balanced", "green",
                 "deadline", "east-west", "provider-balance")
 
 
 def simulate(
-    trace: Annotated[str, typer.Option(help=f"trace to replay: {', '.join(TRACE_NAMES)}")]
+    trace: Annotated[str, typer.Option(
+        help=f"a trace of the shared data ({', '.join(TRACE_NAMES)}) or a trace FILE")]
     = "philly",
+    trace_format: Annotated[str | None, typer.Option(
+        "--format", help=f"format of a trace FILE: {', '.join(FORMATS)} (default: from its "
+        "header); csv is described in docs/simulator.md")] = None,
     policy: Annotated[str, typer.Option(help=f"placement policy: {', '.join(POLICY_NAMES)}")]
     = "balanced",
     limit: Annotated[int | None, typer.Option(help="replay only the first N jobs")] = None,
+    energy: Annotated[Path | None, typer.Option(
+        help="folder of hourly energy data laid out as shared/data/energy (prices/, carbon/, "
+        "china_provincial_emissions_<year>.json); default: the shared data")] = None,
+    year: Annotated[int, typer.Option(help="year of the energy files (<zone>_<year>.csv)")]
+    = 2023,
+    price_zone: Annotated[str, typer.Option(
+        help="market whose price shapes the sites' electricity prices")] = "KR",
+    price_shape: Annotated[str, typer.Option(
+        help="tou: provincial time-of-use bands x the market's day factor; market: the "
+        "market's own hourly shape")] = "tou",
     out: Annotated[Path, typer.Option(help="folder for the JSON, CSV and PNG")] = Path("sim-out"),
     seed: Annotated[int, typer.Option(help="seed of the federation and the random policy")] = 7,
 ) -> None:
-    """Replay a GPU trace (Philly or Alibaba) on a simulated federation of the eight hubs."""
+    """Replay a GPU trace (Philly, Alibaba or your own) on a simulated federation of the hubs."""
+    from suanli.sim.energy import EnergyDataError
     from suanli.sim.replay import prepare, replay
     from suanli.sim.report import write_report
+    from suanli.sim.traces import TraceError
 
-    if trace not in TRACE_NAMES:
-        raise typer.BadParameter(f"unknown trace {trace!r}; one of {', '.join(TRACE_NAMES)}",
-                                 param_hint="--trace")
+    path = None if trace in TRACE_NAMES and not Path(trace).is_file() else Path(trace)
+    if path is not None and not path.is_file():
+        raise typer.BadParameter(f"{trace!r} is neither a trace ({', '.join(TRACE_NAMES)}) "
+                                 "nor a file", param_hint="--trace")
+    if trace_format is not None and trace_format not in FORMATS:
+        raise typer.BadParameter(f"unknown format {trace_format!r}; one of {', '.join(FORMATS)}",
+                                 param_hint="--format")
     if policy not in POLICY_NAMES:
         raise typer.BadParameter(f"unknown policy {policy!r}; one of {', '.join(POLICY_NAMES)}",
                                  param_hint="--policy")
+    if price_shape not in PRICE_SHAPES:
+        raise typer.BadParameter(f"unknown price shape {price_shape!r}; one of "
+                                 f"{', '.join(PRICE_SHAPES)}", param_hint="--price-shape")
     if limit is not None and limit < 1:
         raise typer.BadParameter("limit must be at least 1", param_hint="--limit")
+    if energy is not None and not energy.is_dir():
+        raise typer.BadParameter(f"{energy} is not a folder", param_hint="--energy")
     with console.status(f"loading the {trace} trace and building the federation"):
-        jobs, federation = prepare(trace, limit=limit, seed=seed)
-    console.print(f"{trace}: {len(jobs.jobs):,} jobs; federation of {len(federation.pools)} "
-                  f"pools, {federation.devices:,} devices in 8 hubs and city edges")
+        try:
+            jobs, federation = prepare(
+                trace if path is None else None, trace_file=path, trace_format=trace_format,
+                limit=limit, seed=seed, energy_dir=energy, year=year, price_zone=price_zone,
+                price_shape=price_shape)
+        except (TraceError, EnergyDataError) as exc:
+            console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+    if not jobs.jobs:
+        console.print(f"[red]error:[/red] {trace}: no job holds a device", highlight=False)
+        raise typer.Exit(2)
+    snapshot = " (a snapshot: every job arrives at second 0)" if jobs.snapshot else ""
+    console.print(f"{jobs.name}: {len(jobs.jobs):,} jobs{snapshot}; federation of "
+                  f"{len(federation.pools)} pools, {federation.devices:,} devices in 8 hubs and "
+                  "city edges")
     with Progress(TextColumn("[bold]replaying[/bold] {task.description}"), BarColumn(),
                   MofNCompleteColumn(), TimeElapsedColumn(), console=console) as progress:
-        task = progress.add_task(f"{trace} / {policy}", total=len(jobs.jobs))
+        task = progress.add_task(f"{jobs.name} / {policy}", total=len(jobs.jobs))
         result = replay(jobs, federation, policy, seed=seed,
                         on_progress=lambda done: progress.update(task, completed=done))
     paths = write_report(out, result.summary, jobs, federation, result.outcomes)
     console.print(_table(result.summary))
-    for kind, path in paths.items():
-        console.print(f"{kind}: {path}")
+    for kind, path_out in paths.items():
+        console.print(f"{kind}: {path_out}")
 
 
 def _table(summary: dict) -> Table:

@@ -25,12 +25,12 @@ from __future__ import annotations
 import csv
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-HOURS_PER_YEAR = 8760
 PEAK, FLAT, VALLEY = 1.6, 1.0, 0.45
 PRICE_SHAPE_ZONE = "KR"
 DAY_FACTOR_CLIP = (0.7, 1.3)
@@ -61,47 +61,135 @@ def time_of_use_shape(province: str) -> np.ndarray:
     return _band_shape(province in SOLAR_VALLEY_PROVINCES)
 
 
+PRICE_SHAPES = ("tou", "market")
+PRICE_CLIP = (0.2, 3.0)  # a market hour's price over the annual mean, for the "market" shape
+DEFAULT_YEAR = 2023
+
+
+class EnergyDataError(ValueError):
+    """An energy file that cannot be used: names the file, and the line and column."""
+
+
 @dataclass(frozen=True)
 class EnergyData:
-    """The real series the mapping uses, read once."""
+    """The real series the mapping uses, read once; one value per hour of the year."""
 
-    day_factor: np.ndarray  # 365 values, mean ~1
-    carbon_shape: dict[str, np.ndarray]  # zone -> 8760 values, mean 1
+    day_factor: np.ndarray  # one value per day, mean ~1
+    carbon_shape: dict[str, np.ndarray]  # zone -> hourly values, mean 1
     emission_factor: dict[str, float]  # province -> gCO2/kWh
+    price_shape: np.ndarray | None = None  # hourly market shape, mean 1 ("market" shape only)
+    year: int = DEFAULT_YEAR
+    price_zone: str = PRICE_SHAPE_ZONE
+
+    @property
+    def hours(self) -> int:
+        return len(self.day_factor) * 24
 
 
-def _column(path: Path, column: int) -> np.ndarray:
-    with path.open(newline="", encoding="utf-8") as f:
-        rows = list(csv.reader(f))[1:]
-    values = np.array([float(r[column]) for r in rows[:HOURS_PER_YEAR]])
-    if len(values) != HOURS_PER_YEAR:
-        raise ValueError(f"{path.name}: expected {HOURS_PER_YEAR} hourly rows")
-    return values
+def _column(path: Path, column: int, hours: int | None = None) -> np.ndarray:
+    """The numbers of one column of an hourly file (header line first)."""
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.reader(f))
+    except OSError as exc:
+        raise EnergyDataError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+    if not rows or len(rows[0]) <= column:
+        raise EnergyDataError(f"{path}, line 1: expected at least {column + 1} columns "
+                              "(as in shared/data/energy)")
+    name = rows[0][column]
+    values = []
+    for line, row in enumerate(rows[1:], start=2):
+        if not row:
+            continue
+        try:
+            values.append(float(row[column]))
+        except (ValueError, IndexError):
+            raw = row[column] if len(row) > column else ""
+            raise EnergyDataError(f"{path}, line {line}, column {name!r}: "
+                                  f"{raw!r} is not a number") from None
+    expected = (hours,) if hours else (8760, 8784)
+    if len(values) not in expected:
+        raise EnergyDataError(f"{path}: {len(values)} hourly rows; a year has "
+                              f"{' or '.join(map(str, expected))}")
+    return np.array(values)
 
 
-@lru_cache(maxsize=4)
-def load_energy_data(data_dir: Path) -> EnergyData:
-    """Reads the price, carbon and emission-factor files under `data_dir` (shared/data)."""
-    energy = data_dir / "energy"
-    price = _column(energy / "prices" / f"{PRICE_SHAPE_ZONE}_2023.csv", 2)
-    daily = price.reshape(365, 24).mean(axis=1)
+def _utc_offset_h(path: Path) -> int:
+    """The hours local time runs ahead of UTC in the first row (2nd column, ISO with offset)."""
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        rows = csv.reader(f)
+        next(rows, None)
+        first = next(rows, None)
+    try:
+        assert first is not None
+        offset = datetime.fromisoformat(first[1]).utcoffset()
+    except (AssertionError, IndexError, ValueError):
+        return 0
+    return 0 if offset is None else round(offset.total_seconds() / 3600)
+
+
+def _emission_file(energy_dir: Path, year: int) -> Path:
+    """The provincial factors of `year`, else the newest year before it that is present."""
+    exact = energy_dir / f"china_provincial_emissions_{year}.json"
+    if exact.is_file():
+        return exact
+    older = sorted(p for p in energy_dir.glob("china_provincial_emissions_*.json")
+                   if p.stem.rsplit("_", 1)[-1].isdigit()
+                   and int(p.stem.rsplit("_", 1)[-1]) <= year)
+    if not older:
+        raise EnergyDataError(f"{exact}: not found (nor an earlier year's)")
+    return older[-1]
+
+
+@lru_cache(maxsize=16)
+def load_energy_data(energy_dir: Path, year: int = DEFAULT_YEAR,
+                     price_zone: str = PRICE_SHAPE_ZONE, price_shape: str = "tou") -> EnergyData:
+    """Reads the price, carbon and emission-factor files of `year` under `energy_dir`.
+
+    `energy_dir` is laid out as shared/data/energy: prices/<zone>_<year>.csv (price in the 3rd
+    column), carbon/<zone>_<year>.csv (gCO2/kWh in the 5th), china_provincial_emissions_<year>
+    .json. `price_zone` gives the market whose days (price_shape "tou") or hours ("market")
+    shape the sites' prices.
+    """
+    if price_shape not in PRICE_SHAPES:
+        raise EnergyDataError(f"unknown price shape {price_shape!r}; one of "
+                              f"{', '.join(PRICE_SHAPES)}")
+    price = _column(energy_dir / "prices" / f"{price_zone}_{year}.csv", 2)
+    hours = len(price)
+    daily = price.reshape(hours // 24, 24).mean(axis=1)
     day_factor = np.clip(daily / daily.mean(), *DAY_FACTOR_CLIP)
+    market = None
+    if price_shape == "market":  # the zone's hours by its local clock, laid over China's
+        local = np.roll(price, _utc_offset_h(energy_dir / "prices" / f"{price_zone}_{year}.csv"))
+        market = np.clip(local / local.mean(), *PRICE_CLIP)
+        market = market / market.mean()
     zones = set(CARBON_SHAPE_ZONE.values()) | {DEFAULT_CARBON_ZONE}
     carbon_shape = {}
     for zone in sorted(zones):
-        series = _column(energy / "carbon" / f"{zone}_2023.csv", 4)
+        series = _column(energy_dir / "carbon" / f"{zone}_{year}.csv", 4, hours)
         carbon_shape[zone] = series / series.mean()
-    with (energy / "china_provincial_emissions_2023.json").open(encoding="utf-8") as f:
-        factors = {k: float(v["emission_factor"]) for k, v in json.load(f)["data"].items()}
-    return EnergyData(day_factor=day_factor, carbon_shape=carbon_shape, emission_factor=factors)
+    path = _emission_file(energy_dir, year)
+    try:
+        with path.open(encoding="utf-8") as f:
+            factors = {k: float(v["emission_factor"]) for k, v in json.load(f)["data"].items()}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise EnergyDataError(f"{path}: expected {{\"data\": {{province: "
+                              f"{{\"emission_factor\": g/kWh}}}}}} ({exc})") from exc
+    return EnergyData(day_factor=day_factor, carbon_shape=carbon_shape, emission_factor=factors,
+                      price_shape=market, year=year, price_zone=price_zone)
 
 
 def site_series(data: EnergyData, province: str, tariff_fen_per_kwh: int, green_share: float,
                 hour0: int) -> tuple[np.ndarray, np.ndarray]:
-    """(electricity fen/kWh as int64, carbon g/kWh) for one site, hour 0 = hour `hour0` of 2023."""
-    hours = (np.arange(HOURS_PER_YEAR) + hour0) % HOURS_PER_YEAR
-    tou = time_of_use_shape(province)[hours % 24]
-    price = tariff_fen_per_kwh * tou * data.day_factor[hours // 24]
+    """(electricity fen/kWh as int64, carbon g/kWh) for one site, hour 0 = hour `hour0` of
+    the data's year."""
+    year = data.hours
+    hours = (np.arange(year) + hour0) % year
+    if data.price_shape is None:
+        shape = time_of_use_shape(province)[hours % 24] * data.day_factor[hours // 24]
+    else:
+        shape = data.price_shape[hours]
+    price = tariff_fen_per_kwh * shape
     zone = CARBON_SHAPE_ZONE.get(province, DEFAULT_CARBON_ZONE)
     factor = data.emission_factor.get(province)
     if factor is None:  # Hong Kong, Macao, Taiwan are not in the national table

@@ -38,7 +38,7 @@ from suanli.demo import DemoPool, demo_federation
 from suanli.domain.errors import NotFound
 from suanli.domain.placement import PoolSnapshot, PoolTable
 from suanli.domain.resources import WESTERN_HUBS, Engine, Hub
-from suanli.sim.energy import load_energy_data, site_series
+from suanli.sim.energy import EnergyData, load_energy_data, site_series
 from suanli.sim.traces import HOME_CITIES, Trace, unit_hash
 
 BUSY_POWER_SHARE = 0.8
@@ -100,13 +100,21 @@ def peak_demand_units(trace: Trace, workload_class: str, quantile: float = 0.95)
     return float(level[by_level][np.searchsorted(weight, quantile * weight[-1])])
 
 
-def build_federation(trace: Trace, data_dir: Path, *, workload_class: str = "training",
-                     seed: int = 7, capacity_units: float | None = None) -> Federation:
-    """The demo federation's accelerator pools, sized so the trace's peak load fits."""
+def build_federation(trace: Trace, data_dir: Path | None = None, *,
+                     workload_class: str = "training", seed: int = 7,
+                     capacity_units: float | None = None,
+                     energy: EnergyData | None = None) -> Federation:
+    """The demo federation's accelerator pools, sized so the trace's peak load fits.
+
+    Hourly energy comes from `energy`, else from the 2023 files under `data_dir`/energy.
+    """
     demo = demo_federation(seed)
     catalog = load_catalog()
     places = load_cities()
-    energy = load_energy_data(data_dir)
+    if energy is None:
+        if data_dir is None:
+            raise ValueError("build_federation needs energy data or the shared data folder")
+        energy = load_energy_data(data_dir / "energy")
     users = [city for city, _ in HOME_CITIES]
     candidates = []
     for demo_pool in demo.pools:

@@ -31,6 +31,8 @@ from suanli.domain.placement import (
     PlacementEngine,
     make_policy,
 )
+from suanli.domain.placement.policies import LinearPolicy
+from suanli.domain.placement.scoring import Weights
 from suanli.domain.time import SECONDS_PER_HOUR
 from suanli.sim.federation import Federation, rating
 from suanli.sim.traces import Trace, TraceJob
@@ -78,13 +80,15 @@ class Simulator:
     """Replays `trace` on `federation` under the policy called `policy`."""
 
     def __init__(self, trace: Trace, federation: Federation, policy: str, *, seed: int = 7,
-                 preemption: bool = True) -> None:
+                 preemption: bool = True, weights: Weights | None = None) -> None:
         self.trace = trace
         self.federation = federation
         self.table = federation.table()
         self.rng = np.random.default_rng(seed)
-        self.engine = PlacementEngine(self.table, make_policy(policy, self.table, self.rng),
-                                      preemption=preemption)
+        # `weights` replaces the named policy's (a linear policy, for tuning them)
+        chosen = make_policy(policy, self.table, self.rng) if weights is None \
+            else LinearPolicy(policy, self.table, weights)
+        self.engine = PlacementEngine(self.table, chosen, preemption=preemption)
         self.policy = policy
         self.max_pool = int(self.table.device_count.max())
         self.outcomes = [JobOutcome(j.submit_s) for j in trace.jobs]

@@ -8,7 +8,7 @@ from typing import NamedTuple
 import numpy as np
 
 from suanli.domain.errors import PlacementInfeasible
-from suanli.domain.placement.arrays import BoolArray, Devices, FloatArray, at, over
+from suanli.domain.placement.arrays import BoolArray, Devices, FloatArray, IntArray, at, over
 from suanli.domain.placement.estimates import (
     lease_cost,
     lease_cost_one,
@@ -23,7 +23,7 @@ from suanli.domain.placement.model import (
     Placement,
 )
 from suanli.domain.placement.policies import Policy
-from suanli.domain.placement.scoring import CLASS_INDEX, job_devices
+from suanli.domain.placement.scoring import CLASS_INDEX, gang_score, job_devices
 from suanli.domain.placement.table import INFEASIBLE, PoolTable
 from suanli.domain.time import SECONDS_PER_HOUR
 
@@ -31,6 +31,7 @@ MAX_DEFER_H = 48
 DEFER_CANDIDATES = 32  # deferral scores hours x this many best-ranked pools
 MAX_CACHED_STAGING = 1024
 SHORTLIST = 32  # pools priced exactly before bounds prune the rest
+GANG_CANDIDATES = 16  # fabrics a gang over pools is scored on, best mean rank first
 
 
 class Choice(NamedTuple):
@@ -244,14 +245,24 @@ class PlacementEngine:
             fitting = np.flatnonzero(capacity >= need)
             if len(fitting) == 0:
                 return None
-            # The fabric whose free devices rank best on average hosts the gang.
+            # The fabric whose free devices rank best on average hosts the gang; a policy with
+            # weights compares the best few fabrics by the gang's own score instead (at the
+            # pace of its slowest devices, which the pools' ranks do not see).
             mean_rank = np.bincount(groups, weights=rank[order] * t.free[order],
                                     minlength=len(t.group_names)) / np.maximum(capacity, 1)
-            best = fitting[np.argmin(mean_rank[fitting])]
+            fitting = fitting[np.argsort(mean_rank[fitting], kind="stable")]
+            best = int(fitting[0])
+            weights = self.policy.weights
+            if weights is not None and len(fitting) > 1:
+                scores = []
+                for group in fitting[:GANG_CANDIDATES]:
+                    members = order[groups == group]
+                    scores.append(gang_score(t, weights, job, members,
+                                             _fill(need, t.free[members]), now_s))
+                best = int(fitting[int(np.argmin(scores))])
             order = order[groups == best]
         free = t.free[order]
-        before = np.concatenate(([0], np.cumsum(free)[:-1]))
-        taken = np.clip(need - before, 0, free)
+        taken = _fill(need, free)
         if taken.sum() < need:
             return None
         keep = taken > 0
@@ -364,3 +375,10 @@ class PlacementEngine:
             candidates=int(np.count_nonzero(t.static_mask(job) & (t.free > 0))), reason=reason,
             deferred=choice.deferred,
         )
+
+
+def _fill(need: int, free: IntArray) -> IntArray:
+    """Devices taken from each pool in order until `need` are taken."""
+    before = np.concatenate(([0], np.cumsum(free)[:-1]))
+    taken: IntArray = np.clip(need - before, 0, free)
+    return taken

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from suanli.domain.placement.arrays import Devices, FloatArray, IndexArray, over
+from suanli.domain.placement.arrays import Devices, FloatArray, IndexArray, IntArray, over
 from suanli.domain.placement.model import JobRequest, LatencyClass
-from suanli.domain.placement.table import PoolTable
+from suanli.domain.placement.table import HourlySeries, PoolTable
 from suanli.domain.time import SECONDS_PER_HOUR
 
 CLASS_ORDER = (LatencyClass.REALTIME, LatencyClass.INTERACTIVE, LatencyClass.BATCH)
@@ -49,6 +49,9 @@ class Weights:
     load_fen_per_device: float = 0.0
     provider_fen_per_device: float = 0.0
     hourly: bool = False  # price one hour of the devices, not the run (SkyPilot's default)
+    # Price the planned run hour by hour at each pool's hourly prices (the hours it would run,
+    # after its staging), rather than all of it at the price of the hour it is placed in.
+    price_over_run: bool = False
     west_discount: float = 0.0  # share of the price term a western hub waives for batch work
 
 
@@ -58,6 +61,31 @@ def job_devices(job: JobRequest, table: PoolTable) -> Devices:
         return job.devices
     assert job.units_per_hour is not None  # a request names exactly one of the two
     return np.maximum(1, np.ceil(job.units_per_hour * table.inv_units - 1e-9)).astype(np.int64)
+
+
+class _FlatSeries:
+    """HourlySeries.integral with one interval per pool, by flat indexing: the same integer
+    arithmetic, in half the array operations and without two-dimensional fancy indexing."""
+
+    def __init__(self, series: HourlySeries[np.int64]) -> None:
+        n, period = series.values.shape
+        self.period_h = period
+        self.total = series.cum[:, period]
+        self.cum = series.cum.ravel()
+        self.values = series.values.ravel()
+        self.cum_row = np.arange(n, dtype=np.int64) * (period + 1)
+        self.value_row = np.arange(n, dtype=np.int64) * period
+
+    def integral(self, index: IndexArray | slice, t0: IntArray, t1: IntArray) -> IntArray:
+        """Value-seconds over [t0, t1) at pools `index` (one interval per pool)."""
+        t = np.stack((t1, t0))  # both ends in one pass of array operations
+        hour = t // SECONDS_PER_HOUR
+        periods, h = np.divmod(hour, self.period_h)
+        full = self.total[index] * periods + self.cum[self.cum_row[index] + h]
+        ends = full * SECONDS_PER_HOUR \
+            + self.values[self.value_row[index] + h] * (t - hour * SECONDS_PER_HOUR)
+        out: IntArray = ends[0] - ends[1]
+        return out
 
 
 MAX_CACHED_VECTORS = 1024
@@ -82,6 +110,7 @@ class LinearScorer:
         self._vectors: dict[tuple[object, ...], FloatArray] = {}
         self._nonzero: dict[tuple[int, bool], bool] = {}  # whether the static vector is non-zero
         self._scratch = np.empty(table.n)
+        self._flat: dict[bool, _FlatSeries] = {}
 
     def refresh(self, now_s: int) -> None:
         """Recomputes the per-pool coefficients when the clock enters a new hour."""
@@ -105,7 +134,8 @@ class LinearScorer:
                 if ci == CLASS_INDEX[LatencyClass.BATCH] and w.west_discount:
                     price = price * np.where(t.western, 1.0 - w.west_discount, 1.0)
                 self._p[(ci, spot)] = price
-                self._a[(ci, spot)] = base if w.hourly else base + price * t.inv_units
+                self._a[(ci, spot)] = base if (w.hourly or w.price_over_run) \
+                    else base + price * t.inv_units
             self._d.append(vot * t.queue_wait_s / SECONDS_PER_HOUR)
         self._hour = hour
         self._key = key
@@ -156,6 +186,33 @@ class LinearScorer:
             self._vectors[key] = vec
             self._nonzero[(ci, spot)] = bool(vec.any())
         return vec
+
+    def _run_price(self, job: JobRequest, ci: int, devices: Devices, now_s: int,
+                   index: IndexArray | slice = slice(None)) -> FloatArray:
+        """Weighted price of the planned run at pools `index`: devices x the integral of the
+        pool's hourly price from the end of staging to the end of the run."""
+        t, w = self.table, self.weights
+        key = ("s", job.data_region, job.data_gb)
+        staging = self._vectors.get(key)
+        if staging is None:
+            _, s_per_gb = t.transfer_rows(job.data_region)
+            staging = self._remember(key, np.ceil(t.queue_wait_s + job.data_gb * s_per_gb))
+        t0 = (now_s + staging[index]).astype(np.int64)
+        d = over(devices, index)
+        run = np.maximum(1.0, np.ceil(job.work_units * t.inv_units[index] / d * SECONDS_PER_HOUR))
+        flat = self._flat_series(job.spot_allowed)
+        fen_s = flat.integral(index, t0, t0 + run.astype(np.int64)).astype(np.float64)
+        price: FloatArray = fen_s * (w.price * d / SECONDS_PER_HOUR)
+        if ci == CLASS_INDEX[LatencyClass.BATCH] and w.west_discount:
+            price = price * np.where(t.western[index], 1.0 - w.west_discount, 1.0)
+        return price
+
+    def _flat_series(self, spot: bool) -> _FlatSeries:
+        flat = self._flat.get(spot)
+        if flat is None:
+            flat = self._flat[spot] = _FlatSeries(
+                self.table.spot_price if spot else self.table.price)
+        return flat
 
     def _transfer(self, job: JobRequest, ci: int, devices: Devices) -> FloatArray:
         """Per-GB transfer money and staging time for the job's data region."""
@@ -209,6 +266,8 @@ class LinearScorer:
         lat = self._latency(job, ci)
         if lat is not None:
             s += lat
+        if self.weights.price_over_run and not self.weights.hourly:
+            s += self._run_price(job, ci, devices, now_s)
         return s
 
     def terms(self, job: JobRequest, devices: Devices, index: IndexArray,
@@ -227,7 +286,12 @@ class LinearScorer:
         fen, s_per_gb = t.transfer_rows(job.data_region)
         stage_h = (t.queue_wait_s[index] + job.data_gb * s_per_gb[index]) / SECONDS_PER_HOUR
         vot = w.time_fen_per_device_hour[ci]
-        price = price_now * d if w.hourly else price_now * (job.work_units * inv_u + d * stage_h)
+        if w.hourly:
+            price = price_now * d
+        elif w.price_over_run:
+            price = price_now * d * stage_h + self._run_price(job, ci, devices, now_s, index)
+        else:
+            price = price_now * (job.work_units * inv_u + d * stage_h)
         row = t.rtt_row(job.user_city)
         lat = w.latency_fen_per_ms[ci]
         zero = np.zeros(len(index))
@@ -244,3 +308,41 @@ class LinearScorer:
             "load": load,
             "provider": provider,
         }
+
+
+def gang_score(table: PoolTable, weights: Weights, job: JobRequest, index: IndexArray,
+               taken: IntArray, now_s: int) -> float:
+    """A gang over pools `index` (`taken` devices on each), scored as it would run: every device
+    is held, billed and powered until the slowest pool's devices finish their share.
+
+    Pool-by-pool scores assume each pool runs at its own speed, which makes a fabric mixing a
+    fast and a slow pool look as good as the mean of the two; the gang in fact runs at the slow
+    pace while paying for the fast devices. Terms as LinearScorer (price now; one hour of the
+    devices under `hourly`), load and provider terms left out.
+    """
+    t, w = table, weights
+    hour = now_s // SECONDS_PER_HOUR
+    ci = CLASS_INDEX[job.latency_class]
+    need = float(taken.sum())
+    price = t.price.at(hour)[index].astype(np.float64)
+    if job.spot_allowed:
+        price = np.where(t.spot_offered[index], t.spot_price.at(hour)[index], price)
+    price = price * w.price
+    if ci == CLASS_INDEX[LatencyClass.BATCH] and w.west_discount:
+        price = price * np.where(t.western[index], 1.0 - w.west_discount, 1.0)
+    fen, s_per_gb = t.transfer_rows(job.data_region)
+    stage_h = float((t.queue_wait_s[index] + job.data_gb * s_per_gb[index]).max()) \
+        / SECONDS_PER_HOUR
+    run_h = job.work_units * float(t.inv_units[index].max()) / need
+    held_h = 1.0 if w.hourly else stage_h + run_h
+    billed = float((taken * price).sum()) * held_h
+    kw = taken * t.power_kw[index] * t.pue[index]
+    kg = float((kw * t.carbon.at(hour)[index]).sum()) * run_h / 1000.0
+    vot = w.time_fen_per_device_hour[ci]
+    latency = 0.0
+    row = t.rtt_row(job.user_city)
+    if w.latency_fen_per_ms[ci] and row is not None:
+        latency = w.latency_fen_per_ms[ci] * float(row[index].max())
+    return (billed + w.carbon_fen_per_kg * kg + vot * need * (stage_h + run_h)
+            + w.transfer * job.data_gb * float(fen[index].max()) + latency)
+
