@@ -1,4 +1,4 @@
-"""Is balanced cheaper than cheapest on data its weights were not tuned on? (issue 13)
+"""Is lean cheaper than cheapest on data its weights were not tuned on? (issue 13)
 
 Usage: .venv/bin/python bench/policy_robustness.py [--jobs 10000] [--held-out all|quick]
                                                    [--tune] [--alibaba-limit N]
@@ -14,7 +14,7 @@ price shapes):
                 market`); the Alibaba GPU trace (another cluster, mostly inference) under the
                 default energy and the DE-LU and US-CAL-CISO hourly shapes
 Each set builds its own federation (sized to its own demand) and replays `cheapest` and
-`balanced` (the domain's BALANCED weights) on it. `--tune` instead scores the candidate weights
+`lean` (the domain's LEAN weights, balanced's tuned for cost) on it. `--tune` instead scores the candidate weights
 of CANDIDATES on the tuning windows only and prints which one it would pick: the lowest
 worst-window cost ratio among those whose mean and p95 JCT are no worse than cheapest's on
 every tuning window (p95 is printed, not required). The held-out sets are never looked at
@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from suanli.domain.placement.policies import BALANCED
+from suanli.domain.placement.policies import BALANCED, LEAN
 from suanli.domain.placement.scoring import Weights
 from suanli.shared_data import shared_data_dir
 from suanli.sim.energy import load_energy_data
@@ -185,9 +185,9 @@ def tune(all_cases: list[Case]) -> None:
               flush=True)
         if ok and max(ratios) <= 1.0 and max(ratios) < best:
             chosen, best = name, max(ratios)
-    same = chosen is not None and CANDIDATES[chosen] == BALANCED
+    same = chosen is not None and CANDIDATES[chosen] == LEAN
     print(f"picked: {chosen} (worst tuning cost ratio {best:.3f}); "
-          f"{'the same as' if same else 'NOT'} the domain's BALANCED")
+          f"{'the same as' if same else 'NOT'} the domain's LEAN")
 
 
 def main() -> None:
@@ -213,17 +213,17 @@ def main() -> None:
     if args.tune:
         tune(all_cases)
         return
-    print(f"balanced = {BALANCED}")
-    results = run(all_cases, BALANCED, not args.no_pre13)
-    print("b/c = balanced's bill / cheapest's; pre-13 = the same for the balanced weights before "
-          "issue 13; JCT in hours")
+    print(f"lean = {LEAN}")
+    results = run(all_cases, LEAN, not args.no_pre13)
+    print("b/c = lean's bill / cheapest's; pre-13 = the same for balanced's weights (the "
+          "default, as before issue 13); JCT in hours")
     print(HEADER)
     print("-" * len(HEADER))
     for case, cheapest, balanced, before in results:
         print(_row(case, cheapest, balanced, before))
     held = [(c, ch, b) for c, ch, b, _ in results if c.role == "held out"]
     dearer = [c.name for c, ch, b in held if b["cost_fen"] > ch["cost_fen"]]
-    print(f"held out: {len(held) - len(dearer)} of {len(held)} sets cheaper under balanced; "
+    print(f"held out: {len(held) - len(dearer)} of {len(held)} sets cheaper under lean; "
           f"dearer: {', '.join(dearer) or 'none'}; {time.perf_counter() - started:.0f} s")
 
 

@@ -62,9 +62,7 @@ def test_breakdown_terms_add_up_to_the_score_and_the_reason_names_the_pool():
     placement = engine([pool("a"), pool("b", price_fen_per_device_hour=(900,))]).place(
         job(data_gb=100.0, data_province="CN-BJ"), 0)
     assert placement.pool_ids == ("b",)
-    # balanced leaves carbon to `green` since issue 13 (docs/simulator.md): no carbon term
-    assert set(placement.breakdown) >= {"price", "time", "transfer"}
-    assert "carbon" not in placement.breakdown
+    assert set(placement.breakdown) >= {"price", "time", "carbon", "transfer"}
     assert placement.score == pytest.approx(sum(placement.breakdown.values()))
     # ten device-hours, plus the device held while 100 GB cross at 1 Gbit/s (800 s)
     assert placement.breakdown["price"] == pytest.approx(9000.0 + 900 * 800 / 3600)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from suanli.domain.placement import JobRequest, PlacementEngine, PoolSnapshot, PoolTable
-from suanli.domain.placement.policies import BALANCED, LinearPolicy, make_policy
+from suanli.domain.placement.policies import LEAN, LinearPolicy, make_policy
 from suanli.domain.placement.scoring import LinearScorer, Weights, gang_score
 from suanli.domain.resources import Hub
 
@@ -44,23 +44,23 @@ def choose(pools: list[PoolSnapshot], weights: Weights, request: JobRequest) -> 
     return engine.place(request, 0).pool_ids[0]
 
 
-def test_balanced_prices_the_whole_run_not_the_hour_it_is_placed_in():
+def test_lean_prices_the_whole_run_not_the_hour_it_is_placed_in():
     # a ten-hour run: pool a is dear only in its first hour, pool b cheap only in its first
     pools = [pool("a", price_fen_per_device_hour=DEAR_FIRST_HOUR),
              pool("b", price_fen_per_device_hour=CHEAP_FIRST_HOUR)]
-    now_priced = dataclasses.replace(BALANCED, price_over_run=False)
+    now_priced = dataclasses.replace(LEAN, price_over_run=False)
     assert choose(pools, now_priced, job()) == "b"  # looks cheaper at 00:00
-    assert BALANCED.price_over_run
-    assert choose(pools, BALANCED, job()) == "a"  # is cheaper over the ten hours
+    assert LEAN.price_over_run
+    assert choose(pools, LEAN, job()) == "a"  # is cheaper over the ten hours
     placement = PlacementEngine(PoolTable(pools), make_policy(
-        "balanced", PoolTable(pools), np.random.default_rng(7))).place(job(), 0)
+        "lean", PoolTable(pools), np.random.default_rng(7))).place(job(), 0)
     assert placement.cost_fen == 1000 + 9 * 400
 
 
 def test_run_priced_terms_add_up_to_the_score_and_price_the_lease():
     pools = [pool("a", price_fen_per_device_hour=DEAR_FIRST_HOUR), pool("b")]
     table = PoolTable(pools)
-    engine = PlacementEngine(table, make_policy("balanced", table, np.random.default_rng(7)))
+    engine = PlacementEngine(table, make_policy("lean", table, np.random.default_rng(7)))
     request = job(devices=2, work_units=12.0, data_gb=100.0, data_province="CN-BJ")
     placement = engine.place(request, 1800)
     assert placement.score == pytest.approx(sum(placement.breakdown.values()))
@@ -77,7 +77,7 @@ def test_run_pricing_scores_every_pool_as_the_one_pool_terms_do():
                   units_per_device_hour=0.5 + i / 4, queue_wait_s=10.0 * i)
              for i in range(6)]
     table = PoolTable(pools)
-    scorer = LinearScorer(table, BALANCED)
+    scorer = LinearScorer(table, LEAN)
     request = job(devices=3, work_units=7.5, data_gb=20.0, data_province="CN-GD")
     score = scorer.score(request, 3, 5 * HOUR + 17)
     terms = scorer.terms(request, 3, np.arange(6), 5 * HOUR + 17)
@@ -96,9 +96,9 @@ def test_a_gang_is_scored_at_the_pace_of_its_slowest_pool():
                   price_fen_per_device_hour=(200,))]
     table = PoolTable(pools)
     wide = job(devices=16, work_units=320.0, multi_pool=True)
-    mixed = gang_score(table, BALANCED, wide, np.array([2, 3]), np.array([8, 8]), 0)
-    even = gang_score(table, BALANCED, wide, np.array([0, 1]), np.array([8, 8]), 0)
+    mixed = gang_score(table, LEAN, wide, np.array([2, 3]), np.array([8, 8]), 0)
+    even = gang_score(table, LEAN, wide, np.array([0, 1]), np.array([8, 8]), 0)
     assert even < mixed  # y runs at 0.5 SCU/h per device while billing the fast devices
-    engine = PlacementEngine(table, make_policy("balanced", table, np.random.default_rng(7)))
+    engine = PlacementEngine(table, make_policy("lean", table, np.random.default_rng(7)))
     placement = engine.place(wide, 0)
     assert {a.pool_id for a in placement.allocations} == {"x1", "x2"}

@@ -16,7 +16,7 @@ console = Console()
 TRACE_NAMES = ("philly", "alibaba")
 FORMATS = ("philly", "alibaba", "csv")
 PRICE_SHAPES = ("tou", "market")
-POLICY_NAMES = ("first-fit", "random", "cheapest", "least-loaded", "balanced", "green",
+POLICY_NAMES = ("first-fit", "random", "cheapest", "least-loaded", "balanced", "lean", "green",
                 "deadline", "east-west", "provider-balance")
 
 
