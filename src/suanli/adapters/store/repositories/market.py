@@ -36,8 +36,10 @@ from suanli.domain.market.records import (
     OrderRecord,
     ProductRecord,
     Reservation,
+    ReservationState,
     TradeRecord,
 )
+from suanli.domain.market.netting import MAX_SPANS, Span, epoch_us
 from suanli.domain.market.settlement import Due
 
 PRODUCTS: Table = MarketProductRow.__table__  # type: ignore[assignment]
@@ -484,6 +486,20 @@ def reservations(session: Session, *, buyer_tenant_id: str | None = None,
     if for_update:
         statement = statement.with_for_update()
     return [_reservation(r) for r in session.execute(statement).mappings()]
+
+
+def reserved_spans(session: Session, buyer_tenant_id: str, pool_id: str, start: datetime,
+                   end: datetime) -> list[Span]:
+    """The buyer's reserved devices on the pool over [start, end), as spans: reservations
+    that were delivered or are being delivered (a refunded one was not)."""
+    c = RESERVATIONS.c
+    statement = (select(c.starts_at, c.ends_at, c.devices)
+                 .where(c.buyer_tenant_id == buyer_tenant_id, c.pool_id == pool_id,
+                        c.state.in_([ReservationState.RESERVED, ReservationState.SETTLED]),
+                        c.starts_at < end, c.ends_at > start)
+                 .limit(MAX_SPANS))
+    return [Span(epoch_us(a), epoch_us(b), devices)
+            for a, b, devices in session.execute(statement)]
 
 
 # -- the index -------------------------------------------------------------------------------
