@@ -261,3 +261,40 @@ def test_a_job_on_reserved_capacity_is_paid_once_through_escrow_not_again_at_the
     receivable = client.get("/v1/wallet", headers=provider.headers).json()["receivable"]
     fee = value * FEE_BPS // 10_000
     assert receivable["balance_fen"] == value - fee + beyond - beyond * 5 // 100
+
+
+def test_a_reservation_is_resold_over_http_once_and_only_by_its_buyer(
+        client, clock, operator, provider, make_tenant, pools) -> None:  # noqa: F811
+    buyers = [make_tenant("consumer", name, "start-up") for name in ("first", "second")]
+    for n, buyer in enumerate(buyers):
+        client.post(f"/v1/tenants/{buyer.id}/deposits", json={"amount_fen": 100_000},
+                    headers={**operator.headers, "Idempotency-Key": f"dep-{n}"})
+    start = _hour(clock.now(), 2)
+    client.post("/v1/market/orders", json=_order("ask-1", "ask", 1_000, start, 2,
+                                                 pool_id=pools["dear"]), headers=provider.headers)
+    client.post("/v1/market/orders", json=_order("bid-1", "bid", 1_000, start, 2),
+                headers=buyers[0].headers)
+    [held] = client.get("/v1/market/reservations", headers=buyers[0].headers).json()
+    url = f"/v1/market/reservations/{held['id']}/resell"
+    body = {"client_order_id": "resell-1", "price_fen_per_unit_hour": 1_300, "count": 2}
+    assert client.post(url, json=body, headers=buyers[1].headers).status_code == 403
+    too_many = client.post(url, json={**body, "count": 3}, headers=buyers[0].headers)
+    assert too_many.status_code == 409 and too_many.json()["errors"][0]["field"] == "counts"
+    bad = client.post(url, json={**body, "count": 0}, headers=buyers[0].headers)
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "count"
+    offer = client.post(url, json=body, headers=buyers[0].headers)
+    assert offer.status_code == 201, offer.text
+    assert (offer.json()["side"], offer.json()["reservation_id"]) == ("ask", held["id"])
+    assert client.post(url, json=body, headers=buyers[0].headers).status_code == 200
+    bid = client.post("/v1/market/orders", json=_order("bid-2", "bid", 1_400, start, 2),
+                      headers=buyers[1].headers)
+    assert bid.json()["filled"] == 2, bid.text
+    [moved] = client.get("/v1/market/reservations", headers=buyers[1].headers).json()
+    assert (moved["devices_held"], moved["value_fen"]) == (2, 2_600)
+    [first] = client.get("/v1/market/reservations", headers=buyers[0].headers).json()
+    assert (first["resold"], first["devices_held"]) == (2, 0)
+    again = client.post(url, json={**body, "client_order_id": "resell-2", "count": 1},
+                        headers=buyers[0].headers)
+    assert again.status_code == 409  # all of it was sold on: nothing is resold twice
+    check = client.get("/v1/market/check", headers=operator.headers).json()
+    assert check["ok"], check

@@ -61,6 +61,17 @@ class OrderIn(Strict):
                                 description="an ask: the pool that backs it")
 
 
+class ResellIn(Strict):
+    client_order_id: ClientOrderId = Field(description="the same id again is the same order")
+    price_fen_per_unit_hour: Price
+    count: int = Field(ge=1, le=MAX_COUNT, description="units of the reservation to offer")
+    min_fill: int = Field(default=0, ge=0, le=MAX_COUNT,
+                          description="the least one match may fill")
+    all_or_none: bool = Field(default=False, description="all or nothing")
+    good_till: AwareDatetime | None = Field(
+        default=None, description="default: the ask rests until the block starts")
+
+
 class ReplaceIn(Strict):
     price_fen_per_unit_hour: Price | None = None
     counts: list[Count] | None = Field(default=None, min_length=1, max_length=MAX_INTERVALS,
@@ -97,6 +108,8 @@ class OrderOut(BaseModel):
     all_or_none: bool
     good_till: datetime | None
     pool_id: str | None
+    reservation_id: str | None = Field(default=None,
+                                       description="a resale: the reservation it offers")
     state: str
     filled: int
     remaining: int
@@ -203,6 +216,8 @@ class ReservationOut(BaseModel):
     paid_fee_fen: int
     refunded_fen: int
     in_escrow_fen: int
+    resold: int = Field(description="units resold on the exchange: no longer the buyer's")
+    devices_held: int = Field(description="devices the buyer still holds")
     state: str
 
 

@@ -26,6 +26,7 @@ from suanli.api.market_schemas import (
     QuoteIn,
     QuoteOut,
     ReplaceIn,
+    ResellIn,
     ReservationOut,
     SeriesOut,
     ShapeIn,
@@ -47,6 +48,7 @@ from suanli.services.market import (
     exchange,
     index,
     reservations,
+    resale,
     rfq,
     settlement,
     sweep,
@@ -96,7 +98,7 @@ def _order_out(found: exchange.OrderView) -> OrderOut:
                        counts=list(r.shape.counts)),
         min_fill=r.min_fill, all_or_none=r.all_or_none,
         good_till=None if r.good_till_s is None else _at(r.good_till_s), pool_id=r.pool_id,
-        state=order.state.value, filled=found.filled, remaining=found.remaining,
+        reservation_id=r.reservation_id, state=order.state.value, filled=found.filled, remaining=found.remaining,
         created_at=_at(order.created_s),
         legs=[LegOut(id=leg.id, index=leg.index, product_id=leg.product_id,
                      block_start=_at(leg.block_start_s),
@@ -145,7 +147,7 @@ def _reservation_out(r: Reservation) -> ReservationOut:
                           value_fen=r.value_fen, fee_fen=r.fee_fen,
                           paid_seller_fen=r.paid.seller_fen, paid_fee_fen=r.paid.fee_fen,
                           refunded_fen=r.refunded_fen, in_escrow_fen=r.in_escrow_fen,
-                          state=r.state)
+                          resold=r.resold, devices_held=r.devices_held, state=r.state)
 
 
 def _operator(caller: Principal) -> None:
@@ -327,6 +329,23 @@ def list_reservations(ctx: Ctx, caller: Caller,
         return [_reservation_out(r) for r in reservations.list_reservations(
             session, caller, as_role=as_role, active_at=active_at, limit=limit,
             tenant_id=tenant_id)]
+
+
+@router.post("/reservations/{reservation_id}/resell", status_code=201, response_model=OrderOut)
+def resell(reservation_id: str, body: ResellIn, response: Response, ctx: Ctx,
+           caller: Caller) -> OrderOut:
+    """Offer unused reserved time again: an ask for `count` units of your reservation's block,
+    backed by the reservation (at most what no other resale of it offers or sold). A trade
+    moves those units to its buyer. The same client_order_id again is the same order (200)."""
+    with ctx.db.unit_of_work() as session:
+        placed, created = resale.resell(
+            session, caller, reservation_id, price_fen_per_unit_hour=body.price_fen_per_unit_hour,
+            count=body.count, client_order_id=body.client_order_id, now=ctx.clock.now(),
+            min_fill=body.min_fill, all_or_none=body.all_or_none,
+            good_till_s=None if body.good_till is None else _s(body.good_till))
+        if not created:
+            response.status_code = 200
+        return _order_out(placed)
 
 
 @router.post("/reservations/{reservation_id}/refund", response_model=ReservationOut)

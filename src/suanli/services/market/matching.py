@@ -28,6 +28,7 @@ from suanli.domain.market.products import (
     MatchingRule,
     ProductKey,
     default_rule,
+    parse_product_id,
 )
 from suanli.domain.market.records import (
     LegRecord,
@@ -81,6 +82,7 @@ class Command:
         self.states: dict[str, OrderState] = {}  # what `finish` set each moved order to
         self._posted: dict[str, int] = defaultdict(int)
         self._pools: dict[str, backing.BackingPool] = {}
+        self.resold: dict[str, Reservation] = {}  # reservations resale asks sold out of
 
     # -- setting up --------------------------------------------------------------------------
 
@@ -203,7 +205,10 @@ class Command:
                              buy.id, sell.id, buy.tenant_id, sell.tenant_id, sell.pool_id,
                              trade.aggressor, value, fee)
         self.trades.append(record)
-        devices = backing.devices_for(trade.quantity, self._rating(sell.pool_id, key))
+        if sell.reservation_id is None:
+            devices = backing.devices_for(trade.quantity, self._rating(sell.pool_id, key))
+        else:
+            devices = self._resell(sell.reservation_id, trade.quantity)
         self.reservations.append(Reservation(
             record.id, record.id, key.id, sell.pool_id, buy.tenant_id, sell.tenant_id,
             key.accelerator_class, key.block_start_s, key.block_end_s, trade.quantity, devices,
@@ -212,6 +217,24 @@ class Command:
         self.sellers.add(sell.tenant_id)
         self.accounts |= {escrow_account_id(buy.tenant_id),
                           receivable_account_id(sell.tenant_id), FEES_ACCOUNT}
+
+    def _resell(self, reservation_id: str, quantity: int) -> int:
+        """A resale ask traded: `quantity` units of the reservation (and the devices they
+        free) move to the trade's buyer. Returns those devices. The reservation row is locked
+        here, after the products and before the accounts (docs/market.md)."""
+        reservation = self.resold.get(reservation_id)
+        if reservation is None:
+            [reservation] = repo.reservations(self.session, reservation_id=reservation_id,
+                                              limit=1, for_update=True)
+        resold = reservation.resold + quantity
+        assert resold <= reservation.quantity, (reservation_id, resold)
+        rating = self._rating(reservation.pool_id, parse_product_id(reservation.product_id))
+        held = backing.devices_for(reservation.quantity - resold, rating)
+        held = min(held, reservation.devices)
+        moved = reservation.devices_held - held
+        self.resold[reservation_id] = replace(reservation, resold=resold,
+                                              resold_devices=reservation.devices - held)
+        return moved
 
     def _rating(self, pool_id: str, key: ProductKey) -> Decimal:
         return backing.rating(self.pool(pool_id), key.accelerator_class)
@@ -229,7 +252,7 @@ class Command:
             leg = self.legs[leg_id]
             if leg.side is Side.BID:
                 self._settle_bid(leg)
-            elif leg.state is not LegState.OPEN:
+            elif leg.state is not LegState.OPEN and leg.reservation_id is None:
                 product = self.products[leg.product_id]
                 assert leg.pool_id is not None
                 sold = backing.devices_for(leg.filled, self._rating(leg.pool_id, product.key))
@@ -263,6 +286,7 @@ class Command:
             repo.append_events(session, product_id, events)
         repo.insert_trades(session, self.trades)
         repo.insert_reservations(session, self.reservations, self.now)
+        repo.set_resold(session, self.resold.values(), self.now)
         updated = []
         for product_id, book in self.books.items():
             product = self.products[product_id]
