@@ -298,3 +298,39 @@ def test_a_reservation_is_resold_over_http_once_and_only_by_its_buyer(
     assert again.status_code == 409  # all of it was sold on: nothing is resold twice
     check = client.get("/v1/market/check", headers=operator.headers).json()
     assert check["ok"], check
+
+
+def test_a_batch_answers_each_order_on_its_own_in_one_transaction(
+        client, clock, operator, provider, make_tenant, pools) -> None:  # noqa: F811
+    consumer = make_tenant("consumer", "batcher", "start-up")
+    client.post(f"/v1/tenants/{consumer.id}/deposits", json={"amount_fen": 10_000},
+                headers={**operator.headers, "Idempotency-Key": "dep-1"})
+    start = _hour(clock.now(), 1)
+    asks = [_order(f"ask-{n}", "ask", 1_000 + n, start, 2, pool_id=pools["dear"])
+            for n in range(3)]  # the third needs 2 more devices than the pool's 4
+    sold = client.post("/v1/market/orders:batch", json={"orders": asks},
+                       headers=provider.headers)
+    assert sold.status_code == 200, sold.text
+    assert [a["status"] for a in sold.json()["answers"]] == [201, 201, 409]
+    assert sold.json()["answers"][2]["error"]["errors"][0]["field"] == "counts"
+    bids = [_order("bid-1", "bid", 1_000, start, 2),  # takes ask-0
+            {**_order("bid-bad", "bid", 1_000, start, 1), "price_fen_per_unit_hour": 0},
+            _order("bid-2", "bid", 2_100, start, 4),  # 8,400 fen: more than is left
+            _order("bid-3", "bid", 900, start, 1),  # rests
+            _order("bid-1", "bid", 1_000, start, 2)]  # the first again: the same order
+    bought = client.post("/v1/market/orders:batch", json={"orders": bids},
+                         headers=consumer.headers)
+    answers = bought.json()["answers"]
+    assert [a["status"] for a in answers] == [201, 422, 402, 201, 200], answers
+    assert answers[1]["error"]["errors"][0]["field"] == "price_fen_per_unit_hour"
+    assert (answers[0]["order"]["filled"], answers[3]["order"]["remaining"]) == (2, 1)
+    assert answers[4]["order"]["id"] == answers[0]["order"]["id"]
+    again = client.post("/v1/market/orders:batch", json={"orders": bids[:1]},
+                        headers=consumer.headers)
+    assert again.json()["answers"][0]["status"] == 200
+    mine = client.get("/v1/market/orders", headers=consumer.headers).json()
+    assert sorted(o["client_order_id"] for o in mine) == ["bid-1", "bid-3"]
+    wallet = client.get("/v1/wallet", headers=consumer.headers).json()["wallet"]
+    assert (wallet["balance_fen"], wallet["available_fen"]) == (10_000 - 2_000, 10_000 - 2_900)
+    check = client.get("/v1/market/check", headers=operator.headers).json()
+    assert check["ok"], check

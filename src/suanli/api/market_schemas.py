@@ -4,7 +4,7 @@ unit-hour (a device-hour, or an SCU-hour for `scu-*` classes); times are ISO 860
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -59,6 +59,25 @@ class OrderIn(Strict):
         default=None, description="default: each block's order rests until the block starts")
     pool_id: str | None = Field(default=None, max_length=72,
                                 description="an ask: the pool that backs it")
+
+
+class BatchIn(Strict):
+    # Each order is checked on its own, so that one bad order is its own 422 and the others
+    # go on: the items are validated as OrderIn one by one by the route.
+    orders: list[dict[str, Any]] = Field(min_length=1, max_length=500,
+                                         description="orders, each an OrderIn")
+
+
+class ProblemItemOut(BaseModel):
+    field: str
+    reason: str
+
+
+class ProblemOut(BaseModel):
+    title: str
+    status: int
+    detail: str
+    errors: list[ProblemItemOut] = []
 
 
 class ResellIn(Strict):
@@ -249,3 +268,15 @@ class MarketCheckOut(BaseModel):
     members: int
     problems: list[str]
     ledger: LedgerCheckOut
+
+
+class AnswerOut(BaseModel):
+    """One order of a batch: its HTTP status as if placed alone, and the order or the error."""
+
+    status: int
+    order: OrderOut | None = None
+    error: ProblemOut | None = None
+
+
+class BatchOut(BaseModel):
+    answers: list[AnswerOut]

@@ -7,12 +7,17 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
+from pydantic import ValidationError
 from fastapi.responses import PlainTextResponse
 from pydantic import AwareDatetime
 
 from suanli.api.billing_schemas import LedgerCheckOut
 from suanli.api.context import AppContext, context, principal
+from suanli.api.problems import field_path, status_of
 from suanli.api.market_schemas import (
+    AnswerOut,
+    BatchIn,
+    BatchOut,
     BarOut,
     BookOut,
     EventOut,
@@ -20,6 +25,8 @@ from suanli.api.market_schemas import (
     LegOut,
     LevelOut,
     MarketCheckOut,
+    ProblemItemOut,
+    ProblemOut,
     OrderIn,
     OrderOut,
     ProductOut,
@@ -34,7 +41,7 @@ from suanli.api.market_schemas import (
     SweepOut,
     TradeOut,
 )
-from suanli.domain.errors import Forbidden, ValidationFailed
+from suanli.domain.errors import Forbidden, SuanliError, ValidationFailed
 from suanli.domain.market.events import LOBSTER_TYPE, lobster_row
 from suanli.domain.market.index import Period
 from suanli.domain.market.orders import OrderRequest, OrderState, Shape, Side
@@ -43,6 +50,7 @@ from suanli.domain.market.records import ProductRecord, Reservation, TradeRecord
 from suanli.domain.market.rfq import QuoteRequest
 from suanli.domain.tenants import Principal
 from suanli.services.market import (
+    batch,
     checks,
     data,
     exchange,
@@ -168,6 +176,38 @@ def place_order(body: OrderIn, response: Response, ctx: Ctx, caller: Caller) -> 
         if not created:
             response.status_code = 200
         return _order_out(placed)
+
+
+@router.post("/orders:batch", response_model=BatchOut)
+def place_orders(body: BatchIn, ctx: Ctx, caller: Caller) -> BatchOut:
+    """Place up to 500 orders in one transaction: each gets its own answer - 201 placed, 200
+    the same client_order_id again, or its own error (422 naming the field, 402, 409) with
+    nothing stored for it - and the others go on (docs/market.md)."""
+    requests: list[OrderRequest | SuanliError] = []
+    for item in body.orders:
+        try:
+            requests.append(_request(OrderIn.model_validate(item)))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            requests.append(ValidationFailed(first["msg"].removeprefix("Value error, "),
+                                             field=field_path(list(first["loc"]))))
+        except SuanliError as exc:
+            requests.append(exc)
+    with ctx.db.unit_of_work() as session:
+        answers = batch.place_many(session, caller, requests, ctx.clock.now())
+        return BatchOut(answers=[_answer_out(a) for a in answers])
+
+
+def _answer_out(answer: batch.Answer) -> AnswerOut:
+    if answer.error is not None:
+        status, title = status_of(answer.error)
+        field = answer.error.field
+        return AnswerOut(status=status, error=ProblemOut(
+            title=title, status=status,
+            detail=f"{field}: {answer.error.detail}" if field else answer.error.detail,
+            errors=[ProblemItemOut(field=field, reason=answer.error.detail)] if field else []))
+    assert answer.order is not None
+    return AnswerOut(status=201 if answer.created else 200, order=_order_out(answer.order))
 
 
 @router.get("/orders", response_model=list[OrderOut])

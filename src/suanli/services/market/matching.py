@@ -282,8 +282,7 @@ class Command:
         assert not self._posted, self._posted
         session = self.session
         repo.update_legs(session, (self.legs[i] for i in sorted(self.changed)))
-        for product_id, events in self.events.items():
-            repo.append_events(session, product_id, events)
+        repo.append_events_of(session, self.events)
         repo.insert_trades(session, self.trades)
         repo.insert_reservations(session, self.reservations, self.now)
         repo.set_resold(session, self.resold.values(), self.now)

@@ -175,6 +175,35 @@ def insert_order(session: Session, order: OrderRecord, now: datetime) -> None:
         updated_at=now))
 
 
+def insert_orders(session: Session, orders: Sequence[OrderRecord], now: datetime) -> None:
+    """Many new orders in one statement (a batch)."""
+    if orders:
+        session.execute(insert(ORDERS), [{
+            "id": o.id, "tenant_id": o.tenant_id, "client_order_id": r.client_order_id,
+            "request_sha256": o.request_sha256, "side": r.side.value,
+            "accelerator_class": r.accelerator_class, "location": r.location,
+            "price_fen_per_unit_hour": r.price_fen_per_unit_hour,
+            "shape": {"intervals": [list(i) for i in r.shape.intervals],
+                      "counts": list(r.shape.counts)},
+            "min_fill": r.min_fill, "all_or_none": r.all_or_none,
+            "good_till": None if r.good_till_s is None else _at(r.good_till_s),
+            "pool_id": r.pool_id, "reservation_id": r.reservation_id,
+            "state": o.state.value, "created_at": now, "updated_at": now}
+            for o, r in ((o, o.request) for o in orders)])
+
+
+def orders_by_client_ids(session: Session, tenant_id: str, client_order_ids: Iterable[str]
+                         ) -> dict[str, OrderRecord]:
+    """The tenant's orders under these client order ids, by client order id."""
+    found = {}
+    for chunk in _chunks(sorted(set(client_order_ids))):
+        for row in session.execute(select(ORDERS).where(
+                ORDERS.c.tenant_id == tenant_id,
+                ORDERS.c.client_order_id.in_(chunk))).mappings():
+            found[row["client_order_id"]] = _order(row)
+    return found
+
+
 def update_order(session: Session, order: OrderRecord, now: datetime) -> None:
     """Write what a replace or a fill may change: price, shape, good-till, state."""
     r = order.request
@@ -350,6 +379,18 @@ def append_events(session: Session, product_id: str, events: Sequence[Event]) ->
              "order_id": e.order_id, "size": e.size, "price": e.price,
              "direction": e.direction, "contra_id": e.contra_id, "owner": e.owner,
              "min_fill": e.min_fill, "good_till_ms": e.good_till_ms} for e in events])
+
+
+def append_events_of(session: Session, events_by_product: Mapping[str, Sequence[Event]]
+                     ) -> None:
+    """Every book's new events in one statement: a command's (or a batch's) journal write."""
+    rows = [{"product_id": product_id, "seq": e.seq, "at_ms": e.at_ms, "kind": e.kind.value,
+             "order_id": e.order_id, "size": e.size, "price": e.price,
+             "direction": e.direction, "contra_id": e.contra_id, "owner": e.owner,
+             "min_fill": e.min_fill, "good_till_ms": e.good_till_ms}
+            for product_id, events in sorted(events_by_product.items()) for e in events]
+    if rows:
+        session.execute(insert(EVENTS), rows)
 
 
 def events(session: Session, product_id: str, after_seq: int, limit: int) -> list[Event]:
