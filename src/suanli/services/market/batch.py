@@ -94,8 +94,8 @@ def _place(session: Session, principal: Principal, entries: list[_Entry], now: d
     except IntegrityError:
         raise Conflict("an order of this batch was placed at the same time by another "
                        "request; place the batch again", field="client_order_id") from None
-    for product_id in sorted({s.product.id for e in entries for s in e.specs}):
-        command.book(product_id)  # load the books before this batch's legs exist
+    # load the books before this batch's legs exist
+    command.load_books(s.product.id for e in entries for s in e.specs)
     legs = {order.id: _legs(order, entry) for order, entry in zip(orders, entries, strict=True)}
     repo.insert_legs(session, [leg for order_legs in legs.values() for leg in order_legs])
     for order in orders:

@@ -136,8 +136,8 @@ def place(session: Session, principal: Principal, request: OrderRequest, now: da
         if raced is None:
             raise
         return _same(session, raced, digest), False
-    for spec in specs:
-        command.book(spec.product.id)  # load the books before this order's legs exist
+    # load the books before this order's legs exist
+    command.load_books(spec.product.id for spec in specs)
     legs = [LegRecord(
         f"{order_id}.{spec.index}", order_id, spec.index, spec.product.id, principal.tenant_id,
         request.side, request.price_fen_per_unit_hour, spec.count, spec.count, 0,

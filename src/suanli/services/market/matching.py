@@ -105,16 +105,28 @@ class Command:
     def book(self, product_id: str) -> OrderBook:
         book = self.books.get(product_id)
         if book is None:
-            product = self.products[product_id]
-            book = OrderBook(product_id, product.rule, seq=product.seq,
-                             last_at_ms=product.last_at_ms, last_price=product.last_price_fen)
-            for leg in repo.resting_legs(self.session, product_id):
-                assert leg.priority is not None, leg.id
-                book.restore(leg.id, leg.side.direction, leg.price_fen_per_unit_hour,
-                             leg.remaining, owner=leg.tenant_id, min_fill=leg.min_fill,
-                             good_till_ms=leg.good_till_ms, priority=leg.priority)
-                self.legs.setdefault(leg.id, leg)
-            self.books[product_id] = book
+            book = self._rebuild(product_id, repo.resting_legs(self.session, product_id))
+        return book
+
+    def load_books(self, product_ids: Iterable[str]) -> None:
+        """Rebuild the books of these products that are not loaded yet, in one read."""
+        missing = sorted(set(product_ids) - self.books.keys())
+        if missing:
+            resting = repo.resting_legs_of(self.session, missing)
+            for product_id in missing:
+                self._rebuild(product_id, resting.get(product_id, []))
+
+    def _rebuild(self, product_id: str, resting: list[LegRecord]) -> OrderBook:
+        product = self.products[product_id]
+        book = OrderBook(product_id, product.rule, seq=product.seq,
+                         last_at_ms=product.last_at_ms, last_price=product.last_price_fen)
+        for leg in resting:
+            assert leg.priority is not None, leg.id
+            book.restore(leg.id, leg.side.direction, leg.price_fen_per_unit_hour,
+                         leg.remaining, owner=leg.tenant_id, min_fill=leg.min_fill,
+                         good_till_ms=leg.good_till_ms, priority=leg.priority)
+            self.legs.setdefault(leg.id, leg)
+        self.books[product_id] = book
         return book
 
     def book_swept(self, product_id: str) -> OrderBook:

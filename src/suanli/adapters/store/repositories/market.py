@@ -298,6 +298,18 @@ def resting_legs(session: Session, product_id: str) -> list[LegRecord]:
     return [_leg(row) for row in session.execute(statement).mappings()]
 
 
+def resting_legs_of(session: Session, product_ids: Iterable[str]) -> dict[str, list[LegRecord]]:
+    """Several products' open legs, each product's in time priority: one read for many books."""
+    found: dict[str, list[LegRecord]] = {}
+    for chunk in _chunks(sorted(set(product_ids))):
+        statement = (select(LEGS).where(LEGS.c.product_id.in_(chunk),
+                                        LEGS.c.state == LegState.OPEN.value)
+                     .order_by(LEGS.c.product_id, LEGS.c.priority))
+        for row in session.execute(statement).mappings():
+            found.setdefault(row["product_id"], []).append(_leg(row))
+    return found
+
+
 def get_legs(session: Session, leg_ids: Iterable[str]) -> dict[str, LegRecord]:
     found = {}
     for chunk in _chunks(sorted(set(leg_ids))):
