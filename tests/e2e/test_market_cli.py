@@ -1,5 +1,6 @@
 """`suanli market ...` against a real `suanli serve --demo`: an ask on a demo pool, a bid that
-takes it, the book, the tape, the LOBSTER log, the reservation and the invariant check."""
+takes it, the book, the tape, the LOBSTER log, the reservation, its resale and the invariant
+check."""
 
 from __future__ import annotations
 
@@ -38,6 +39,15 @@ def test_an_ask_and_a_bid_trade_from_the_cli(node_factory) -> None:
     assert [line.split(",")[1] for line in lobster.stdout.split()] == ["1", "4"]
     held = run_cli("market", "reservations", url=node.url, key=node.demo_key)
     assert f"1 devices of {pool_id}" in held.stdout
+    [bought] = httpx.get(node.url + "/v1/market/reservations",
+                         headers={"Authorization": f"Bearer {node.demo_key}"}).json()
+    resold = run_cli("market", "resell", bought["id"], "--price", "1700", "--count", "1",
+                     "--client-id", "resell-1", url=node.url, key=node.demo_key)
+    assert resold.returncode == 0, resold.stderr
+    assert "ask" in resold.stdout and "filled 0, open 1 (open)" in resold.stdout
+    twice = run_cli("market", "resell", bought["id"], "--price", "1800", "--count", "1",
+                    "--client-id", "resell-2", url=node.url, key=node.demo_key)
+    assert twice.returncode == 1 and "counts" in twice.stderr
     bad = run_cli("market", "place", "bid", accelerator, "atlantis", "--price", "1",
                   "--client-id", "x", url=node.url, key=node.demo_key)
     assert bad.returncode == 1 and "location" in bad.stderr

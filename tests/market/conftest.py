@@ -17,7 +17,7 @@ from suanli.domain.market.orders import OrderRequest, Shape, Side
 from suanli.domain.tenants import Principal, Role, TenantClass
 from suanli.services import tenants
 from suanli.services.billing import wallets
-from suanli.services.market import checks, exchange, sweep
+from suanli.services.market import checks, exchange, resale, sweep
 from suanli.services.registry import inventory as registry
 
 ACCELERATOR = "nvidia-a800-sxm4-80gb"
@@ -50,6 +50,14 @@ class Market:
                                pool_id=self.pool_id if side is Side.ASK else None, **changes)
         with self.db.unit_of_work() as session:
             placed, _ = exchange.place(session, who, request, self.clock.now())
+        return placed
+
+    def resell(self, who: Principal, reservation_id: str, price: int, count: int, *,
+               client: str, **changes: Any) -> exchange.OrderView:
+        with self.db.unit_of_work() as session:
+            placed, _ = resale.resell(session, who, reservation_id,
+                                      price_fen_per_unit_hour=price, count=count,
+                                      client_order_id=client, now=self.clock.now(), **changes)
         return placed
 
     def cancel(self, who: Principal, order_id: str) -> exchange.OrderView:

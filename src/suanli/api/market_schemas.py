@@ -4,7 +4,7 @@ unit-hour (a device-hour, or an SCU-hour for `scu-*` classes); times are ISO 860
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -61,6 +61,36 @@ class OrderIn(Strict):
                                 description="an ask: the pool that backs it")
 
 
+class BatchIn(Strict):
+    # Each order is checked on its own, so that one bad order is its own 422 and the others
+    # go on: the items are validated as OrderIn one by one by the route.
+    orders: list[dict[str, Any]] = Field(min_length=1, max_length=500,
+                                         description="orders, each an OrderIn")
+
+
+class ProblemItemOut(BaseModel):
+    field: str
+    reason: str
+
+
+class ProblemOut(BaseModel):
+    title: str
+    status: int
+    detail: str
+    errors: list[ProblemItemOut] = []
+
+
+class ResellIn(Strict):
+    client_order_id: ClientOrderId = Field(description="the same id again is the same order")
+    price_fen_per_unit_hour: Price
+    count: int = Field(ge=1, le=MAX_COUNT, description="units of the reservation to offer")
+    min_fill: int = Field(default=0, ge=0, le=MAX_COUNT,
+                          description="the least one match may fill")
+    all_or_none: bool = Field(default=False, description="all or nothing")
+    good_till: AwareDatetime | None = Field(
+        default=None, description="default: the ask rests until the block starts")
+
+
 class ReplaceIn(Strict):
     price_fen_per_unit_hour: Price | None = None
     counts: list[Count] | None = Field(default=None, min_length=1, max_length=MAX_INTERVALS,
@@ -97,6 +127,8 @@ class OrderOut(BaseModel):
     all_or_none: bool
     good_till: datetime | None
     pool_id: str | None
+    reservation_id: str | None = Field(default=None,
+                                       description="a resale: the reservation it offers")
     state: str
     filled: int
     remaining: int
@@ -203,6 +235,8 @@ class ReservationOut(BaseModel):
     paid_fee_fen: int
     refunded_fen: int
     in_escrow_fen: int
+    resold: int = Field(description="units resold on the exchange: no longer the buyer's")
+    devices_held: int = Field(description="devices the buyer still holds")
     state: str
 
 
@@ -234,3 +268,15 @@ class MarketCheckOut(BaseModel):
     members: int
     problems: list[str]
     ledger: LedgerCheckOut
+
+
+class AnswerOut(BaseModel):
+    """One order of a batch: its HTTP status as if placed alone, and the order or the error."""
+
+    status: int
+    order: OrderOut | None = None
+    error: ProblemOut | None = None
+
+
+class BatchOut(BaseModel):
+    answers: list[AnswerOut]

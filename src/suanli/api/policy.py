@@ -66,6 +66,9 @@ RULES: dict[tuple[str, str], Rule] = {
                                                      target=("order_id",)),
     ("DELETE", "/v1/market/orders/{order_id}"): _rule(SUBMIT, action="market.cancel",
                                                       target=("order_id",)),
+    ("POST", "/v1/market/orders:batch"): _rule(SUBMIT, SPEND, action="market.order-batch"),
+    ("POST", "/v1/market/reservations/{reservation_id}/resell"): _rule(
+        SUBMIT, action="market.resell", target=("reservation_id", "id")),
     ("POST", "/v1/market/quotes"): _rule(READ),
     ("POST", "/v1/market/products/{product_id}/uncross"): _rule(
         ADMIN, SPEND, action="market.uncross", target=("product_id",)),

@@ -179,9 +179,27 @@ def reservations(as_role: Annotated[str, typer.Option("--as", help="buyer or sel
                  ) -> None:
     """Capacity your trades reserved, and how it was paid."""
     for r in request("GET", "/v1/market/reservations", params={"as": as_role}):
-        console.print(f"{r['id']}: {r['devices']} devices of {r['pool_id']} "
+        console.print(f"{r['id']}: {r['devices_held']} devices of {r['pool_id']} "
                       f"{r['starts_at']}..{r['ends_at']}, {r['value_fen']} fen "
                       f"({r['in_escrow_fen']} in escrow, {r['state']})")
+
+
+@market_app.command("resell")
+def resell(reservation_id: Annotated[str, typer.Argument(help="your reservation's id")],
+           price: Annotated[int, typer.Option(help="limit price, fen per unit-hour")],
+           client_order_id: Annotated[str, typer.Option(
+               "--client-id", help="idempotency: same id, same order")],
+           count: Annotated[int, typer.Option(help="units of the reservation to offer")] = 1,
+           all_or_none: Annotated[bool, typer.Option(
+               "--all-or-none", help="fill it whole or not at all")] = False,
+           min_fill: Annotated[int, typer.Option(help="least fill per match")] = 0,
+           good_till: Annotated[str | None, typer.Option(help="ISO 8601 time")] = None) -> None:
+    """Offer unused reserved time again: an ask for `count` units of the reservation's block."""
+    body = {"client_order_id": client_order_id, "price_fen_per_unit_hour": price,
+            "count": count, "min_fill": min_fill, "all_or_none": all_or_none,
+            "good_till": good_till}
+    console.print(_order_line(request("POST", f"/v1/market/reservations/{reservation_id}/resell",
+                                      json=body)))
 
 
 @market_app.command("quote")

@@ -72,6 +72,8 @@ class MarketOrderRow(Base):
     all_or_none: Mapped[bool] = mapped_column(Boolean)
     good_till: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     pool_id: Mapped[str | None] = mapped_column(ForeignKey("pools.id"), nullable=True)
+    # a resale: the reservation whose time the ask offers (docs/market.md)
+    reservation_id: Mapped[str | None] = mapped_column(TRADE_ID, nullable=True)
     state: Mapped[str] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -106,6 +108,7 @@ class MarketLegRow(Base):
     hold_transfer_id: Mapped[str | None] = mapped_column(LEDGER_ID, nullable=True)
     hold_fen: Mapped[int] = mapped_column(BigInteger)  # a bid's open hold
     hold_serial: Mapped[int] = mapped_column(Integer)
+    reservation_id: Mapped[str | None] = mapped_column(TRADE_ID, nullable=True)  # a resale
 
     __table_args__ = (
         CheckConstraint("remaining >= 0 AND filled >= 0 AND remaining + filled <= count",
@@ -113,6 +116,7 @@ class MarketLegRow(Base):
         CheckConstraint("hold_fen >= 0 AND backing_devices >= 0", name="backing"),
         Index("ix_market_legs_book", "product_id", "state", "priority"),
         Index("ix_market_legs_pool_block", "pool_id", "block_start"),
+        Index("ix_market_legs_reservation", "reservation_id"),
         # The sweep's question, "which open legs are due", reads only open legs.
         Index("ix_market_legs_open_till", "good_till_ms",
               postgresql_where=text("state = 'open'"), sqlite_where=text("state = 'open'")),
@@ -188,6 +192,8 @@ class MarketReservationRow(Base):
     paid_seller_fen: Mapped[int] = mapped_column(BigInteger)
     paid_fee_fen: Mapped[int] = mapped_column(BigInteger)
     refunded_fen: Mapped[int] = mapped_column(BigInteger)
+    resold: Mapped[int] = mapped_column(Integer, server_default="0")  # units sold on again
+    resold_devices: Mapped[int] = mapped_column(Integer, server_default="0")
     state: Mapped[str] = mapped_column(String(12))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -195,6 +201,8 @@ class MarketReservationRow(Base):
     __table_args__ = (
         CheckConstraint("paid_seller_fen + paid_fee_fen + refunded_fen <= value_fen AND "
                         "paid_fee_fen <= fee_fen", name="paid_within_value"),
+        CheckConstraint("resold >= 0 AND resold <= quantity AND resold_devices >= 0 "
+                        "AND resold_devices <= devices", name="resold_within_quantity"),
         Index("ix_market_reservations_buyer_time", "buyer_tenant_id", "starts_at"),
         Index("ix_market_reservations_pool_time", "pool_id", "starts_at"),
         Index("ix_market_reservations_state", "state"),

@@ -7,12 +7,17 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
+from pydantic import ValidationError
 from fastapi.responses import PlainTextResponse
 from pydantic import AwareDatetime
 
 from suanli.api.billing_schemas import LedgerCheckOut
 from suanli.api.context import AppContext, context, principal
+from suanli.api.problems import field_path, status_of
 from suanli.api.market_schemas import (
+    AnswerOut,
+    BatchIn,
+    BatchOut,
     BarOut,
     BookOut,
     EventOut,
@@ -20,12 +25,15 @@ from suanli.api.market_schemas import (
     LegOut,
     LevelOut,
     MarketCheckOut,
+    ProblemItemOut,
+    ProblemOut,
     OrderIn,
     OrderOut,
     ProductOut,
     QuoteIn,
     QuoteOut,
     ReplaceIn,
+    ResellIn,
     ReservationOut,
     SeriesOut,
     ShapeIn,
@@ -33,7 +41,7 @@ from suanli.api.market_schemas import (
     SweepOut,
     TradeOut,
 )
-from suanli.domain.errors import Forbidden, ValidationFailed
+from suanli.domain.errors import Forbidden, SuanliError, ValidationFailed
 from suanli.domain.market.events import LOBSTER_TYPE, lobster_row
 from suanli.domain.market.index import Period
 from suanli.domain.market.orders import OrderRequest, OrderState, Shape, Side
@@ -42,11 +50,13 @@ from suanli.domain.market.records import ProductRecord, Reservation, TradeRecord
 from suanli.domain.market.rfq import QuoteRequest
 from suanli.domain.tenants import Principal
 from suanli.services.market import (
+    batch,
     checks,
     data,
     exchange,
     index,
     reservations,
+    resale,
     rfq,
     settlement,
     sweep,
@@ -96,7 +106,7 @@ def _order_out(found: exchange.OrderView) -> OrderOut:
                        counts=list(r.shape.counts)),
         min_fill=r.min_fill, all_or_none=r.all_or_none,
         good_till=None if r.good_till_s is None else _at(r.good_till_s), pool_id=r.pool_id,
-        state=order.state.value, filled=found.filled, remaining=found.remaining,
+        reservation_id=r.reservation_id, state=order.state.value, filled=found.filled, remaining=found.remaining,
         created_at=_at(order.created_s),
         legs=[LegOut(id=leg.id, index=leg.index, product_id=leg.product_id,
                      block_start=_at(leg.block_start_s),
@@ -145,7 +155,7 @@ def _reservation_out(r: Reservation) -> ReservationOut:
                           value_fen=r.value_fen, fee_fen=r.fee_fen,
                           paid_seller_fen=r.paid.seller_fen, paid_fee_fen=r.paid.fee_fen,
                           refunded_fen=r.refunded_fen, in_escrow_fen=r.in_escrow_fen,
-                          state=r.state)
+                          resold=r.resold, devices_held=r.devices_held, state=r.state)
 
 
 def _operator(caller: Principal) -> None:
@@ -166,6 +176,38 @@ def place_order(body: OrderIn, response: Response, ctx: Ctx, caller: Caller) -> 
         if not created:
             response.status_code = 200
         return _order_out(placed)
+
+
+@router.post("/orders:batch", response_model=BatchOut)
+def place_orders(body: BatchIn, ctx: Ctx, caller: Caller) -> BatchOut:
+    """Place up to 500 orders in one transaction: each gets its own answer - 201 placed, 200
+    the same client_order_id again, or its own error (422 naming the field, 402, 409) with
+    nothing stored for it - and the others go on (docs/market.md)."""
+    requests: list[OrderRequest | SuanliError] = []
+    for item in body.orders:
+        try:
+            requests.append(_request(OrderIn.model_validate(item)))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            requests.append(ValidationFailed(first["msg"].removeprefix("Value error, "),
+                                             field=field_path(list(first["loc"]))))
+        except SuanliError as exc:
+            requests.append(exc)
+    with ctx.db.unit_of_work() as session:
+        answers = batch.place_many(session, caller, requests, ctx.clock.now())
+        return BatchOut(answers=[_answer_out(a) for a in answers])
+
+
+def _answer_out(answer: batch.Answer) -> AnswerOut:
+    if answer.error is not None:
+        status, title = status_of(answer.error)
+        field = answer.error.field
+        return AnswerOut(status=status, error=ProblemOut(
+            title=title, status=status,
+            detail=f"{field}: {answer.error.detail}" if field else answer.error.detail,
+            errors=[ProblemItemOut(field=field, reason=answer.error.detail)] if field else []))
+    assert answer.order is not None
+    return AnswerOut(status=201 if answer.created else 200, order=_order_out(answer.order))
 
 
 @router.get("/orders", response_model=list[OrderOut])
@@ -327,6 +369,23 @@ def list_reservations(ctx: Ctx, caller: Caller,
         return [_reservation_out(r) for r in reservations.list_reservations(
             session, caller, as_role=as_role, active_at=active_at, limit=limit,
             tenant_id=tenant_id)]
+
+
+@router.post("/reservations/{reservation_id}/resell", status_code=201, response_model=OrderOut)
+def resell(reservation_id: str, body: ResellIn, response: Response, ctx: Ctx,
+           caller: Caller) -> OrderOut:
+    """Offer unused reserved time again: an ask for `count` units of your reservation's block,
+    backed by the reservation (at most what no other resale of it offers or sold). A trade
+    moves those units to its buyer. The same client_order_id again is the same order (200)."""
+    with ctx.db.unit_of_work() as session:
+        placed, created = resale.resell(
+            session, caller, reservation_id, price_fen_per_unit_hour=body.price_fen_per_unit_hour,
+            count=body.count, client_order_id=body.client_order_id, now=ctx.clock.now(),
+            min_fill=body.min_fill, all_or_none=body.all_or_none,
+            good_till_s=None if body.good_till is None else _s(body.good_till))
+        if not created:
+            response.status_code = 200
+        return _order_out(placed)
 
 
 @router.post("/reservations/{reservation_id}/refund", response_model=ReservationOut)

@@ -90,18 +90,49 @@ class OrderBook:
                                         at_ms, events)
         if remaining:
             self.seq = seq = self.seq + 1
-            self._insert(BookOrder(order_id, direction, price, remaining, min_fill, owner,
-                                   good_till_ms, seq))
+            order = BookOrder(order_id, direction, price, remaining, min_fill, owner,
+                              good_till_ms, seq)
+            if good_till_ms:
+                self._insert(order)
+            else:  # the hot path of _insert, inlined: a resting order without expiry
+                side = self.bids if direction == BUY else self.asks
+                level = side.levels.get(price)
+                if level is None:
+                    level = side.levels[price] = Level(price)
+                    key = price if direction == BUY else -price
+                    keys = side.keys
+                    if not keys or key > keys[-1]:
+                        keys.append(key)
+                    else:
+                        insort(keys, key)
+                level.queue.append(order)
+                level.quantity += remaining
+                level.live += 1
+                orders[order_id] = order
             events.append(_event((seq, at_ms, _SUBMIT, order_id, remaining, price, direction,
                                   "", owner, min_fill, good_till_ms)))
         self.last_at_ms = at_ms
         return events
 
     def cancel(self, order_id: str, at_ms: int) -> list[Event]:
-        self._check_time(at_ms)
-        order = self._get(order_id)
+        if at_ms < self.last_at_ms:
+            raise ValidationFailed("time must not go backwards", field="at")
+        order = self.orders.pop(order_id, None)
+        if order is None:
+            raise NotFound(f"order {order_id} is not resting in the book", field="order_id")
         self.last_at_ms = at_ms
-        return [self._take_off(order, _CANCEL, at_ms)]
+        # _take_off, inlined (the order is already out of the index)
+        size = order.remaining
+        side = self.bids if order.direction == BUY else self.asks
+        level = side.levels[order.price]
+        order.live = False
+        level.quantity -= size
+        level.live -= 1
+        level.dead += 1
+        self._tidy(side, level)
+        self.seq = seq = self.seq + 1
+        return [_event((seq, at_ms, _CANCEL, order_id, size, order.price, order.direction, "",
+                        "", 0, 0))]
 
     def replace(self, order_id: str, at_ms: int, *, price: int | None = None,
                 size: int | None = None, min_fill: int | None = None,

@@ -126,6 +126,7 @@ class OrderRequest:
     all_or_none: bool = False  # per leg: fill the whole count or nothing
     good_till_s: int | None = None  # None: each leg rests until its block starts
     pool_id: str | None = None  # an ask names the pool that backs it
+    reservation_id: str | None = None  # a resale: the reservation whose time the ask offers
 
     def __post_init__(self) -> None:
         if not isinstance(self.side, Side):
@@ -142,6 +143,8 @@ class OrderRequest:
             raise ValidationFailed("an ask names the pool that backs it", field="pool_id")
         if self.side is Side.BID and self.pool_id is not None:
             raise ValidationFailed("only an ask names a pool", field="pool_id")
+        if self.side is Side.BID and self.reservation_id is not None:
+            raise ValidationFailed("only an ask resells a reservation", field="reservation_id")
 
     def legs(self, now_s: int) -> list[LegSpec]:
         """The order's legs, checked against the clock: every block starts in the future and

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import lru_cache
 
 from suanli.domain.errors import ValidationFailed
 from suanli.domain.resources import PROVINCES, Hub
@@ -67,6 +68,7 @@ def workload_of(accelerator_class: str) -> str:
     return "general"
 
 
+@lru_cache(maxsize=4096)  # a product's id is read on every event of its book
 def block_label(block_start_s: int) -> str:
     return datetime.fromtimestamp(block_start_s, UTC).strftime("%Y-%m-%dT%HZ")
 

@@ -60,6 +60,7 @@ class LegRecord:
     hold_transfer_id: str | None
     hold_fen: int
     hold_serial: int
+    reservation_id: str | None = None  # a resale ask: backed by this reservation, not devices
 
     def __post_init__(self) -> None:
         assert 0 <= self.remaining and 0 <= self.filled
@@ -113,10 +114,17 @@ class Reservation:
     paid: Due
     refunded_fen: int
     state: str
+    resold: int = 0  # units a resale ask sold on: they belong to that trade's buyer now
+    resold_devices: int = 0
 
     @property
     def in_escrow_fen(self) -> int:
         return self.value_fen - self.paid.total_fen - self.refunded_fen
+
+    @property
+    def devices_held(self) -> int:
+        """Devices its buyer still holds: what it bought less what it resold."""
+        return self.devices - self.resold_devices
 
 
 @dataclass(frozen=True, slots=True)

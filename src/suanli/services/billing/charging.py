@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from suanli.adapters.store import ledger as ledger_store
 from suanli.adapters.store.repositories import billing as billing_repo
+from suanli.adapters.store.repositories import market as market_repo
 from suanli.domain.accounts import (
     FEES_ACCOUNT,
     PREPAID,
@@ -35,6 +36,7 @@ from suanli.domain.billing_records import (
 )
 from suanli.domain.jobs import JobSpec
 from suanli.domain.ledger import Account, Transfer, TransferState, post_pending, void_pending
+from suanli.domain.market.netting import Span, covered_device_us, covered_quantity_micro, epoch_us
 from suanli.domain.metering import (
     MeteredUsage,
     UsageRecord,
@@ -60,6 +62,7 @@ from suanli.services.billing import tariffs as tariff_store
 from suanli.services.billing import wallets as billing
 
 PLATFORM_FEE_RATE = Decimal("0.05")  # of what the provider earns (paid + voucher-covered)
+RESERVATION_LINE = "reservation"  # a bill item: usage on capacity bought on the exchange
 MAX_VOUCHERS_USED = 64
 
 
@@ -102,7 +105,8 @@ def charge(session: Session, usage: ChargeableUsage, now: datetime) -> UsageChar
     accounts = _lock(session, usage, now)
     budgets, vouchers = _lock_vouchers(session, usage.tenant_id, accounts)
     period = _period(record, usage)
-    rated = _rate(session, tariff, metered, record, usage, period, spec)
+    reserved_micro = _reserved_micro(session, usage, record, metered.quantity(tariff.basis))
+    rated = _rate(session, tariff, metered, record, usage, period, spec, reserved_micro)
     context = LineContext(usage.tenant_id, TenantClass(tenant_class),
                           LineCategory.COMPUTE, _last_instant(record, usage), pool.provider_id,
                           pool.province, Hub(pool.hub) if pool.hub else None)
@@ -120,7 +124,7 @@ def charge(session: Session, usage: ChargeableUsage, now: datetime) -> UsageChar
                                     (HoldState.POSTED if money.held_fen > money.released_fen
                                      else HoldState.VOIDED).value, now)
     return _write(session, usage, pool, tariff, spec, record, metered, rated, period, lines,
-                  discount, money, now)
+                  discount, money, now, reserved_micro)
 
 
 def _meter(record: UsageRecord | None, usage: ChargeableUsage, pool: PoolFacts,
@@ -176,15 +180,42 @@ def _last_instant(record: UsageRecord | None, usage: ChargeableUsage) -> datetim
     return end - timedelta(microseconds=1)
 
 
+def _reserved_micro(session: Session, usage: ChargeableUsage, record: UsageRecord | None,
+                    quantity: Decimal) -> int:
+    """The part of the record's quantity (micro-units) that ran on devices its tenant reserved
+    on the pool through the exchange, left free by the tenant's earlier charges there
+    (domain.market.netting). Read under the wallet's lock, which serialises the tenant's
+    charges."""
+    if record is None or usage.devices <= 0:
+        return 0
+    span = Span(epoch_us(record.start), epoch_us(record.end), usage.devices)
+    reserved = market_repo.reserved_spans(session, usage.tenant_id, usage.pool_id,
+                                          record.start, record.end)
+    if not reserved:
+        return 0
+    earlier = billing_repo.charged_spans(session, usage.tenant_id, usage.pool_id,
+                                         record.start, record.end)
+    covered = covered_device_us(reserved, earlier, span)
+    return covered_quantity_micro(_micro(quantity), covered, span)
+
+
 def _rate(session: Session, tariff: Tariff, metered: MeteredUsage, record: UsageRecord | None,
-          usage: ChargeableUsage, period: str, spec: JobSpec) -> RatedUsage:
-    """Rate under the tariff with the tenant's month-to-date use of this pool (same basis)."""
+          usage: ChargeableUsage, period: str, spec: JobSpec, reserved_micro: int = 0
+          ) -> RatedUsage:
+    """Rate under the tariff with the tenant's month-to-date use of this pool (same basis);
+    what a reservation covered is not rated (its price was paid through escrow), and a record
+    wholly covered takes no minimum charge either."""
+    quantity = metered.quantity(tariff.basis) - Decimal(reserved_micro).scaleb(
+        -QUANTITY_DECIMALS)
+    assert quantity >= 0
+    if reserved_micro and not quantity:
+        return RatedUsage(tariff.id, (), 0)
     month_to_date = billing_repo.quantity_this_month_micro(
         session, usage.tenant_id, usage.pool_id, period, tariff.basis.value)
     job_before = billing_repo.job_rated_fen(session, usage.job_id, usage.pool_id)
     end = record.end if record is not None else aware(usage.ended_at)
     start = record.start if record is not None else end
-    return rate_usage(tariff, metered.quantity(tariff.basis), start, end,
+    return rate_usage(tariff, quantity, start, end,
                       Decimal(int(month_to_date or 0)).scaleb(-QUANTITY_DECIMALS), spec.spot,
                       job_rated_before_fen=int(job_before or 0))
 
@@ -277,7 +308,7 @@ def _live_hold(session: Session, hold: HoldRecord, now: datetime) -> tuple[bool,
 def _write(session: Session, usage: ChargeableUsage, pool: PoolFacts, tariff: Tariff,
            spec: JobSpec, record: UsageRecord | None, metered: MeteredUsage, rated: RatedUsage,
            period: str, lines: list[tuple[int, tuple[VoucherAllocation, ...]]], discount: int,
-           money: _Money, now: datetime) -> UsageCharge:
+           money: _Money, now: datetime, reserved_micro: int = 0) -> UsageCharge:
     end = record.end if record is not None else aware(usage.ended_at)
     payable = rated.amount_fen - discount
     charge = UsageCharge(
@@ -307,9 +338,12 @@ def _write(session: Session, usage: ChargeableUsage, pool: PoolFacts, tariff: Ta
                        "discount_fen": a.discount_fen} for a in allocations])
         for seq, (line, (line_discount, allocations)) in enumerate(
             zip(rated.lines, lines, strict=True))]
+    if reserved_micro:
+        charge_lines.append(ChargeLine(
+            usage_record_id=usage.id, seq=len(charge_lines), kind=RESERVATION_LINE, tier=None,
+            band=None, quantity_micro=reserved_micro, unit_price_fen_e4=0, amount_fen=0,
+            discount_fen=0, payable_fen=0, vouchers=[]))
     return billing_repo.add_charge(session, charge, charge_lines)
-
-
 
 
 def _micro(quantity: Decimal) -> int:

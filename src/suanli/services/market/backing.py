@@ -4,6 +4,9 @@ Free devices of a pool in a block = its devices, less what asks already hold the
 sold: an ask leg keeps its devices until it closes, then what it sold), less the devices of
 active leases whose job's time limit reaches into the block. A pool that is not active sells
 nothing.
+
+A resale ask is backed by a reservation instead: the units its buyer bought and has not yet
+offered again (the devices stay held once, by the first seller's ask).
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ from sqlalchemy.orm import Session
 
 from suanli.adapters.store.repositories import market as repo
 from suanli.domain.billing_records import PricedPool
-from suanli.domain.errors import Forbidden, ValidationFailed
+from suanli.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from suanli.domain.market.products import QuantityUnit, unit_of, workload_of
+from suanli.domain.market.records import Reservation, ReservationState
 from suanli.domain.resources import PoolState
 from suanli.domain.tenants import Principal, require_owner
 from suanli.services.billing import tariffs
@@ -87,3 +91,26 @@ def free_devices(session: Session, pool: BackingPool, block_starts: Iterable[int
     return {start: max(0, pool.device_count - committed[start]
                        - sum(devices for devices, ends_s in leases if ends_s > start))
             for start in starts}
+
+
+def reservation_for_resale(session: Session, principal: Principal, reservation_id: str
+                           ) -> Reservation:
+    """The caller's reservation, locked (after the products: docs/market.md), if it can still
+    be resold: reserved, its block not begun (the product trades until then)."""
+    found = repo.reservations(session, reservation_id=reservation_id, limit=1, for_update=True)
+    if not found:
+        raise NotFound(f"reservation {reservation_id} does not exist", field="reservation_id")
+    reservation = found[0]
+    if reservation.buyer_tenant_id != principal.tenant_id:
+        raise Forbidden(f"reservation {reservation_id} is not yours", field="reservation_id")
+    if reservation.state != ReservationState.RESERVED:
+        raise Conflict(f"reservation {reservation_id} is {reservation.state}",
+                       field="reservation_id")
+    return reservation
+
+
+def resale_room(session: Session, reservation: Reservation) -> int:
+    """Units of the reservation no resale ask offers or sold yet: what a new one may offer."""
+    room = reservation.quantity - repo.resale_offered(session, reservation.id)
+    assert room >= 0, reservation.id
+    return room

@@ -4,7 +4,9 @@
 2. each member's escrow account holds, pending, exactly what its open bid legs hold;
 3. each escrow account's balance is exactly what its reservations have not paid out;
 4. no pool has more devices held by asks in a block than it has (nothing sold twice);
-5. every leg's fills are the trades on the tape.
+5. every leg's fills are the trades on the tape;
+6. no reservation is offered again (resold) beyond what it holds, and what it resold is what
+   its resale asks sold (nothing resold twice).
 """
 
 from __future__ import annotations
@@ -53,4 +55,7 @@ def check(session: Session) -> MarketCheck:
         problems.append(f"pool {pool} block {block_label(block)}: asks hold {held} of "
                         f"{devices} devices")
     problems += [f"leg {leg} fills differ from the tape" for leg in repo.fill_mismatches(session)]
+    for reservation, offered, resold, quantity in repo.overresold(session):
+        problems.append(f"reservation {reservation}: resale asks offer or sold {offered} of "
+                        f"{quantity} units; {resold} recorded resold")
     return MarketCheck(problems[:MAX_PROBLEMS], ledger, len(members))

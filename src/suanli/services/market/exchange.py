@@ -19,7 +19,14 @@ from suanli.adapters.store.repositories import market as repo
 from suanli.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from suanli.domain.market.book import BUY, SELL
 from suanli.domain.market.events import EventKind
-from suanli.domain.market.orders import LegState, OrderRequest, OrderState, Shape, Side
+from suanli.domain.market.orders import (
+    LegSpec,
+    LegState,
+    OrderRequest,
+    OrderState,
+    Shape,
+    Side,
+)
 from suanli.domain.market.products import MatchingRule, block_label
 from suanli.domain.market.records import LegRecord, OrderRecord
 from suanli.domain.market.settlement import FEE_BPS
@@ -52,6 +59,8 @@ def request_digest(request: OrderRequest) -> str:
                 "counts": list(request.shape.counts), "min_fill": request.min_fill,
                 "aon": request.all_or_none, "good_till": request.good_till_s,
                 "pool": request.pool_id}
+    if request.reservation_id is not None:  # absent before resale: old digests still match
+        document["reservation"] = request.reservation_id
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
 
 
@@ -97,13 +106,15 @@ def place(session: Session, principal: Principal, request: OrderRequest, now: da
     now_s = int(now.timestamp())
     specs = request.legs(now_s)
     pool = None
-    if request.side is Side.ASK:
+    if request.side is Side.ASK and request.reservation_id is None:
         assert request.pool_id is not None
         pool = backing.pool_for_ask(session, principal, request.pool_id,
                                     request.accelerator_class, request.location)
     command = Command(session, now, fee_bps)
     command.lock((spec.product.id for spec in specs),
                  opening={spec.product.id: new_product(spec.product, now_s) for spec in specs})
+    if request.reservation_id is not None:
+        _back_resale(session, principal, request, specs)
     units = backing.rating(pool, request.accelerator_class) if pool is not None else None
     if pool is not None and units is not None:
         backing.lock_pool(session, pool.id)
@@ -125,14 +136,15 @@ def place(session: Session, principal: Principal, request: OrderRequest, now: da
         if raced is None:
             raise
         return _same(session, raced, digest), False
-    for spec in specs:
-        command.book(spec.product.id)  # load the books before this order's legs exist
+    # load the books before this order's legs exist
+    command.load_books(spec.product.id for spec in specs)
     legs = [LegRecord(
         f"{order_id}.{spec.index}", order_id, spec.index, spec.product.id, principal.tenant_id,
         request.side, request.price_fen_per_unit_hour, spec.count, spec.count, 0,
         spec.min_fill, spec.good_till_s * 1000, None, LegState.OPEN, request.pool_id,
         spec.product.block_start_s,
-        backing.devices_for(spec.count, units) if units is not None else 0, None, 0, 0)
+        backing.devices_for(spec.count, units) if units is not None else 0, None, 0, 0,
+        request.reservation_id)
         for spec in specs]
     repo.insert_legs(session, legs)
     command.complete_orders.add(order_id)
@@ -150,6 +162,24 @@ def place(session: Session, principal: Principal, request: OrderRequest, now: da
     command.finish()
     placed = replace(order, state=command.states[order_id])
     return OrderView(placed, [command.legs[leg.id] for leg in legs]), True
+
+
+def _back_resale(session: Session, principal: Principal, request: OrderRequest,
+                 specs: list[LegSpec]) -> None:
+    """A resale ask offers its reservation's own block, on its pool, at most what no other
+    resale ask of the reservation offers or sold (the reservation row is locked)."""
+    assert request.reservation_id is not None
+    reservation = backing.reservation_for_resale(session, principal, request.reservation_id)
+    if [spec.product.id for spec in specs] != [reservation.product_id]:
+        raise ValidationFailed(f"a resale offers the reserved block {reservation.product_id} "
+                               "and nothing else", field="intervals")
+    if request.pool_id != reservation.pool_id:
+        raise ValidationFailed(f"reservation {reservation.id} is on pool "
+                               f"{reservation.pool_id}", field="pool_id")
+    room = backing.resale_room(session, reservation)
+    if specs[0].count > room:
+        raise Conflict(f"reservation {reservation.id} has {room} units left to resell; the "
+                       f"ask offers {specs[0].count}", field="counts")
 
 
 def _same(session: Session, existing: OrderRecord, digest: str) -> OrderView:
@@ -201,7 +231,7 @@ def replace_order(session: Session, principal: Principal, order_id: str, now: da
     open_legs = [leg for leg in found.legs if leg.state is LegState.OPEN]
     command = Command(session, now, fee_bps)
     command.lock(leg.product_id for leg in open_legs)
-    free = _free_for(session, command, request, open_legs)
+    free = _free_for(session, principal, command, request, open_legs)
     for leg in open_legs:
         book = command.book_swept(leg.product_id)
         if leg.id not in book.orders:
@@ -226,10 +256,14 @@ def replace_order(session: Session, principal: Principal, order_id: str, now: da
     return view(session, order_id)
 
 
-def _free_for(session: Session, command: Command, request: OrderRequest,
-              legs: list[LegRecord]) -> dict[int, int]:
+def _free_for(session: Session, principal: Principal, command: Command,
+              request: OrderRequest, legs: list[LegRecord]) -> dict[int, int]:
     if request.side is not Side.ASK or not legs:
         return {}
+    if request.reservation_id is not None:  # a resale: room left on the reservation
+        reservation = backing.reservation_for_resale(session, principal,
+                                                     request.reservation_id)
+        return {leg.block_start_s: backing.resale_room(session, reservation) for leg in legs}
     assert request.pool_id is not None
     pool = command.pool(request.pool_id)
     backing.lock_pool(session, pool.id)
@@ -239,6 +273,14 @@ def _free_for(session: Session, command: Command, request: OrderRequest,
 def _resize(command: Command, leg: LegRecord, request: OrderRequest, left: int,
             free: dict[int, int]) -> LegRecord:
     """Back the leg's new size before the book sees it: devices for an ask, money for a bid."""
+    if leg.side is Side.ASK and leg.reservation_id is not None:
+        extra = left - leg.remaining  # what the resale offers beyond what it offered
+        if extra > free[leg.block_start_s]:
+            raise Conflict(f"reservation {leg.reservation_id} has {free[leg.block_start_s]} "
+                           f"units left to resell; the new size needs {extra} more",
+                           field="counts")
+        command.set_leg(leg)
+        return leg
     if leg.side is Side.ASK:
         assert leg.pool_id is not None
         units = backing.rating(command.pool(leg.pool_id), request.accelerator_class)

@@ -28,6 +28,7 @@ from suanli.domain.market.products import (
     MatchingRule,
     ProductKey,
     default_rule,
+    parse_product_id,
 )
 from suanli.domain.market.records import (
     LegRecord,
@@ -81,6 +82,7 @@ class Command:
         self.states: dict[str, OrderState] = {}  # what `finish` set each moved order to
         self._posted: dict[str, int] = defaultdict(int)
         self._pools: dict[str, backing.BackingPool] = {}
+        self.resold: dict[str, Reservation] = {}  # reservations resale asks sold out of
 
     # -- setting up --------------------------------------------------------------------------
 
@@ -103,16 +105,28 @@ class Command:
     def book(self, product_id: str) -> OrderBook:
         book = self.books.get(product_id)
         if book is None:
-            product = self.products[product_id]
-            book = OrderBook(product_id, product.rule, seq=product.seq,
-                             last_at_ms=product.last_at_ms, last_price=product.last_price_fen)
-            for leg in repo.resting_legs(self.session, product_id):
-                assert leg.priority is not None, leg.id
-                book.restore(leg.id, leg.side.direction, leg.price_fen_per_unit_hour,
-                             leg.remaining, owner=leg.tenant_id, min_fill=leg.min_fill,
-                             good_till_ms=leg.good_till_ms, priority=leg.priority)
-                self.legs.setdefault(leg.id, leg)
-            self.books[product_id] = book
+            book = self._rebuild(product_id, repo.resting_legs(self.session, product_id))
+        return book
+
+    def load_books(self, product_ids: Iterable[str]) -> None:
+        """Rebuild the books of these products that are not loaded yet, in one read."""
+        missing = sorted(set(product_ids) - self.books.keys())
+        if missing:
+            resting = repo.resting_legs_of(self.session, missing)
+            for product_id in missing:
+                self._rebuild(product_id, resting.get(product_id, []))
+
+    def _rebuild(self, product_id: str, resting: list[LegRecord]) -> OrderBook:
+        product = self.products[product_id]
+        book = OrderBook(product_id, product.rule, seq=product.seq,
+                         last_at_ms=product.last_at_ms, last_price=product.last_price_fen)
+        for leg in resting:
+            assert leg.priority is not None, leg.id
+            book.restore(leg.id, leg.side.direction, leg.price_fen_per_unit_hour,
+                         leg.remaining, owner=leg.tenant_id, min_fill=leg.min_fill,
+                         good_till_ms=leg.good_till_ms, priority=leg.priority)
+            self.legs.setdefault(leg.id, leg)
+        self.books[product_id] = book
         return book
 
     def book_swept(self, product_id: str) -> OrderBook:
@@ -203,7 +217,10 @@ class Command:
                              buy.id, sell.id, buy.tenant_id, sell.tenant_id, sell.pool_id,
                              trade.aggressor, value, fee)
         self.trades.append(record)
-        devices = backing.devices_for(trade.quantity, self._rating(sell.pool_id, key))
+        if sell.reservation_id is None:
+            devices = backing.devices_for(trade.quantity, self._rating(sell.pool_id, key))
+        else:
+            devices = self._resell(sell.reservation_id, trade.quantity)
         self.reservations.append(Reservation(
             record.id, record.id, key.id, sell.pool_id, buy.tenant_id, sell.tenant_id,
             key.accelerator_class, key.block_start_s, key.block_end_s, trade.quantity, devices,
@@ -212,6 +229,24 @@ class Command:
         self.sellers.add(sell.tenant_id)
         self.accounts |= {escrow_account_id(buy.tenant_id),
                           receivable_account_id(sell.tenant_id), FEES_ACCOUNT}
+
+    def _resell(self, reservation_id: str, quantity: int) -> int:
+        """A resale ask traded: `quantity` units of the reservation (and the devices they
+        free) move to the trade's buyer. Returns those devices. The reservation row is locked
+        here, after the products and before the accounts (docs/market.md)."""
+        reservation = self.resold.get(reservation_id)
+        if reservation is None:
+            [reservation] = repo.reservations(self.session, reservation_id=reservation_id,
+                                              limit=1, for_update=True)
+        resold = reservation.resold + quantity
+        assert resold <= reservation.quantity, (reservation_id, resold)
+        rating = self._rating(reservation.pool_id, parse_product_id(reservation.product_id))
+        held = backing.devices_for(reservation.quantity - resold, rating)
+        held = min(held, reservation.devices)
+        moved = reservation.devices_held - held
+        self.resold[reservation_id] = replace(reservation, resold=resold,
+                                              resold_devices=reservation.devices - held)
+        return moved
 
     def _rating(self, pool_id: str, key: ProductKey) -> Decimal:
         return backing.rating(self.pool(pool_id), key.accelerator_class)
@@ -229,7 +264,7 @@ class Command:
             leg = self.legs[leg_id]
             if leg.side is Side.BID:
                 self._settle_bid(leg)
-            elif leg.state is not LegState.OPEN:
+            elif leg.state is not LegState.OPEN and leg.reservation_id is None:
                 product = self.products[leg.product_id]
                 assert leg.pool_id is not None
                 sold = backing.devices_for(leg.filled, self._rating(leg.pool_id, product.key))
@@ -259,10 +294,10 @@ class Command:
         assert not self._posted, self._posted
         session = self.session
         repo.update_legs(session, (self.legs[i] for i in sorted(self.changed)))
-        for product_id, events in self.events.items():
-            repo.append_events(session, product_id, events)
+        repo.append_events_of(session, self.events)
         repo.insert_trades(session, self.trades)
         repo.insert_reservations(session, self.reservations, self.now)
+        repo.set_resold(session, self.resold.values(), self.now)
         updated = []
         for product_id, book in self.books.items():
             product = self.products[product_id]

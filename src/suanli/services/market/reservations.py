@@ -36,5 +36,7 @@ def reserved_pools(session: Session, tenant_id: str, now: datetime) -> dict[str,
     for reservation in repo.reservations(session, buyer_tenant_id=tenant_id, active_at=now,
                                          state=ReservationState.RESERVED,
                                          limit=MAX_RESERVED_POOLS):
-        held[reservation.pool_id] = held.get(reservation.pool_id, 0) + reservation.devices
+        if reservation.devices_held:
+            held[reservation.pool_id] = (held.get(reservation.pool_id, 0)
+                                         + reservation.devices_held)
     return held

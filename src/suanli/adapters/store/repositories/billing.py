@@ -27,7 +27,7 @@ from suanli.adapters.store.billing_tables import (
     VoucherProgrammeRow,
     VoucherRow,
 )
-from suanli.adapters.store.job_tables import JobRow, LeaseRow
+from suanli.adapters.store.job_tables import JobRow, LeaseRow, UsageRecordRow
 from suanli.adapters.store.ledger import insert_if_absent
 from suanli.adapters.store.tables import PoolRow, SiteRow, TenantRow
 from suanli.domain.billing_records import (
@@ -42,6 +42,7 @@ from suanli.domain.billing_records import (
 )
 from suanli.domain.bills import BillItem, VoucherShare, WalletMovement
 from suanli.domain.ledger import TransferKind
+from suanli.domain.market.netting import MAX_SPANS, Span, epoch_us
 from suanli.domain.resources import Hub
 from suanli.domain.tenants import TenantClass
 from suanli.domain.time import aware
@@ -398,6 +399,20 @@ def quantity_this_month_micro(session: Session, tenant_id: str, pool_id: str, pe
         select(func.coalesce(func.sum(UsageChargeRow.quantity_micro), 0))
         .where(UsageChargeRow.tenant_id == tenant_id, UsageChargeRow.pool_id == pool_id,
                UsageChargeRow.period == period, UsageChargeRow.basis == basis)) or 0)
+
+
+def charged_spans(session: Session, tenant_id: str, pool_id: str, start: datetime,
+                  end: datetime) -> list[Span]:
+    """The billed intervals (with their devices) of the tenant's charged usage on the pool
+    that overlap [start, end): what earlier charges drew from its reservations."""
+    statement = (select(UsageChargeRow.started_at, UsageChargeRow.ended_at,
+                        UsageRecordRow.devices)
+                 .join(UsageRecordRow, UsageRecordRow.id == UsageChargeRow.usage_record_id)
+                 .where(UsageChargeRow.tenant_id == tenant_id, UsageChargeRow.pool_id == pool_id,
+                        UsageChargeRow.started_at < end, UsageChargeRow.ended_at > start)
+                 .limit(MAX_SPANS))
+    return [Span(epoch_us(a), epoch_us(b), devices)
+            for a, b, devices in session.execute(statement)]
 
 
 def job_rated_fen(session: Session, job_id: str, pool_id: str) -> int:

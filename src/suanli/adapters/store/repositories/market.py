@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Table, and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from suanli.adapters.store.job_tables import JobRow, LeaseRow
@@ -36,8 +36,10 @@ from suanli.domain.market.records import (
     OrderRecord,
     ProductRecord,
     Reservation,
+    ReservationState,
     TradeRecord,
 )
+from suanli.domain.market.netting import MAX_SPANS, Span, epoch_us
 from suanli.domain.market.settlement import Due
 
 PRODUCTS: Table = MarketProductRow.__table__  # type: ignore[assignment]
@@ -153,7 +155,7 @@ def _order(row: Mapping) -> OrderRecord:
         Side(row["side"]), row["accelerator_class"], row["location"],
         row["price_fen_per_unit_hour"], shape, row["client_order_id"], row["min_fill"],
         bool(row["all_or_none"]), None if row["good_till"] is None else _s(row["good_till"]),
-        row["pool_id"])
+        row["pool_id"], row["reservation_id"])
     return OrderRecord(row["id"], row["tenant_id"], request, row["request_sha256"],
                        OrderState(row["state"]), _s(row["created_at"]))
 
@@ -169,7 +171,37 @@ def insert_order(session: Session, order: OrderRecord, now: datetime) -> None:
                "counts": list(r.shape.counts)},
         min_fill=r.min_fill, all_or_none=r.all_or_none,
         good_till=None if r.good_till_s is None else _at(r.good_till_s), pool_id=r.pool_id,
-        state=order.state.value, created_at=now, updated_at=now))
+        reservation_id=r.reservation_id, state=order.state.value, created_at=now,
+        updated_at=now))
+
+
+def insert_orders(session: Session, orders: Sequence[OrderRecord], now: datetime) -> None:
+    """Many new orders in one statement (a batch)."""
+    if orders:
+        session.execute(insert(ORDERS), [{
+            "id": o.id, "tenant_id": o.tenant_id, "client_order_id": r.client_order_id,
+            "request_sha256": o.request_sha256, "side": r.side.value,
+            "accelerator_class": r.accelerator_class, "location": r.location,
+            "price_fen_per_unit_hour": r.price_fen_per_unit_hour,
+            "shape": {"intervals": [list(i) for i in r.shape.intervals],
+                      "counts": list(r.shape.counts)},
+            "min_fill": r.min_fill, "all_or_none": r.all_or_none,
+            "good_till": None if r.good_till_s is None else _at(r.good_till_s),
+            "pool_id": r.pool_id, "reservation_id": r.reservation_id,
+            "state": o.state.value, "created_at": now, "updated_at": now}
+            for o, r in ((o, o.request) for o in orders)])
+
+
+def orders_by_client_ids(session: Session, tenant_id: str, client_order_ids: Iterable[str]
+                         ) -> dict[str, OrderRecord]:
+    """The tenant's orders under these client order ids, by client order id."""
+    found = {}
+    for chunk in _chunks(sorted(set(client_order_ids))):
+        for row in session.execute(select(ORDERS).where(
+                ORDERS.c.tenant_id == tenant_id,
+                ORDERS.c.client_order_id.in_(chunk))).mappings():
+            found[row["client_order_id"]] = _order(row)
+    return found
 
 
 def update_order(session: Session, order: OrderRecord, now: datetime) -> None:
@@ -222,7 +254,8 @@ def _leg(row: Mapping) -> LegRecord:
                      row["count"], row["remaining"], row["filled"], row["min_fill"],
                      row["good_till_ms"], row["priority"], LegState(row["state"]),
                      row["pool_id"], _s(row["block_start"]), row["backing_devices"],
-                     row["hold_transfer_id"], row["hold_fen"], row["hold_serial"])
+                     row["hold_transfer_id"], row["hold_fen"], row["hold_serial"],
+                     row["reservation_id"])
 
 
 def _leg_values(leg: LegRecord) -> dict:
@@ -234,7 +267,7 @@ def _leg_values(leg: LegRecord) -> dict:
             "state": leg.state.value, "pool_id": leg.pool_id,
             "block_start": _at(leg.block_start_s), "backing_devices": leg.backing_devices,
             "hold_transfer_id": leg.hold_transfer_id, "hold_fen": leg.hold_fen,
-            "hold_serial": leg.hold_serial}
+            "hold_serial": leg.hold_serial, "reservation_id": leg.reservation_id}
 
 
 _LEG_MUTABLE = ("price_fen_per_unit_hour", "count", "remaining", "filled", "min_fill",
@@ -263,6 +296,18 @@ def resting_legs(session: Session, product_id: str) -> list[LegRecord]:
                                     LEGS.c.state == LegState.OPEN.value)
                  .order_by(LEGS.c.priority))
     return [_leg(row) for row in session.execute(statement).mappings()]
+
+
+def resting_legs_of(session: Session, product_ids: Iterable[str]) -> dict[str, list[LegRecord]]:
+    """Several products' open legs, each product's in time priority: one read for many books."""
+    found: dict[str, list[LegRecord]] = {}
+    for chunk in _chunks(sorted(set(product_ids))):
+        statement = (select(LEGS).where(LEGS.c.product_id.in_(chunk),
+                                        LEGS.c.state == LegState.OPEN.value)
+                     .order_by(LEGS.c.product_id, LEGS.c.priority))
+        for row in session.execute(statement).mappings():
+            found.setdefault(row["product_id"], []).append(_leg(row))
+    return found
 
 
 def get_legs(session: Session, leg_ids: Iterable[str]) -> dict[str, LegRecord]:
@@ -348,6 +393,18 @@ def append_events(session: Session, product_id: str, events: Sequence[Event]) ->
              "min_fill": e.min_fill, "good_till_ms": e.good_till_ms} for e in events])
 
 
+def append_events_of(session: Session, events_by_product: Mapping[str, Sequence[Event]]
+                     ) -> None:
+    """Every book's new events in one statement: a command's (or a batch's) journal write."""
+    rows = [{"product_id": product_id, "seq": e.seq, "at_ms": e.at_ms, "kind": e.kind.value,
+             "order_id": e.order_id, "size": e.size, "price": e.price,
+             "direction": e.direction, "contra_id": e.contra_id, "owner": e.owner,
+             "min_fill": e.min_fill, "good_till_ms": e.good_till_ms}
+            for product_id, events in sorted(events_by_product.items()) for e in events]
+    if rows:
+        session.execute(insert(EVENTS), rows)
+
+
 def events(session: Session, product_id: str, after_seq: int, limit: int) -> list[Event]:
     assert 1 <= limit <= MAX_ROWS
     statement = (select(EVENTS).where(EVENTS.c.product_id == product_id,
@@ -426,7 +483,7 @@ def _reservation(r: Mapping) -> Reservation:
                        r["buyer_tenant_id"], r["seller_tenant_id"], r["accelerator_class"],
                        _s(r["starts_at"]), _s(r["ends_at"]), r["quantity"], r["devices"],
                        r["value_fen"], r["fee_fen"], Due(r["paid_seller_fen"], r["paid_fee_fen"]),
-                       r["refunded_fen"], r["state"])
+                       r["refunded_fen"], r["state"], r["resold"], r["resold_devices"])
 
 
 def insert_reservations(session: Session, reservations: Sequence[Reservation],
@@ -439,7 +496,8 @@ def insert_reservations(session: Session, reservations: Sequence[Reservation],
              "starts_at": _at(r.starts_s), "ends_at": _at(r.ends_s), "quantity": r.quantity,
              "devices": r.devices, "value_fen": r.value_fen, "fee_fen": r.fee_fen,
              "paid_seller_fen": r.paid.seller_fen, "paid_fee_fen": r.paid.fee_fen,
-             "refunded_fen": r.refunded_fen, "state": r.state, "created_at": now,
+             "refunded_fen": r.refunded_fen, "state": r.state, "resold": r.resold,
+             "resold_devices": r.resold_devices, "created_at": now,
              "updated_at": now} for r in reservations])
 
 
@@ -484,6 +542,38 @@ def reservations(session: Session, *, buyer_tenant_id: str | None = None,
     if for_update:
         statement = statement.with_for_update()
     return [_reservation(r) for r in session.execute(statement).mappings()]
+
+
+def reserved_spans(session: Session, buyer_tenant_id: str, pool_id: str, start: datetime,
+                   end: datetime) -> list[Span]:
+    """The buyer's reserved devices on the pool over [start, end), as spans: reservations
+    that were delivered or are being delivered (a refunded one was not)."""
+    c = RESERVATIONS.c
+    statement = (select(c.starts_at, c.ends_at, c.devices - c.resold_devices)
+                 .where(c.buyer_tenant_id == buyer_tenant_id, c.pool_id == pool_id,
+                        c.state.in_([ReservationState.RESERVED, ReservationState.SETTLED]),
+                        c.starts_at < end, c.ends_at > start)
+                 .limit(MAX_SPANS))
+    return [Span(epoch_us(a), epoch_us(b), devices)
+            for a, b, devices in session.execute(statement)]
+
+
+def set_resold(session: Session, reservations: Iterable[Reservation], now: datetime) -> None:
+    rows = [{"b_id": r.id, "b_resold": r.resold, "b_devices": r.resold_devices}
+            for r in reservations]
+    if rows:
+        session.execute(update(RESERVATIONS).where(RESERVATIONS.c.id == bindparam("b_id"))
+                        .values(resold=bindparam("b_resold"),
+                                resold_devices=bindparam("b_devices"), updated_at=now), rows)
+
+
+def resale_offered(session: Session, reservation_id: str) -> int:
+    """Units of the reservation its resale asks offer or sold: open legs' remaining plus
+    every leg's fills."""
+    offered = func.coalesce(func.sum(LEGS.c.filled + case(
+        (LEGS.c.state == LegState.OPEN.value, LEGS.c.remaining), else_=0)), 0)
+    return int(session.execute(select(offered).where(
+        LEGS.c.reservation_id == reservation_id)).scalar() or 0)
 
 
 # -- the index -------------------------------------------------------------------------------
@@ -558,6 +648,20 @@ def oversold(session: Session, limit: int = 20) -> list[tuple[str, int, int, int
                  .having(held > PoolRow.device_count).limit(limit))
     return [(pool, _s(block), int(total), int(devices))
             for pool, block, total, devices in session.execute(statement)]
+
+
+def overresold(session: Session, limit: int = 20) -> list[tuple[str, int, int, int]]:
+    """(reservation, units its resale asks offer or sold, units recorded resold, quantity)
+    where more is offered than the reservation holds, or the resold count is not the fills."""
+    offered = func.coalesce(func.sum(LEGS.c.filled + case(
+        (LEGS.c.state == LegState.OPEN.value, LEGS.c.remaining), else_=0)), 0)
+    filled = func.coalesce(func.sum(LEGS.c.filled), 0)
+    c = RESERVATIONS.c
+    statement = (select(c.id, offered, c.resold, c.quantity)
+                 .join(LEGS, LEGS.c.reservation_id == c.id)
+                 .group_by(c.id, c.resold, c.quantity)
+                 .having(or_(offered > c.quantity, filled != c.resold)).limit(limit))
+    return [(rid, int(o), int(r), int(q)) for rid, o, r, q in session.execute(statement)]
 
 
 def fill_mismatches(session: Session, limit: int = 20) -> list[str]:
