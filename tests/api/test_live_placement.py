@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from suanli.catalog import load_catalog
 from suanli.domain.placement import (
@@ -12,7 +13,9 @@ from suanli.domain.placement import (
     PoolTable,
     make_policy,
 )
+from suanli.domain.jobs import JobSpec
 from suanli.domain.time import SECONDS_PER_HOUR
+from suanli.services.scheduling import placement as scheduling
 from suanli.services.scheduling.live_table import LiveTables
 from tests.api.live_world import register
 
@@ -76,3 +79,117 @@ def test_live_decisions_equal_the_simulator_engine_on_the_same_pools_and_jobs(
     assert differences == []
     assert placed >= len(STREAM) - 2  # the stream fills the federation, not beyond
     assert len(used) >= 4  # the decisions differ by job: not one pool for all
+
+
+# --- every field of the spec changes a real placement (issue 13) ------------------------------
+
+def _place(client, consumer, key, **fields):  # type: ignore[no-untyped-def]
+    body = {"name": key, "command": ["true"], "devices": 2, "workload_class": "training",
+            **fields}
+    response = client.post("/v1/jobs", json=body,
+                           headers={**consumer.headers, "Idempotency-Key": key})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+@pytest.fixture
+def world(client, provider):  # type: ignore[no-untyped-def]
+    return register(client, provider)
+
+
+def _at(world, job) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    """(site, accelerator) of the pool the job was placed on."""
+    assert job["state"] == "placed", job["message"]
+    return next(k for k, ids in world.by_name.items() if job["pool_id"] in ids)
+
+
+def test_software_stack_keeps_a_cuda_job_off_ascend_without_a_vendor_pin(
+        client, consumer, world) -> None:  # type: ignore[no-untyped-def]
+    anywhere = _place(client, consumer, "any", devices=10)
+    cuda = _place(client, consumer, "cuda", devices=10, software_stack="CUDA")
+    cann = _place(client, consumer, "cann", devices=10, software_stack="cann")
+    assert _at(world, anywhere)[1] == "huawei-ascend-910b"  # the cheapest 10-device fit
+    assert _at(world, cuda)[1] == "nvidia-a800"
+    assert _at(world, cann)[1] == "huawei-ascend-910b"
+    assert cuda["spec"]["software_stack"] == "CUDA"
+    refused = client.post("/v1/jobs", json={"name": "x", "command": ["true"],
+                                            "software_stack": "OpenCL"},
+                          headers={**consumer.headers, "Idempotency-Key": "bad"})
+    assert refused.status_code == 422 and "software_stack" in refused.text
+
+
+def test_a_realtime_job_runs_near_its_users_and_a_latency_bound_holds(
+        client, consumer, world) -> None:  # type: ignore[no-untyped-def]
+    batch = _place(client, consumer, "batch", accelerator="nvidia-a800")
+    realtime = _place(client, consumer, "rt", accelerator="nvidia-a800",
+                      latency_class="realtime", user_city="深圳")
+    bounded = _place(client, consumer, "bound", accelerator="nvidia-a800",
+                     user_city="Guiyang", max_rtt_ms=15)
+    assert _at(world, batch) == ("zhongwei", "nvidia-a800")
+    assert _at(world, realtime) == ("shenzhen", "nvidia-a800")
+    assert realtime["placement"]["breakdown"]["latency"] > 0
+    assert _at(world, bounded) == ("guiyang", "nvidia-a800")
+    for wrong in ({"latency_class": "realtime"}, {"user_city": "Atlantis"},
+                  {"latency_class": "soon", "user_city": "Shenzhen"}):
+        refused = client.post("/v1/jobs", json={"name": "x", "command": ["true"], **wrong},
+                              headers={**consumer.headers, "Idempotency-Key": "bad"})
+        assert refused.status_code == 422, refused.text
+        assert any(e["field"] in ("latency_class", "user_city")
+                   for e in refused.json()["errors"])
+
+
+def test_data_location_and_size_pull_the_job_to_its_data(
+        client, consumer, world) -> None:  # type: ignore[no-untyped-def]
+    no_size = _place(client, consumer, "d0", accelerator="nvidia-a800", data_province="CN-GD")
+    by_province = _place(client, consumer, "d1", accelerator="nvidia-a800",
+                         data_province="CN-GD", data_gb=100)
+    by_site = _place(client, consumer, "d2", accelerator="nvidia-a800",
+                     data_site=world.sites["shenzhen"], data_gb=100)
+    assert _at(world, no_size) == ("zhongwei", "nvidia-a800")
+    assert _at(world, by_province) == ("shenzhen", "nvidia-a800")
+    assert _at(world, by_site) == ("shenzhen", "nvidia-a800")
+
+
+def test_a_deadline_picks_a_pool_fast_enough_and_a_budget_caps_the_cost(
+        client, consumer, world) -> None:  # type: ignore[no-untyped-def]
+    common = {"software_stack": "CUDA", "devices": 8, "time_limit_s": 36_000}
+    plain = _place(client, consumer, "plain", **common)
+    assert _at(world, plain) == ("shenzhen", "nvidia-rtx-4090")  # cheapest, 13.5 h
+    client.post(f"/v1/jobs/{plain['id']}/cancel", headers=consumer.headers)
+    eleven_h = _place(client, consumer, "11h", deadline_s=11 * 3600, **common)
+    assert _at(world, eleven_h) == ("zhongwei", "nvidia-a800")  # 10 h
+    seven_h = _place(client, consumer, "7h", deadline_s=7 * 3600, **common)
+    assert _at(world, seven_h) == ("beijing", "nvidia-h100-sxm")  # 5.5 h
+    client.post(f"/v1/jobs/{seven_h['id']}/cancel", headers=consumer.headers)
+    # The H100 lease would cost about 111,000 fen: within 60,000 it runs late, elsewhere.
+    capped = _place(client, consumer, "cap", deadline_s=7 * 3600, budget_fen=60_000, **common)
+    assert _at(world, capped) == ("shenzhen", "nvidia-rtx-4090")
+    broke = _place(client, consumer, "broke", budget_fen=100, **common)
+    assert broke["state"] == "pending"
+
+
+def test_priority_orders_the_jobs_of_one_round(
+        client, provider, make_tenant, database, clock) -> None:  # type: ignore[no-untyped-def]
+    register(client, provider, [("zhongwei", "nvidia-a800", 2, 900, None)])
+    first, second = make_tenant("consumer", "a"), make_tenant("consumer", "b")
+    blocker = _place(client, first, "block")
+    low = _place(client, first, "low")
+    high = _place(client, second, "high", priority=9)
+    assert (low["state"], high["state"]) == ("pending", "pending")
+    client.post(f"/v1/jobs/{blocker['id']}/cancel", headers=first.headers)
+    with database.unit_of_work() as session:
+        assert scheduling.place_pending(session, clock.now()) == 1
+    got = {j: client.get(f"/v1/jobs/{j}", headers=t.headers).json()["state"]
+           for j, t in ((low["id"], first), (high["id"], second))}
+    assert got == {low["id"]: "pending", high["id"]: "placed"}
+
+
+def test_specs_stored_before_the_new_fields_still_read() -> None:
+    old = {"name": "x", "command": ["true"], "devices": 1, "workload_class": "general",
+           "accelerator": None, "vendor": None, "device_kind": None, "min_memory_gb": None,
+           "provinces": [], "pool_id": None, "time_limit_s": 60,
+           "max_price_fen_per_device_hour": None, "env": {}, "spot": False}
+    spec = JobSpec.from_json(old)
+    assert (spec.latency_class, spec.data_gb, spec.deadline_s, spec.priority) == \
+        ("batch", 0.0, None, 0)
+    assert JobSpec.from_json(spec.to_json()) == spec

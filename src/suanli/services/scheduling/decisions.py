@@ -2,8 +2,8 @@
 
 Every rule a job states is the domain's: its static mask (accelerator, software stack, memory,
 residency, latency class and user city), capacity, gangs over one interconnect, deadline and
-budget. Three rules only the live platform has are a mask beside it over the same table:
-the device kind, a pinned pool and a cap on the list price.
+budget. A few rules only the live platform has are a mask beside it over the same table: the
+device kind, a pinned pool, a cap on the list price and a user's own round-trip bound.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from suanli.catalog import load_catalog
 from suanli.domain.errors import PlacementInfeasible
 from suanli.domain.job_records import PoolFacts
 from suanli.domain.jobs import JobSpec
-from suanli.domain.placement import AcceleratorConstraint, JobRequest, Placement
+from suanli.domain.placement import AcceleratorConstraint, JobRequest, LatencyClass, Placement
 from suanli.domain.placement.arrays import BoolArray
 from suanli.domain.time import SECONDS_PER_HOUR
 from suanli.services.billing import estimates
@@ -46,14 +46,29 @@ def job_request(spec: JobSpec, live: LiveTable, job_id: str, tenant_id: str,
     models = frozenset({load_catalog().get(spec.accelerator).key}) if spec.accelerator \
         else frozenset()
     hours = spec.time_limit_s / SECONDS_PER_HOUR
+    deadline = None if spec.deadline_s is None else \
+        int(submitted.timestamp()) + spec.deadline_s
     return JobRequest(
         id=job_id, tenant_id=tenant_id, devices=spec.devices,
         work_units=hours * spec.devices * live.reference_units,
         accelerator=AcceleratorConstraint(
             vendors=frozenset({spec.vendor}) if spec.vendor else frozenset(),
-            models=models, min_memory_gb=spec.min_memory_gb or 0.0),
-        residency_provinces=frozenset(spec.provinces), workload_class=spec.workload_class,
+            models=models, min_memory_gb=spec.min_memory_gb or 0.0,
+            software_stacks=frozenset({spec.software_stack}) if spec.software_stack
+            else frozenset()),
+        multi_pool=spec.multi_pool, latency_class=LatencyClass(spec.latency_class),
+        user_city=spec.user_city, data_province=_data_province(spec, live),
+        data_gb=spec.data_gb, residency_provinces=frozenset(spec.provinces),
+        deadline_s=deadline, budget_fen=spec.budget_fen, workload_class=spec.workload_class,
         spot_allowed=spec.spot, defer_allowed=False)
+
+
+def _data_province(spec: JobSpec, live: LiveTable) -> str | None:
+    """Where the job's data lies: its province, or its site's (a site with no active pool
+    here is not known to the table: the data is then taken to need no transfer)."""
+    if spec.data_site is None:
+        return spec.data_province
+    return next((p.province for p in live.pools if p.site_id == spec.data_site), None)
 
 
 def rule_mask(spec: JobSpec, live: LiveTable) -> BoolArray:
@@ -65,6 +80,12 @@ def rule_mask(spec: JobSpec, live: LiveTable) -> BoolArray:
         excluded |= ~live.mask_of({spec.pool_id})
     if spec.max_price_fen_per_device_hour is not None:
         excluded |= live.list_price > spec.max_price_fen_per_device_hour
+    if spec.max_rtt_ms is not None:
+        rtt = live.table.rtt_row(spec.user_city)
+        if rtt is None:  # a city the table cannot place: no pool is known to be near
+            excluded[:] = True
+        else:
+            excluded |= rtt > spec.max_rtt_ms
     if spec.min_memory_gb is not None:  # a pool that publishes no memory size is not taken
         excluded |= np.array([p.memory_gb is None for p in live.pools])
     return excluded

@@ -32,6 +32,9 @@ from suanli.services.billing import estimates
 from suanli.services.billing import tariffs as tariff_store
 
 POLICY = "balanced"
+# The catalog's software stack as users name it (domain.jobs.SOFTWARE_STACKS): Hygon's DTK
+# is ROCm-compatible (HIP), so it offers both names.
+STACK_NAMES = {"DTK/ROCm": ("DTK", "ROCm"), "XPU SDK": ("XPU",)}
 # The national average grid factor (2023, gCO2/kWh) for a province missing from the table.
 DEFAULT_CARBON_G_PER_KWH = 570.0
 DEFAULT_TDP_W = 300.0
@@ -66,7 +69,8 @@ def _device(accelerator: str) -> tuple[frozenset[str], float]:
         device = load_catalog().get(accelerator)
     except SuanliError:
         return frozenset(), DEFAULT_TDP_W / 1000
-    stacks = frozenset({device.software_stack}) if device.software_stack else frozenset()
+    stacks = frozenset(STACK_NAMES.get(device.software_stack, (device.software_stack,))) \
+        if device.software_stack else frozenset()
     return stacks, (device.tdp_w or DEFAULT_TDP_W) / 1000
 
 

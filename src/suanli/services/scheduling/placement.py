@@ -198,11 +198,13 @@ def place_pending(session: Session, now: datetime, claim_timeout_s: int = CLAIM_
 
 def _round_robin(session: Session, tenant_ids: list[str], share: int) -> list[Job]:
     """Up to `share` oldest pending jobs of each tenant, locked (skipping jobs another pass
-    holds), ordered by their rank within their tenant, then by age."""
+    holds), ordered by their rank within their tenant, then by priority, then by age."""
     wanted = job_store.oldest_pending(session, tenant_ids, share)
     jobs_found = job_store.lock_pending_jobs(session, wanted)
     assert len(jobs_found) <= MAX_JOBS_PER_PASS + len(tenant_ids)
-    return sorted(jobs_found, key=lambda j: (wanted[j.id], j.created_at, j.id))
+    # Within a round (every tenant's n-th job), higher priority goes first (issue 13).
+    return sorted(jobs_found, key=lambda j: (wanted[j.id], -int(j.spec.get("priority") or 0),
+                                             j.created_at, j.id))
 
 
 def _place_alone(session: Session, job: Job, now: datetime, claim_timeout_s: int,

@@ -58,7 +58,7 @@ def quote(session: Session, principal: Principal, spec: JobSpec, now: datetime,
             load_catalog().get(spec.accelerator)
         except NotFound as exc:
             raise ValidationFailed(exc.detail, field="accelerator") from None
-    ranked = scheduling.candidates(session, spec, [], now, principal.tenant_id)
+    ranked = scheduling.candidates(session, spec, [], now, principal.tenant_id, limit=limit)
     options: list[QuoteOption] = []
     for candidate in ranked[:limit]:
         pool = candidate.pool
@@ -73,7 +73,8 @@ def quote(session: Session, principal: Principal, spec: JobSpec, now: datetime,
             score=breakdown.get("score"), breakdown=breakdown))
     message = "" if options else \
         "no pool of this platform has enough free devices that meet the constraints now"
-    return Quote(tuple(options), len(ranked), message)
+    feasible = int(ranked[0].breakdown["candidates"]) if ranked else 0
+    return Quote(tuple(options), feasible, message)
 
 
 @dataclass(frozen=True)
