@@ -13,7 +13,10 @@ from suanli.domain.placement import (
     PoolTable,
     make_policy,
 )
+from suanli.adapters.store.repositories import billing as billing_repo
 from suanli.domain.jobs import JobSpec
+from suanli.domain.tenants import Principal, Role
+from suanli.services.billing import wallets as billing
 from suanli.domain.time import SECONDS_PER_HOUR
 from suanli.services.scheduling import placement as scheduling
 from suanli.services.scheduling.live_table import LiveTables
@@ -193,3 +196,46 @@ def test_specs_stored_before_the_new_fields_still_read() -> None:
     assert (spec.latency_class, spec.data_gb, spec.deadline_s, spec.priority) == \
         ("batch", 0.0, None, 0)
     assert JobSpec.from_json(spec.to_json()) == spec
+
+
+# --- a gang over the pools of one interconnect domain --------------------------------------
+
+ASCEND_FABRIC = [("zhongwei", "huawei-ascend-910b", n, 700 + i, "fabric-nx")
+                 for i, n in enumerate((839, 800, 700, 600))] + \
+    [("beijing", "huawei-ascend-910b", 839, 650, "fabric-bj"),
+     ("guiyang", "huawei-ascend-910b", 839, 600, None)]
+
+
+def test_a_2500_device_ascend_job_starts_as_a_gang_over_interconnected_pools(
+        client, provider, consumer, operator, database, clock) -> None:  # type: ignore[no-untyped-def]
+    world = register(client, provider, ASCEND_FABRIC)
+    with database.unit_of_work() as session:  # prepaid: every lease holds its own money
+        billing.deposit(session, Principal(operator.id, Role.OPERATOR), consumer.id,
+                        10**10, "funds", clock.now())
+        billing.set_billing_mode(session, Principal(operator.id, Role.OPERATOR), consumer.id,
+                                 "prepaid", clock.now())
+    big = {"devices": 2500, "accelerator": "huawei-ascend-910b", "time_limit_s": 3600}
+    alone = _place(client, consumer, "alone", **big)
+    assert alone["state"] == "pending"  # no pool holds 2,500 and it may not span pools
+    gang = _place(client, consumer, "gang", multi_pool=True, **big)
+    assert gang["state"] == "placed", gang["message"]
+    parts = gang["placement"]["allocations"]
+    fabric = {world.pools[i] for i in range(4)}
+    assert len(parts) >= 3 and sum(p["devices"] for p in parts) == 2500
+    assert {p["pool_id"] for p in parts} <= fabric  # one interconnect domain
+    got = client.get(f"/v1/jobs/{gang['id']}", headers=consumer.headers).json()
+    assert got["placement"]["allocations"] == parts and got["lease_id"] == parts[0]["lease_id"]
+    with database.unit_of_work() as session:
+        holds = [billing_repo.get_hold(session, p["lease_id"]) for p in parts]
+    assert all(h is not None and h.amount_fen > 0 for h in holds)
+    # Each pool's agent claims its own lease of the gang.
+    agents = [client.post("/v1/agents", json={"name": f"a{i}", "pools": [p["pool_id"]]},
+                          headers=provider.headers).json()["id"] for i, p in enumerate(parts)]
+    claimed = []
+    for agent in agents:
+        response = client.post(f"/v1/agents/{agent}/claim", json={}, headers=provider.headers)
+        assert response.status_code == 200, response.text
+        claimed += [(a["lease_id"], a["devices"]) for a in response.json()["assignments"]]
+    assert sorted(claimed) == sorted((p["lease_id"], p["devices"]) for p in parts)
+    got = client.get(f"/v1/jobs/{gang['id']}", headers=consumer.headers).json()
+    assert got["state"] == "dispatched"

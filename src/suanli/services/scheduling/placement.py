@@ -109,8 +109,9 @@ def _lease(session: Session, job: Job, candidate: Candidate, now: datetime,
            claim_timeout_s: int, tables: LiveTables) -> bool | str | None:
     """Open the decision's lease(s) and money hold(s) in one savepoint: True when placed, else
     why not (a funding message, or None when a concurrent placement took a pool)."""
-    for pool, _ in candidate.allocations:
-        shortfall = billing.hold_shortfall(session, job, pool)
+    gang = len(candidate.allocations) > 1
+    for pool, devices in candidate.allocations:
+        shortfall = billing.hold_shortfall(session, _part(job, devices) if gang else job, pool)
         if shortfall is not None:  # money before devices: the wallet cannot cover this pool
             return shortfall
     before = replace(job)
@@ -121,7 +122,8 @@ def _lease(session: Session, job: Job, candidate: Candidate, now: datetime,
                 lease = open_lease(session, job, pool.id, devices, now, claim_timeout_s)
                 if lease is None:
                     raise _PoolTaken(pool.id)
-                billing.on_lease_opened(session, job, lease, pool, now)
+                billing.on_lease_opened(session, _part(job, devices) if gang else job, lease,
+                                        pool, now)
                 leases.append((lease, pool, devices))
     except InsufficientFunds as exc:  # the wallet was spent since the check
         job.restore(before)  # as the savepoint's rollback restored its row
@@ -132,6 +134,7 @@ def _lease(session: Session, job: Job, candidate: Candidate, now: datetime,
         return None
     for _, pool, devices in leases:
         tables.reserve(pool.id, devices)
+    job.lease_id, job.pool_id = leases[0][0].id, leases[0][1].id  # a gang's first lease
     job.placement = {"pool_id": candidate.pool.id, **candidate.breakdown}
     if len(leases) > 1:
         job.placement["allocations"] = [
@@ -143,6 +146,11 @@ def _lease(session: Session, job: Job, candidate: Candidate, now: datetime,
     job.message = ""
     job_store.save_job(session, job)
     return True
+
+
+def _part(job: Job, devices: int) -> Job:
+    """The job as one lease of its gang holds money for: its spec with that lease's devices."""
+    return replace(job, spec={**job.spec, "devices": devices})
 
 
 class TenantRotation:
