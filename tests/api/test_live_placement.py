@@ -239,3 +239,42 @@ def test_a_2500_device_ascend_job_starts_as_a_gang_over_interconnected_pools(
     assert sorted(claimed) == sorted((p["lease_id"], p["devices"]) for p in parts)
     got = client.get(f"/v1/jobs/{gang['id']}", headers=consumer.headers).json()
     assert got["state"] == "dispatched"
+
+
+# --- quotes: the same decisions, and a submission that accepts one --------------------------
+
+def test_a_quote_gives_options_with_start_energy_carbon_latency_and_can_be_accepted(
+        client, consumer, world, clock) -> None:  # type: ignore[no-untyped-def]
+    spec = {"name": "q", "command": ["true"], "devices": 2, "workload_class": "training",
+            "accelerator": "nvidia-a800", "latency_class": "interactive",
+            "user_city": "Guiyang"}
+    response = client.post("/v1/quotes", json=spec, headers=consumer.headers)
+    assert response.status_code == 200, response.text
+    options = response.json()["options"]
+    assert len(options) == 3 and len({o["pool_id"] for o in options}) == 3
+    for option in options:
+        p = option["placement"]
+        assert p["estimated_start"] <= p["estimated_finish"] and p["rtt_ms"] > 0
+        assert p["estimated_energy_kwh"] > 0 and p["estimated_carbon_kg"] > 0
+        assert p["breakdown"]["latency"] > 0 and option["estimate"]["estimated_cost_fen"] > 0
+        assert option["quote_id"].startswith("q1.") and option["allocations"]
+    second = options[1]
+    # The quote is the decision a submission gets: without accepting, the first option.
+    plain = client.post("/v1/jobs", json=spec,
+                        headers={**consumer.headers, "Idempotency-Key": "plain"}).json()
+    assert plain["pool_id"] == options[0]["pool_id"]
+    accepted = client.post("/v1/jobs", json={**spec, "quote_id": second["quote_id"]},
+                           headers={**consumer.headers, "Idempotency-Key": "accept"}).json()
+    assert accepted["pool_id"] == second["pool_id"]
+    assert accepted["placement"]["quote"] == "accepted"
+    other_spec = client.post("/v1/jobs", json={**spec, "devices": 1,
+                                               "quote_id": second["quote_id"]},
+                             headers={**consumer.headers, "Idempotency-Key": "other"})
+    assert other_spec.status_code == 422
+    assert other_spec.json()["errors"][0]["field"] == "quote_id"
+    clock.advance(3600)
+    expired = client.post("/v1/jobs", json={**spec, "quote_id": second["quote_id"]},
+                          headers={**consumer.headers, "Idempotency-Key": "late"})
+    assert expired.status_code == 422 and "expired" in expired.text
+    listed = client.get("/v1/jobs", headers=consumer.headers).json()
+    assert len(listed["items"]) == 2  # the refused submissions stored nothing

@@ -68,6 +68,8 @@ DataGb = bounded_float(0, MAX_DATA_GB)
 Deadline = bounded_int(1, MAX_DEADLINE_S)
 Budget = bounded_int(0, MAX_BUDGET_FEN)
 Priority = bounded_int(0, MAX_PRIORITY)
+QuoteId = Annotated[str, Field(min_length=4, max_length=2048, pattern=r"^q1\.[A-Za-z0-9_-]+$",
+                               description="an option's quote_id from POST /v1/quotes")]
 
 
 class JobIn(Strict):
@@ -102,6 +104,7 @@ class JobIn(Strict):
     budget_fen: Budget | None = None
     priority: Priority = 0
     multi_pool: Flag = False
+    quote_id: QuoteId | None = None
 
 
 class JobEventOut(BaseModel):

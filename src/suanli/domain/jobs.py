@@ -114,6 +114,7 @@ class JobSpec:
     budget_fen: int | None = None  # what the lease may cost at most, estimated at placement
     priority: int = 0  # 0..9: higher goes first within a scheduling pass
     multi_pool: bool = False  # a gang may span pools of one interconnect domain
+    quote_id: str | None = None  # the quote (POST /v1/quotes) whose option the job accepts
 
     def __post_init__(self) -> None:
         self._check_command()
@@ -197,7 +198,7 @@ class JobSpec:
                 "data_province": self.data_province, "data_site": self.data_site,
                 "data_gb": self.data_gb, "deadline_s": self.deadline_s,
                 "budget_fen": self.budget_fen, "priority": self.priority,
-                "multi_pool": self.multi_pool}
+                "multi_pool": self.multi_pool, "quote_id": self.quote_id}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> JobSpec:

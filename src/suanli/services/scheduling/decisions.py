@@ -9,7 +9,7 @@ device kind, a pinned pool, a cap on the list price and a user's own round-trip 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -91,6 +91,10 @@ def rule_mask(spec: JobSpec, live: LiveTable) -> BoolArray:
     return excluded
 
 
+def _iso(epoch_s: int) -> str:
+    return datetime.fromtimestamp(epoch_s, UTC).isoformat()
+
+
 class Decider:
     """Decisions for one job over one table: the best, then the best of the rest."""
 
@@ -131,7 +135,13 @@ class Decider:
             "price_fen_per_device_hour": pool.price_fen_per_device_hour,
             "free_devices": int(t.free[t.index[pool.id]]),
             "candidates": self.feasible(),
+            "estimated_start": _iso(placement.start_s + placement.staging_s),
+            "estimated_finish": _iso(placement.finish_s),
         }
+        rtt = t.rtt_row(self.spec.user_city)
+        if rtt is not None:
+            breakdown["rtt_ms"] = round(float(max(rtt[a.pool_index]
+                                                   for a in placement.allocations)), 1)
         return Candidate(pool, float(placement.score), breakdown, allocations, placement)
 
     def ranked(self, avoid: BoolArray | None = None, limit: int = RANKED_DEEP

@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from suanli.adapters.store.repositories import jobs as job_store
-from suanli.domain.errors import InsufficientFunds
+from suanli.domain.errors import InsufficientFunds, ValidationFailed
 from suanli.domain.job_records import Job
 from suanli.domain.jobs import JobSpec, JobState
 from suanli.services.billing import wallets as billing
@@ -20,7 +20,8 @@ from suanli.services.jobs.leases import open_lease
 from suanli.services.market import reservations as market_reservations
 from suanli.services.roaming import home as roaming
 from suanli.services.scheduling.decisions import RANKED_DEEP, Candidate, Decider, job_request
-from suanli.services.scheduling.live_table import LiveTables
+from suanli.services.scheduling import quote_ids
+from suanli.services.scheduling.live_table import LiveTable, LiveTables
 
 MAX_JOBS_PER_PASS = 500
 MAX_TENANTS_PER_PASS = 500  # tenants one pass serves; more wait for the next, in rotation
@@ -72,13 +73,14 @@ def place(session: Session, job: Job, now: datetime,
         # Pools that lost this job before are avoided while others can take it; when none
         # can, they get another chance (the attempt limit still bounds the retries).
         avoid = live.mask_of(set(job.excluded_pools or []))
-        first = decider.decide(avoid)
+        first = _quoted(session, job, spec, live, decider, now) or decider.decide(avoid)
         if first is None and avoid.any():
             avoid = None
             first = decider.decide()
         # Issue 14: pools where the tenant bought capacity for this hour come first.
         reserved = market_reservations.reserved_pools(session, job.tenant_id, now)
-        if first is not None and reserved and first.pool.id not in reserved:
+        if first is not None and reserved and first.pool.id not in reserved \
+                and "quote" not in first.breakdown:
             outside = ~live.mask_of(set(reserved))
             first = decider.decide(outside if avoid is None else outside | avoid) or first
     # Issue 6 (federation): a job pinned to another platform's pool, or that no local pool
@@ -103,6 +105,23 @@ def place(session: Session, job: Job, now: datetime,
         "waiting for a pool with enough free devices that meets the constraints"
     job_store.save_job(session, job)
     return False
+
+
+def _quoted(session: Session, job: Job, spec: JobSpec, live: LiveTable, decider: Decider,
+            now: datetime) -> Candidate | None:
+    """The decision on the pools of the quote the job accepted, while they still fit."""
+    try:
+        option = quote_ids.read_quote(spec, job.tenant_id, now)
+    except ValidationFailed:  # expired while it waited: placed as any job
+        return None
+    if option is None:
+        return None
+    quoted = {pool_id for pool_id, _ in option.pools}
+    candidate = decider.decide(~live.mask_of(quoted))
+    if candidate is None:
+        return None
+    candidate.breakdown["quote"] = "accepted"
+    return candidate
 
 
 def _lease(session: Session, job: Job, candidate: Candidate, now: datetime,
