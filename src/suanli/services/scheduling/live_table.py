@@ -4,22 +4,27 @@ One query reads every active pool with its site (repositories.scheduling.pool_st
 more the tariffs in force; each pool becomes a `PoolSnapshot` priced with its tariff by hour
 of day, so the live path and the simulator decide on the same structure with the same engine.
 
-Freshness: a table is built per scheduling pass (and per lone placement, as a submission's),
-not cached across passes: free devices change with every lease, in any process, and a table
-built from one read is consistent. Within a pass the scheduler reserves the devices it leases
-on the table, so later jobs of the pass see them taken (docs/placement.md).
+Freshness: a table is built per scheduling pass (and per lone placement, as a submission's)
+from one read, so it is consistent: free devices change with every lease, in any process.
+What is slow to build (each pool's snapshot priced by the hour) is cached per process, keyed
+by everything it is built from but the free devices, so a pass rebuilds only what changed.
+Within a pass the scheduler reserves the devices it leases on the table, so later jobs of
+the pass see them taken (docs/placement.md).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
 from functools import cache
 from importlib import resources
+from types import MappingProxyType
 
 import numpy as np
 from sqlalchemy.orm import Session
 
+from suanli.adapters.store.repositories import billing as billing_repo
 from suanli.adapters.store.repositories import scheduling as store
 from suanli.catalog import load_catalog, load_cities
 from suanli.domain.errors import SuanliError
@@ -52,14 +57,15 @@ def _carbon_by_province() -> dict[str, float]:
 
 
 @cache
-def _rtt_from(city: str) -> tuple[tuple[str, float], ...]:
-    """Modelled RTT from `city` to every city of the table (none if the table lacks it)."""
+def _rtt_from(city: str) -> Mapping[str, float]:
+    """Modelled RTT from `city` to every city of the table (none if the table lacks it); one
+    mapping per city, shared by its pools (never changed)."""
     cities = load_cities()
     try:
         home = cities.city(city)
     except SuanliError:
-        return ()
-    return tuple((other.name, cities.rtt_ms_between(home, other)) for other in cities)
+        return MappingProxyType({})
+    return MappingProxyType({other.name: cities.rtt_ms_between(home, other) for other in cities})
 
 
 @cache
@@ -101,7 +107,7 @@ def snapshot(pool: PoolFacts, site: SiteEnergy, tariff: Tariff,
                                                     DEFAULT_CARBON_G_PER_KWH),),
         spot_price_fen_per_device_hour=spot if spot != prices else None,
         hub=hub, western=hub in WESTERN_HUBS, interconnect=pool.interconnect,
-        rtt_ms=dict(_rtt_from(pool.city)))
+        rtt_ms=_rtt_from(pool.city))
 
 
 @dataclass
@@ -153,14 +159,19 @@ class LiveTable:
             self.table.reserve(index, int(self.table.free[index]))
 
 
+MAX_CACHED_SNAPSHOTS = 200_000
+_STATIC_FACTS = tuple(f.name for f in fields(PoolFacts) if f.name != "free_devices")
+# Per process, shared by threads: a snapshot is immutable, so a race only builds one twice.
+_SNAPSHOTS: dict[tuple[object, ...], PoolSnapshot] = {}
+
+
 class LiveTables:
     """The tables of one scheduling pass, one per workload class (unit tariffs price per
     class), read from one snapshot of the pools and tariffs and built when first asked for."""
 
     def __init__(self, session: Session) -> None:
         self._states = store.pool_states(session)
-        pools = [pool for pool, _ in self._states]
-        self._tariffs = tariff_store.tariffs_in_force(session, pools) if pools else {}
+        self._stored = billing_repo.latest_tariffs(session) if self._states else {}
         self._tables: dict[str, LiveTable | None] = {}
 
     def of(self, workload_class: str) -> LiveTable | None:
@@ -169,11 +180,29 @@ class LiveTables:
             if not self._states:
                 self._tables[workload_class] = None
             else:
-                snapshots = [snapshot(pool, site, self._tariffs[pool.id], workload_class)
+                snapshots = [self._snapshot(pool, site, workload_class)
                              for pool, site in self._states]
                 self._tables[workload_class] = LiveTable(
                     PoolTable(snapshots), tuple(p for p, _ in self._states), workload_class)
         return self._tables[workload_class]
+
+    def _snapshot(self, pool: PoolFacts, site: SiteEnergy, workload_class: str) -> PoolSnapshot:
+        """The pool's snapshot, from the process's cache when nothing but its free devices
+        changed since it was built (pricing 10,000 tariffs by the hour takes most of a build)."""
+        stored = self._stored.get(pool.id)
+        key = (workload_class, site.pue, site.electricity_fen_per_kwh,
+               stored.id if stored is not None else None,
+               *(getattr(pool, name) for name in _STATIC_FACTS))
+        cached = _SNAPSHOTS.get(key)
+        if cached is None:
+            tariff = tariff_store.stored_tariff(stored.document) if stored is not None \
+                else tariff_store.list_price_tariff(pool)
+            cached = snapshot(pool, site, tariff, workload_class)
+            if len(_SNAPSHOTS) >= MAX_CACHED_SNAPSHOTS:
+                _SNAPSHOTS.clear()
+            _SNAPSHOTS[key] = cached
+        free = min(max(pool.free_devices, 0), pool.device_count)
+        return cached if cached.free_devices == free else replace(cached, free_devices=free)
 
     def reserve(self, pool_id: str, devices: int) -> None:
         for table in self._tables.values():
