@@ -129,11 +129,8 @@ def test_leases_devices_and_agents_round_trip(database, clock, world) -> None:  
         assert ended is not None and (ended.state, ended.fence) == ("released", 1)
         pool = store.get_pool(session, pool_id)
         assert pool is not None and pool.free_devices == 8
-        [candidate] = scheduling.candidate_pools(session, JobSpec(name="x", command=("true",)),
-                                                 pool.accelerator, [], 50)
-        assert candidate.id == pool_id
-        assert scheduling.candidate_pools(session, JobSpec(name="x", command=("true",)),
-                                          None, [pool_id], 50) == []
+        [(state, site)] = scheduling.pool_states(session)
+        assert state.id == pool_id and state.free_devices == 8 and site.id == state.site_id
 
 
 def test_usage_records_round_trip(database, clock, world) -> None:  # type: ignore[no-untyped-def]

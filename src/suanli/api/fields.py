@@ -23,7 +23,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from suanli.catalog import KINDS, load_catalog
+from suanli.catalog import KINDS, load_catalog, load_cities
 from suanli.domain.errors import NotFound
 from suanli.domain.resources import MAX_DEVICES_PER_POOL, PROVINCES
 from suanli.domain.units import WORKLOAD_CLASSES
@@ -123,6 +123,16 @@ def closest_keys(wanted: str, n: int = 3) -> list[str]:
 AcceleratorKey = Annotated[str, StringConstraints(min_length=1, max_length=48),
                            AfterValidator(_catalog_key),
                            Field(description="catalog key, e.g. nvidia-a800 (any case)")]
+def _city(value: str) -> str:
+    try:
+        return load_cities().city(value).name
+    except NotFound as exc:
+        raise ValueError(exc.detail) from None
+
+
+UserCity = Annotated[str, StringConstraints(min_length=1, max_length=64),
+                     AfterValidator(_city),
+                     Field(description="a city of the city table (English or Chinese name)")]
 DeviceKind = one_of(KINDS, what="device kind")
 WorkloadClass = one_of(WORKLOAD_CLASSES, what="workload class")
 Province = one_of(PROVINCES, what="ISO 3166-2:CN province code")

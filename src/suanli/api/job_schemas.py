@@ -16,6 +16,7 @@ from suanli.api.fields import (
     Province,
     Strict,
     Token,
+    UserCity,
     Vendor,
     WorkloadClass,
     bounded_float,
@@ -25,12 +26,19 @@ from suanli.api.fields import (
 )
 from suanli.api.quote_schemas import JobCostOut
 from suanli.domain.jobs import (
+    LATENCY_CLASSES,
+    MAX_BUDGET_FEN,
     MAX_COMMAND_BYTES,
     MAX_COMMAND_ITEMS,
     MAX_DEVICES_PER_JOB,
     MAX_ENV_VARS,
+    MAX_DATA_GB,
+    MAX_DEADLINE_S,
     MAX_MEMORY_GB,
+    MAX_PRIORITY,
+    MAX_RTT_BOUND_MS,
     MAX_TIME_LIMIT_S,
+    SOFTWARE_STACKS,
     JobState,
 )
 from suanli.domain.resources import MAX_PRICE_FEN_PER_DEVICE_HOUR
@@ -53,6 +61,15 @@ Share = bounded_float(0, 1)
 Message = Annotated[str, Field(max_length=2000)]
 EngineRef = text(200)
 MaxJobs = bounded_int(1, 16)
+SoftwareStack = one_of(SOFTWARE_STACKS, what="software stack the program is built for")
+LatencyClassName = one_of(LATENCY_CLASSES, what="latency class")
+RttBound = bounded_float(0.1, MAX_RTT_BOUND_MS)
+DataGb = bounded_float(0, MAX_DATA_GB)
+Deadline = bounded_int(1, MAX_DEADLINE_S)
+Budget = bounded_int(0, MAX_BUDGET_FEN)
+Priority = bounded_int(0, MAX_PRIORITY)
+QuoteId = Annotated[str, Field(min_length=4, max_length=2048, pattern=r"^q1\.[A-Za-z0-9_-]+$",
+                               description="an option's quote_id from POST /v1/quotes")]
 
 
 class JobIn(Strict):
@@ -76,6 +93,18 @@ class JobIn(Strict):
                                 description="names like NAME_1; no NUL; at most 256 KiB "
                                 "in all")
     spot: Flag = False
+    software_stack: SoftwareStack | None = None
+    latency_class: LatencyClassName = "batch"
+    user_city: UserCity | None = None
+    max_rtt_ms: RttBound | None = None
+    data_province: Province | None = None
+    data_site: Token | None = None
+    data_gb: DataGb = 0.0
+    deadline_s: Deadline | None = None
+    budget_fen: Budget | None = None
+    priority: Priority = 0
+    multi_pool: Flag = False
+    quote_id: QuoteId | None = None
 
 
 class JobEventOut(BaseModel):

@@ -32,7 +32,12 @@ class QuoteOptionOut(BaseModel):
     score: float | None = Field(description="the placement's score (lower is better)")
     placement: dict[str, Any] = Field(
         description="the placement's breakdown: policy, score terms in fen-equivalents, "
-                    "estimated energy and carbon, the reason")
+                    "estimated start and finish, energy, carbon, rtt_ms to the users, "
+                    "the reason")
+    quote_id: str = Field(default="", description="name it as the job's quote_id to accept "
+                          "this option (valid for ten minutes, for this spec)")
+    allocations: list[tuple[str, int]] = Field(
+        default_factory=list, description="(pool id, devices); several for a gang")
 
 
 class QuoteOut(BaseModel):

@@ -40,6 +40,34 @@ TimeLimit = Annotated[int, typer.Option(min=1, help="seconds the job may run; bi
 MaxPrice = Annotated[int | None, typer.Option(help="only pools at most this list price")]
 Spot = Annotated[bool, typer.Option(help="accept preemptible (spot) capacity")]
 PollS = Annotated[float, typer.Option(min=0.1, max=60, help="seconds between status checks")]
+Stack = Annotated[str | None, typer.Option(
+    help="software stack the program is built for: CUDA, CANN, ROCm, DTK, Neuware, XPU, "
+         "SynapseAI or CPU (pools without it are never chosen)")]
+LatencyClass = Annotated[str, typer.Option(
+    help="realtime (<= 20 ms to the users), interactive (<= 45 ms) or batch")]
+UserCity = Annotated[str | None, typer.Option(help="the users' city, e.g. Shenzhen or 深圳")]
+MaxRtt = Annotated[float | None, typer.Option(help="round-trip bound to --user-city, ms")]
+DataProvince = Annotated[str | None, typer.Option(help="province the input data lies in")]
+DataSite = Annotated[str | None, typer.Option(help="site id the input data lies at")]
+DataGb = Annotated[float, typer.Option(min=0, help="size of the input data, GB")]
+Deadline = Annotated[int | None, typer.Option(min=1, help="seconds after submission it "
+                                                          "should be done by")]
+Budget = Annotated[int | None, typer.Option(min=0, help="the lease may cost at most this, fen")]
+Priority = Annotated[int, typer.Option(min=0, max=9, help="0..9, higher goes first in a pass")]
+MultiPool = Annotated[bool, typer.Option(help="allow a gang over pools of one interconnect")]
+
+
+def _needs(software_stack: str | None, latency_class: str, user_city: str | None,
+           max_rtt_ms: float | None, data_province: str | None, data_site: str | None,
+           data_gb: float, deadline_s: int | None, budget_fen: int | None, priority: int,
+           multi_pool: bool) -> dict[str, Any]:
+    """What placement weighs beyond the devices (docs/placement.md), unset ones left out."""
+    body = {"software_stack": software_stack, "latency_class": latency_class,
+            "user_city": user_city, "max_rtt_ms": max_rtt_ms,
+            "data_province": data_province, "data_site": data_site,
+            "data_gb": data_gb or None, "deadline_s": deadline_s, "budget_fen": budget_fen,
+            "priority": priority or None, "multi_pool": multi_pool or None}
+    return {k: v for k, v in body.items() if v is not None}
 
 
 def _spec(command: list[str], name: str, devices: int, accelerator: str | None,
@@ -98,10 +126,18 @@ def quote(command: Command, name: Name = "job", devices: Devices = 1,
           province: Province = None, pool_id: PoolId = None, time_limit_s: TimeLimit = 3600,
           max_price_fen_per_device_hour: MaxPrice = None, spot: Spot = False,
           limit: Annotated[int, typer.Option(min=1, max=10, help="options to show")] = 3,
+          software_stack: Stack = None, latency_class: LatencyClass = "batch",
+          user_city: UserCity = None, max_rtt_ms: MaxRtt = None,
+          data_province: DataProvince = None, data_site: DataSite = None,
+          data_gb: DataGb = 0.0, deadline_s: Deadline = None, budget_fen: Budget = None,
+          priority: Priority = 0, multi_pool: MultiPool = False,
           ) -> None:
     """Where a job would run and what it would cost, before submitting it (nothing is held)."""
-    _quote(_spec(command, name, devices, accelerator, vendor, device_kind, workload_class,
-                 province, pool_id, time_limit_s, max_price_fen_per_device_hour, spot), limit)
+    _quote({**_spec(command, name, devices, accelerator, vendor, device_kind, workload_class,
+                    province, pool_id, time_limit_s, max_price_fen_per_device_hour, spot),
+            **_needs(software_stack, latency_class, user_city, max_rtt_ms, data_province,
+                     data_site, data_gb, deadline_s, budget_fen, priority, multi_pool)},
+           limit)
 
 
 @jobs_app.command("submit")
@@ -121,13 +157,20 @@ def submit(
     tail: Annotated[int, typer.Option(min=0, max=10_000, help="with --wait: output lines "
                                                               "to show")] = DEFAULT_TAIL_LINES,
     poll_s: PollS = 1.0,
+    software_stack: Stack = None, latency_class: LatencyClass = "batch",
+    user_city: UserCity = None, max_rtt_ms: MaxRtt = None,
+    data_province: DataProvince = None, data_site: DataSite = None, data_gb: DataGb = 0.0,
+    deadline_s: Deadline = None, budget_fen: Budget = None, priority: Priority = 0,
+    multi_pool: MultiPool = False,
 ) -> None:
     """Submit a job, e.g. `suanli jobs submit --wait --device-kind cpu -- python3 train.py`.
 
     With --wait, exits 0 only if the job succeeds.
     """
-    body = _spec(command, name, devices, accelerator, vendor, device_kind, workload_class,
-                 province, pool_id, time_limit_s, max_price_fen_per_device_hour, spot)
+    body = {**_spec(command, name, devices, accelerator, vendor, device_kind, workload_class,
+                    province, pool_id, time_limit_s, max_price_fen_per_device_hour, spot),
+            **_needs(software_stack, latency_class, user_city, max_rtt_ms, data_province,
+                     data_site, data_gb, deadline_s, budget_fen, priority, multi_pool)}
     if dry_run:
         _quote(body, 3)
         return

@@ -20,6 +20,14 @@ MAX_COMMAND_BYTES = 64 << 10
 MAX_ENV_VARS = 128
 MAX_ENV_BYTES = 256 << 10  # names, values and their '=' and NUL, as the kernel counts them
 MAX_MEMORY_GB = 65_536.0
+MAX_DATA_GB = 10_000_000.0  # 10 PB
+MAX_DEADLINE_S = 90 * 24 * 3600
+MAX_BUDGET_FEN = 10**13
+MAX_RTT_BOUND_MS = 1000.0
+MAX_PRIORITY = 9
+# What a job's program is built for, as users name it; the catalog gives each accelerator's.
+SOFTWARE_STACKS = ("CUDA", "CANN", "ROCm", "DTK", "Neuware", "XPU", "SynapseAI", "CPU")
+LATENCY_CLASSES = ("realtime", "interactive", "batch")
 # Compute ids end in a check character that may be '*' (ISO 7064 MOD 37-2), and keys are
 # often derived from them.
 _IDEMPOTENCY_RE = re.compile(r"^[A-Za-z0-9._:*-]{1,128}$")
@@ -93,10 +101,25 @@ class JobSpec:
     max_price_fen_per_device_hour: int | None = None
     env: dict[str, str] = field(default_factory=dict)
     spot: bool = False
+    # Issue 13: what the placement engine weighs. Specs stored before these fields read
+    # with the defaults (from_json), which place as before.
+    software_stack: str | None = None  # one of SOFTWARE_STACKS: pools must provide it
+    latency_class: str = "batch"  # realtime and interactive need user_city
+    user_city: str | None = None  # where the job's users are (the city table's name)
+    max_rtt_ms: float | None = None  # a tighter round-trip bound to user_city
+    data_province: str | None = None  # where the input data lies (or the site's province)
+    data_site: str | None = None
+    data_gb: float = 0.0
+    deadline_s: int | None = None  # seconds after submission it should be done by
+    budget_fen: int | None = None  # what the lease may cost at most, estimated at placement
+    priority: int = 0  # 0..9: higher goes first within a scheduling pass
+    multi_pool: bool = False  # a gang may span pools of one interconnect domain
+    quote_id: str | None = None  # the quote (POST /v1/quotes) whose option the job accepts
 
     def __post_init__(self) -> None:
         self._check_command()
         self._check_env()
+        self._check_placement()
         if not 1 <= self.devices <= MAX_DEVICES_PER_JOB:
             raise ValidationFailed(f"must be 1..{MAX_DEVICES_PER_JOB}", field="devices")
         if not 1 <= self.time_limit_s <= MAX_TIME_LIMIT_S:
@@ -111,6 +134,31 @@ class JobSpec:
         memory = self.min_memory_gb
         if memory is not None and not 0 <= memory <= MAX_MEMORY_GB:  # NaN fails both
             raise ValidationFailed(f"must be 0..{MAX_MEMORY_GB:g}", field="min_memory_gb")
+
+    def _check_placement(self) -> None:
+        if self.software_stack is not None and self.software_stack not in SOFTWARE_STACKS:
+            raise ValidationFailed(f"one of {', '.join(SOFTWARE_STACKS)}",
+                                   field="software_stack")
+        if self.latency_class not in LATENCY_CLASSES:
+            raise ValidationFailed(f"one of {', '.join(LATENCY_CLASSES)}",
+                                   field="latency_class")
+        if (self.latency_class != "batch" or self.max_rtt_ms is not None) \
+                and self.user_city is None:
+            raise ValidationFailed("a realtime or interactive job, or a latency bound, needs "
+                                   "the users' city", field="user_city")
+        if self.max_rtt_ms is not None and not 0 < self.max_rtt_ms <= MAX_RTT_BOUND_MS:
+            raise ValidationFailed(f"must be in (0, {MAX_RTT_BOUND_MS:g}]", field="max_rtt_ms")
+        if not 0 <= self.data_gb <= MAX_DATA_GB:
+            raise ValidationFailed(f"must be 0..{MAX_DATA_GB:g}", field="data_gb")
+        if self.data_province is not None and self.data_site is not None:
+            raise ValidationFailed("give the data's province or its site, not both",
+                                   field="data_site")
+        if self.deadline_s is not None and not 1 <= self.deadline_s <= MAX_DEADLINE_S:
+            raise ValidationFailed(f"must be 1..{MAX_DEADLINE_S}", field="deadline_s")
+        if self.budget_fen is not None and not 0 <= self.budget_fen <= MAX_BUDGET_FEN:
+            raise ValidationFailed(f"must be 0..{MAX_BUDGET_FEN}", field="budget_fen")
+        if not 0 <= self.priority <= MAX_PRIORITY:
+            raise ValidationFailed(f"must be 0..{MAX_PRIORITY}", field="priority")
 
     def _check_command(self) -> None:
         if not self.command:
@@ -144,7 +192,13 @@ class JobSpec:
                 "min_memory_gb": self.min_memory_gb, "provinces": list(self.provinces),
                 "pool_id": self.pool_id, "time_limit_s": self.time_limit_s,
                 "max_price_fen_per_device_hour": self.max_price_fen_per_device_hour,
-                "env": dict(self.env), "spot": self.spot}
+                "env": dict(self.env), "spot": self.spot,
+                "software_stack": self.software_stack, "latency_class": self.latency_class,
+                "user_city": self.user_city, "max_rtt_ms": self.max_rtt_ms,
+                "data_province": self.data_province, "data_site": self.data_site,
+                "data_gb": self.data_gb, "deadline_s": self.deadline_s,
+                "budget_fen": self.budget_fen, "priority": self.priority,
+                "multi_pool": self.multi_pool, "quote_id": self.quote_id}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> JobSpec:

@@ -28,7 +28,7 @@ from suanli.services.dispatch import agents
 from suanli.services.jobs import lifecycle as jobs
 from suanli.services.metering import usage
 from suanli.services.scheduling import placement as scheduling
-from suanli.services.scheduling import quotes
+from suanli.services.scheduling import quote_ids, quotes
 
 router = APIRouter(prefix="/v1")
 Ctx = Annotated[AppContext, Depends(context)]
@@ -66,6 +66,7 @@ def submit_job(body: JobIn, response: Response, ctx: Ctx, caller: Caller,
     with ctx.db.unit_of_work() as session:
         job, created = jobs.submit(session, caller, ctx.authority, spec, idempotency_key, now)
         if created:
+            quote_ids.read_quote(spec, caller.tenant_id, now)  # 422 and nothing stored if bad
             scheduling.place(session, job, now, ctx.settings.claim_timeout_s)
         else:
             response.status_code = 200

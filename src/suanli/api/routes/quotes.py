@@ -28,7 +28,8 @@ def _option(option: quotes.QuoteOption) -> QuoteOptionOut:
         estimate=EstimateOut(tariff_id=e.tariff_id, basis=e.basis, quantity=str(e.quantity),
                              estimated_cost_fen=e.amount_fen, hold_fen=e.hold_fen,
                              note=e.note),
-        score=option.score, placement=option.breakdown)
+        score=option.score, placement=option.breakdown, quote_id=option.quote_id,
+        allocations=list(option.allocations))
 
 
 @router.post("/quotes", response_model=QuoteOut, tags=["jobs"])

@@ -62,16 +62,19 @@ class PlacementEngine:
         self.max_defer_h = max_defer_h
         self._staging_cache: dict[tuple[str | None, float], FloatArray] = {}
 
-    def place(self, job: JobRequest, now_s: int, *, allow_defer: bool = True) -> Placement:
+    def place(self, job: JobRequest, now_s: int, *, allow_defer: bool = True,
+              excluded: BoolArray | None = None) -> Placement:
         """The decision for `job` at `now_s`, with its estimates and score breakdown.
 
+        `excluded` marks pools the caller rules out besides the job's own rules (the live
+        scheduler: pools pinned away, lost to a race, or that the wallet cannot cover).
         Raises PlacementInfeasible, with the reason, when no pool can take the job now.
         """
-        choice = self.choose(job, now_s, allow_defer=allow_defer)
+        choice = self.choose(job, now_s, allow_defer=allow_defer, excluded=excluded)
         return self._assemble(job, choice, now_s)
 
     def choose(self, job: JobRequest, now_s: int, *, allow_defer: bool = True,
-               explain_failure: bool = True) -> Choice:
+               explain_failure: bool = True, excluded: BoolArray | None = None) -> Choice:
         """The decision alone (the fast path): pools, devices and start, no breakdown.
 
         With `explain_failure` off a refusal skips working out its reason (a simulator
@@ -81,7 +84,7 @@ class PlacementEngine:
         devices = job.devices if job.devices is not None else job_devices(job, t)
         if allow_defer and self.policy.defers and job.devices is not None \
                 and self._may_defer(job):
-            choice = self._deferred(job, job.devices, now_s)
+            choice = self._deferred(job, job.devices, now_s, excluded)
             if choice is not None:
                 return choice
         rank = self.policy.rank(job, devices, now_s)
@@ -90,16 +93,21 @@ class PlacementEngine:
         score = rank + t.static_penalty(job)
         score += t.capacity_penalty(devices) if type(devices) is int \
             else (t.free < devices) * INFEASIBLE
+        if excluded is not None:
+            score[excluded] = INFEASIBLE
         pool = self._best(job, devices, score, now_s)
         if pool is not None:
             return self._one(job, devices, pool, now_s, rank, preempt=False)
         if job.multi_pool or not job.gang:
-            choice = self._split(job, t.static_mask(job), rank, now_s)
+            static = t.static_mask(job) if excluded is None else t.static_mask(job) & ~excluded
+            choice = self._split(job, static, rank, now_s)
             if choice is not None:
                 return choice
         if self.preemption and not job.spot_allowed and t.spot_used.any():
             score = rank + t.static_penalty(job)
             score += (t.free + t.spot_used < devices) * INFEASIBLE
+            if excluded is not None:
+                score[excluded] = INFEASIBLE
             pool = self._best(job, devices, score, now_s)
             if pool is not None:
                 return self._one(job, devices, pool, now_s, rank, preempt=True)
@@ -290,11 +298,14 @@ class PlacementEngine:
                 and job.latency_class is LatencyClass.BATCH and job.deadline_s is not None
                 and job.devices is not None and not job.multi_pool and job.gang)
 
-    def _deferred(self, job: JobRequest, devices: int, now_s: int) -> Choice | None:
+    def _deferred(self, job: JobRequest, devices: int, now_s: int,
+                  excluded: BoolArray | None = None) -> Choice | None:
         """Best (pool, start hour) that meets the deadline, pricing each hour exactly."""
         t, w = self.table, self.policy.weights
         assert w is not None and job.deadline_s is not None
         fits = t.static_mask(job) & (t.device_count >= devices)
+        if excluded is not None:
+            fits &= ~excluded
         index = np.flatnonzero(fits)
         if len(index) == 0:
             return None

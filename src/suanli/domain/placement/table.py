@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar, overload
 
@@ -220,12 +220,18 @@ class PoolTable:
         self.carbon = HourlySeries(_series(pools, "carbon_g_per_kwh", period, np.float64))
 
     def _init_latency(self, pools: Sequence[PoolSnapshot]) -> None:
-        cities = sorted({c for p in pools for c in p.rtt_ms})
+        # Pools of one city usually share one RTT mapping: fill each distinct one once.
+        shared: dict[int, tuple[Mapping[str, float], list[int]]] = {}
+        for j, pool in enumerate(pools):
+            shared.setdefault(id(pool.rtt_ms), (pool.rtt_ms, []))[1].append(j)
+        cities = sorted({c for mapping, _ in shared.values() for c in mapping})
         self.city_index = {c: i for i, c in enumerate(cities)}
         rtt = np.full((len(cities), self.n), math.inf)
-        for j, pool in enumerate(pools):
-            for c, ms in pool.rtt_ms.items():
-                rtt[self.city_index[c], j] = ms
+        for mapping, members in shared.values():
+            column = np.full(len(cities), math.inf)
+            for c, ms in mapping.items():
+                column[self.city_index[c]] = ms
+            rtt[:, members] = column[:, None]
         self.rtt_ms = rtt
 
     # --- derived views ---------------------------------------------------------------------

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from suanli.adapters.store.repositories import usage as usage_store
 from suanli.domain.errors import ValidationFailed
+from suanli.domain.billing_records import PricedPool
 from suanli.domain.job_records import PoolFacts
 from suanli.domain.jobs import JobSpec
 from suanli.domain.metering import SHANGHAI, UsageRecord, billing_period, meter
@@ -80,13 +81,20 @@ def device_hour_prices(session: Session, pool: PoolFacts, spec: JobSpec) -> tupl
     """The tariff in force as whole fen per device-hour by UTC hour of day (one value when it
     has no time-of-use bands), at its first tier: what placement weighs pools by."""
     tariff = tariff_store.current_tariff(session, pool).tariff
-    per_device = Decimal(1) if tariff.basis == Basis.DEVICE_HOUR else _units(pool, spec)
+    return tariff_device_hour_prices(tariff, pool, spec.workload_class, spec.spot)
+
+
+def tariff_device_hour_prices(tariff: Tariff, pool: PricedPool, workload_class: str,
+                              spot: bool) -> tuple[int, ...]:
+    """`device_hour_prices` of a tariff already read (a placement table reads them all)."""
+    per_device = Decimal(1) if tariff.basis == Basis.DEVICE_HOUR else \
+        tariff_store.units_rating(pool, workload_class).quantize(Decimal("0.000001"))
     bands = tariff.schedule.hour_bands
     utc_hours = range(HOURS_PER_DAY) if len(set(bands)) > 1 else range(1)
     offset_h = int(SHANGHAI.utcoffset(None).total_seconds()) // 3600
     prices = []
     for utc_hour in utc_hours:
         band = bands[(utc_hour + offset_h) % HOURS_PER_DAY]
-        price = tariff.unit_price_fen(0, band, spec.spot) * per_device
+        price = tariff.unit_price_fen(0, band, spot) * per_device
         prices.append(int(price.to_integral_value(rounding=ROUND_HALF_UP)))
     return tuple(prices)

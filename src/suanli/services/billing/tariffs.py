@@ -6,7 +6,7 @@ as a flat device-hour tariff.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -162,6 +162,14 @@ def current_tariff(session: Session, pool: PricedPool) -> PoolTariff:
         cache[key] = (PoolTariff(list_price_tariff(pool), None) if row is None else
                       PoolTariff(stored_tariff(row.document), row.version, row.created_at))
     return cache[key]
+
+
+def tariffs_in_force(session: Session, pools: Sequence[PricedPool]) -> dict[str, Tariff]:
+    """The tariff in force on each of `pools`, by pool id, read in one query (a placement
+    table prices every pool of the platform at once)."""
+    stored = billing_repo.latest_tariffs(session)
+    return {pool.id: (stored_tariff(stored[pool.id].document) if pool.id in stored
+                      else list_price_tariff(pool)) for pool in pools}
 
 
 def get_tariff(session: Session, pool_id: str) -> PoolTariff:

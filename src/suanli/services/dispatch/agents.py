@@ -78,12 +78,16 @@ def claim(session: Session, principal: Principal, agent_id: str, now: datetime,
     """Hand the agent the placed jobs of its pools; each claim bumps the lease's fence."""
     agent = _agent(session, principal, agent_id, now)
     out = []
+    dispatched: set[str] = set()
     for found, job in store.lock_claimable(session, agent.pools, min(max_jobs, MAX_CLAIM)):
         # Compare-and-set on the fence: if another claim got here first, skip this lease.
         lease = store.claim_lease(session, found, agent.id, now + timedelta(seconds=ttl_s))
         if lease is None:
             continue
-        jobs.transition(session, job, JobState.DISPATCHED, now, f"claimed by {agent.id}")
+        # A gang's later leases find their job dispatched (here, or by an earlier claim).
+        if job.state == JobState.PLACED.value and job.id not in dispatched:
+            jobs.transition(session, job, JobState.DISPATCHED, now, f"claimed by {agent.id}")
+            dispatched.add(job.id)
         out.append(Assignment(job.id, lease.id, lease.fence, lease.pool_id, lease.devices,
                               job.spec))
     return out
@@ -209,7 +213,8 @@ def expire_leases(session: Session, now: datetime) -> int:
         assert job is not None
         release(session, lease, now, LeaseState.EXPIRED)
         billing.on_lease_ended_without_usage(session, lease, now)
-        if job.state == JobState.CANCELLED.value or JobState(job.state).is_terminal:
+        if job.state == JobState.CANCELLED.value or JobState(job.state).is_terminal \
+                or job.state == JobState.PENDING.value:  # a gang's sibling lease requeued it
             continue
         silent = "never claimed" if lease.agent_id is None else f"agent {lease.agent_id} silent"
         requeue(session, job, now, f"lease {lease.id} expired: {silent}")

@@ -1,1 +1,1 @@
-"""Scheduling context: placement of pending jobs on pools, and their ranking."""
+"""Scheduling context: placement of pending jobs on pools by the placement engine."""

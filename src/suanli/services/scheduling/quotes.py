@@ -1,8 +1,10 @@
 """Quotes before a job is submitted, and what a job has cost since: the consumer's two money views.
 
-A quote runs the placement a submitted job would get (the same candidates, ranking and
-score breakdown) and prices each option with the tariff in force (services.estimates);
-nothing is reserved or stored. Pools of other platforms (roaming) are not quoted.
+A quote runs the placement a submitted job would get (the same engine over the same pools,
+the same score breakdown, start and finish, energy, carbon and latency) and prices each
+option with the tariff in force (services.estimates); nothing is reserved or stored. Each
+option has a quote id a submission can name to accept it (quote_ids). Pools of other
+platforms (roaming) are not quoted.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from suanli.domain.jobs import JobSpec
 from suanli.domain.tenants import Principal, Role, require_role
 from suanli.services.billing import estimates
 from suanli.services.scheduling import placement as scheduling
+from suanli.services.scheduling import quote_ids
 
 MAX_OPTIONS = 10
 
@@ -38,6 +41,8 @@ class QuoteOption:
     estimate: estimates.CostEstimate
     score: float | None
     breakdown: dict[str, Any]  # the placement's: policy, score terms, energy, carbon, reason
+    quote_id: str = ""  # a submission naming it asks for this option (quote_ids)
+    allocations: tuple[tuple[str, int], ...] = ()  # (pool id, devices); several for a gang
 
 
 @dataclass(frozen=True)
@@ -58,10 +63,11 @@ def quote(session: Session, principal: Principal, spec: JobSpec, now: datetime,
             load_catalog().get(spec.accelerator)
         except NotFound as exc:
             raise ValidationFailed(exc.detail, field="accelerator") from None
-    ranked = scheduling.candidates(session, spec, [], now, principal.tenant_id)
+    ranked = scheduling.candidates(session, spec, [], now, principal.tenant_id, limit=limit)
     options: list[QuoteOption] = []
     for candidate in ranked[:limit]:
         pool = candidate.pool
+        pools = tuple((p.id, devices) for p, devices in candidate.allocations)
         breakdown = dict(candidate.breakdown)
         breakdown.pop("estimated_cost_fen", None)  # given as the option's estimate below
         options.append(QuoteOption(
@@ -70,10 +76,13 @@ def quote(session: Session, principal: Principal, spec: JobSpec, now: datetime,
             free_devices=pool.free_devices,
             price_fen_per_device_hour=pool.price_fen_per_device_hour,
             estimate=estimates.estimate(session, pool, spec, now, principal.tenant_id),
-            score=breakdown.get("score"), breakdown=breakdown))
+            score=breakdown.get("score"), breakdown=breakdown,
+            quote_id=quote_ids.quote_id(spec, principal.tenant_id, pools, now),
+            allocations=pools))
     message = "" if options else \
         "no pool of this platform has enough free devices that meet the constraints now"
-    return Quote(tuple(options), len(ranked), message)
+    feasible = int(ranked[0].breakdown["candidates"]) if ranked else 0
+    return Quote(tuple(options), feasible, message)
 
 
 @dataclass(frozen=True)

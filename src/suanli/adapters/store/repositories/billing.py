@@ -114,6 +114,17 @@ def latest_tariff(session: Session, pool_id: str) -> StoredTariff | None:
     return None if row is None else _record(StoredTariff, row)
 
 
+def latest_tariffs(session: Session) -> dict[str, StoredTariff]:
+    """Every pool's highest tariff version, by pool id (pools without one are absent): the
+    tariffs in force for a whole placement table, in one query."""
+    latest = (select(PoolTariffRow.pool_id, func.max(PoolTariffRow.version).label("version"))
+              .group_by(PoolTariffRow.pool_id).subquery())
+    rows = session.scalars(select(PoolTariffRow).join(
+        latest, (latest.c.pool_id == PoolTariffRow.pool_id)
+        & (latest.c.version == PoolTariffRow.version))).all()
+    return {row.pool_id: _record(StoredTariff, row) for row in rows}
+
+
 def tariff_versions(session: Session, pool_id: str, limit: int) -> list[StoredTariff]:
     """The pool's tariff versions, newest first."""
     assert 1 <= limit <= MAX_ROWS

@@ -210,13 +210,19 @@ def lock_lease(session: Session, lease_id: str) -> None:
     session.execute(select(LeaseRow.id).where(LeaseRow.id == lease_id).with_for_update())
 
 
+_CLAIMABLE_JOB_STATES = (JobState.PLACED.value, JobState.DISPATCHED.value,
+                         JobState.RUNNING.value)
+
+
 def lock_claimable(session: Session, pool_ids: Sequence[str], limit: int
                    ) -> list[tuple[Lease, Job]]:
     """Unclaimed active leases of placed jobs on these pools, oldest first, row-locked; those
-    another claim holds are skipped (FOR UPDATE SKIP LOCKED)."""
-    stmt = (select(LeaseRow, JobRow).join(JobRow, JobRow.lease_id == LeaseRow.id)
+    another claim holds are skipped (FOR UPDATE SKIP LOCKED). A gang over several pools has
+    one lease per pool, each claimed on its own: its job may be dispatched or running by then."""
+    stmt = (select(LeaseRow, JobRow).join(JobRow, JobRow.id == LeaseRow.job_id)
             .where(LeaseRow.pool_id.in_(pool_ids), LeaseRow.state == LeaseState.ACTIVE.value,
-                   LeaseRow.agent_id.is_(None), JobRow.state == JobState.PLACED.value)
+                   LeaseRow.agent_id.is_(None),
+                   JobRow.state.in_(_CLAIMABLE_JOB_STATES))
             .order_by(LeaseRow.created_at).limit(limit)
             .with_for_update(skip_locked=True))
     return [(_lease(lease), _job(job)) for lease, job in session.execute(stmt).all()]
