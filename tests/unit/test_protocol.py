@@ -15,9 +15,13 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from suanli.adapters.engines.noop import NoopEngine
+from suanli.adapters.peers import PeerResponseInvalid, read_answer
 from suanli.api import job_schemas
 from suanli.agent.runner import MalformedAnswer, PlatformClient, ProviderAgent
+from suanli.domain import federation as fed
+from suanli.domain.errors import ValidationFailed
 from suanli.protocol import agent as wire
+from suanli.protocol import federation as fwire
 
 SPEC = {"name": "train", "command": ["python", "train.py"], "devices": 2,
         "workload_class": "general", "accelerator": None, "vendor": None,
@@ -152,6 +156,129 @@ def test_an_agent_that_meets_a_malformed_answer_logs_it_and_retries(
     assert "malformed answer to /v1/agents/ag_1/claim" in caplog.text
     assert [path for path, _ in seen].count("/v1/agents/ag_1/claim") == 3
     assert agent.state.leases == {}  # nothing of the bad answer was acted on
+
+
+# -- the federation wire ---------------------------------------------------------------------
+
+PLATFORM = {"authority": "CN.GD", "name": "Guangdong", "level": "regional", "parent": "CN",
+            "endpoint": "https://gd.example", "state": "active"}
+KEY = {"key_id": "CN.GD:3f2a9c01d4e5b6a7", "authority": "CN.GD", "public_key": "A" * 43,
+       "revoked_at": None}
+REGISTRY = {"platforms": [PLATFORM], "keys": [KEY]}
+SUMMARY = {"origin": "CN.GD", "generated_at": "2026-11-30T01:00:00+08:00", "digest": "ab" * 32,
+           "groups": [{"accelerator": "nvidia-a800", "free_devices": 8,
+                       "min_unit_prices": {"general": 1.25}}]}
+STATUS = {"home_job_id": "CN:job-1", "attempt": 1, "host_job_id": "CN.GD:job-9",
+          "pool_id": "CN.GD:pool-2", "max_charge_fen": 12000, "state": "running",
+          "exit_code": None, "message": "", "started_at": "2026-11-30T01:00:00+08:00",
+          "finished_at": None, "logs": None, "logs_truncated": False}
+# A signed document as the host signs it: unicode, floats, nesting, keys out of order.
+RECORD = {"record_id": "CN.GD:rr-1", "home": "CN", "host": "CN.GD", "amount_fen": 1234,
+          "units_micro": 2_500_000, "pool": {"province": "CN-GD", "名称": "华南 A800"},
+          "rate": 0.1, "lines": [{"kind": "compute", "fen": 1234}]}
+RECORD_SUMMARY = {"record_id": "CN.GD:rr-1", "role": "home", "home": "CN", "host": "CN.GD",
+                  "home_job_id": "CN:job-1", "host_job_id": "CN.GD:job-9",
+                  "tenant_id": "CN:t-1", "business_date": "2026-11-29", "amount_fen": 1234,
+                  "units_micro": 2_500_000, "digest": "cd" * 32, "state": "charged",
+                  "cycle_id": None, "settled_at": None, "charge": {"transfer_id": "tr-1"}}
+
+FEDERATION_MESSAGES: list[tuple[type[fwire.Message], dict[str, Any]]] = [
+    (fwire.Hello, {"platform": "CN", "key_id": "CN:00aa11bb22cc33dd", "you": "CN.GD"}),
+    (fwire.PlatformRegistration, {"authority": "CN.GD", "name": "Guangdong",
+                                  "level": "regional", "endpoint": "https://gd.example",
+                                  "public_key": "A" * 43, "key_id": KEY["key_id"],
+                                  "enrolment_token": None}),
+    (fwire.RegistrationAnswer, {"parent": {"authority": "CN", "name": "National",
+                                           "level": "national", "parent": None,
+                                           "key_id": "CN:00aa11bb22cc33dd",
+                                           "public_key": "B" * 43},
+                                "registry": REGISTRY}),
+    (fwire.Registry, REGISTRY),
+    (fwire.SyncRequest, {"platforms": REGISTRY, "catalog": [SUMMARY],
+                         "known": {"CN.SC": "ef" * 32}}),
+    (fwire.SyncAnswer, {"registry": REGISTRY, "catalog": [SUMMARY],
+                        "origins": [{k: SUMMARY[k] for k in ("origin", "generated_at",
+                                                             "digest")}],
+                        "need": ["CN.GD.SZ"]}),
+    (fwire.CatalogAnswer, {"platform": "CN", "items": [{"platform": "CN.GD",
+                                                        "free_devices": 8}]}),
+    (fwire.Forward, {"home": "CN", "home_job_id": "CN:job-1", "attempt": 1,
+                     "tenant_id": "CN:t-1", "tenant_class": "enterprise", "spec": SPEC}),
+    (fwire.Withdraw, {"home": "CN", "home_job_id": "CN:job-1", "attempt": 1,
+                      "cancel": True}),
+    (fwire.ForwardAnswer, {"outcome": "rejected", "reason": "no pool here can take it"}),
+    (fwire.ForwardAnswer, {"outcome": "accepted", **STATUS}),
+    (fwire.StatusPush, {**STATUS, "home": "CN"}),
+    (fwire.Ack, {"ok": True}),
+    (fwire.RecordDelivery, {"record": RECORD, "signature": "s" * 86,
+                            "key_id": KEY["key_id"]}),
+    (fwire.RecordReceipt, {"state": "charged", "created": True, "record": RECORD_SUMMARY}),
+    (fwire.RecordReceipt, {"state": "charged", "created": False, "record": None}),
+    (fwire.RecordPage, {"items": [{"record_id": "CN.GD:rr-1", "side": "host"}],
+                        "next_after": None}),
+    (fwire.CollectRequest, {"cycle_id": "CN:cy-1", "through_date": "2026-11-29",
+                            "after": None, "pending_cycles": []}),
+    (fwire.CollectAnswer, {"platform": "CN.GD", "columns": {"record_id": ["CN.GD:rr-1"],
+                                                            "amount_fen": [1234]},
+                           "next_after": "CN.GD:rr-1"}),
+    (fwire.StatementDelivery, {"statement": {"cycle_id": "CN:cy-1", "net_fen": -500},
+                               "signature": "s" * 86, "key_id": "CN:00aa11bb22cc33dd"}),
+    (fwire.StatementAnswer, {"cycle_id": "CN:cy-1", "state": "accepted"}),
+    (fwire.StatementAnswer, {"cycle_id": "CN:cy-1", "state": "disputed",
+                             "problem": "net differs"}),
+]
+
+
+@pytest.mark.parametrize(("model", "message"), FEDERATION_MESSAGES,
+                         ids=[f"{m.__name__}-{i}" for i, (m, _) in enumerate(FEDERATION_MESSAGES)])
+def test_every_federation_message_round_trips_to_the_same_bytes(
+        model: type[fwire.Message], message: dict[str, Any]) -> None:
+    parsed = fwire.parse(model, json.loads(json.dumps(message)))
+    assert parsed.dump() == message
+    assert json.dumps(parsed.dump()) == json.dumps(message)  # same keys in the same order
+
+
+def test_signed_documents_keep_their_canonical_json() -> None:
+    delivered = fwire.RecordDelivery.model_validate(
+        {"record": RECORD, "signature": "s" * 86, "key_id": KEY["key_id"]}).dump()
+    assert fed.canonical_json(delivered["record"]) == fed.canonical_json(RECORD)
+
+
+def test_fields_a_newer_platform_adds_travel_on() -> None:
+    message = {**STATUS, "home": "CN", "gpu_hours": 2}
+    assert fwire.StatusPush.model_validate(message).dump() == message
+
+
+@pytest.mark.parametrize(("model", "message", "field"), [
+    (fwire.Forward, {"home": "CN", "home_job_id": "CN:job-1", "attempt": "1",
+                     "tenant_id": "CN:t-1", "tenant_class": "enterprise", "spec": SPEC},
+     "attempt"),
+    (fwire.Forward, {"home": "CN", "home_job_id": "CN:job-1", "attempt": 1,
+                     "tenant_id": "CN:t-1", "tenant_class": "enterprise", "spec": "ls"}, "spec"),
+    (fwire.CollectRequest, {"through_date": "2026-11-29"}, "cycle_id"),
+    (fwire.CollectRequest, {"cycle_id": "c", "through_date": "d", "pending_cycles": "c"},
+     "pending_cycles"),
+    (fwire.RecordDelivery, {"record": RECORD, "signature": None, "key_id": "k"}, "signature"),
+])
+def test_a_malformed_request_is_a_422_naming_the_field(model: type[fwire.Message],
+                                                      message: dict[str, Any],
+                                                      field: str) -> None:
+    with pytest.raises(ValidationFailed) as refused:
+        fwire.parse(model, message)
+    assert refused.value.field == field
+
+
+@pytest.mark.parametrize(("model", "answer"), [
+    (fwire.SyncAnswer, {"registry": {"platforms": [{"name": "no authority"}]}}),
+    (fwire.CollectAnswer, {"platform": "CN.GD", "columns": [], "next_after": None}),
+    (fwire.RecordReceipt, {"state": "charged", "record": None}),
+    (fwire.ForwardAnswer, {"reason": "no outcome"}),
+    (fwire.StatementAnswer, "accepted"),
+])
+def test_a_malformed_peer_answer_is_refused_not_acted_on(model: type[fwire.Message],
+                                                         answer: Any) -> None:
+    with pytest.raises(PeerResponseInvalid, match=f"malformed {model.__name__}"):
+        read_answer("CN.GD", model, answer)
 
 
 def _without_none(value: Any) -> Any:
