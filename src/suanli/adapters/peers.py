@@ -9,16 +9,19 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+from pydantic import ValidationError
 
 from suanli.adapters.platform_key import PlatformIdentity
 from suanli.domain import federation as fed
+from suanli.protocol import federation as wire
 
 MAX_RETRIES = 10
 MAX_BACKOFF_S = 5.0
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+A = TypeVar("A", bound=wire.Message)
 
 
 class PeerError(Exception):
@@ -44,7 +47,18 @@ class PeerRejected(PeerError):
 
 
 class PeerResponseInvalid(PeerError):
-    """The answer was not signed by the key this platform holds for the peer."""
+    """The answer was not signed by the key this platform holds for the peer, or is not the
+    message the protocol defines for the request."""
+
+
+def read_answer(authority: str, model: type[A], body: Any) -> A:
+    """A peer's answer as the protocol's `model`; PeerResponseInvalid naming the first fields
+    that are missing or of the wrong type (nothing of such an answer is acted on)."""
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise PeerResponseInvalid(authority, f"malformed {model.__name__}: "
+                                  f"{wire.describe(exc)}") from None
 
 
 @dataclass(frozen=True)
@@ -117,6 +131,13 @@ class PeerClient:
                                           "verify with the key held for this platform")
             return reply
         raise PeerUnreachable(peer.authority, f"{attempts} attempts failed; last: {last}")
+
+    def send(self, peer: PeerAddress, method: str, path: str, request: wire.Message | None,
+             answer: type[A]) -> A:
+        """One message of the protocol: `request` sent (as `call` does), the answer checked
+        against its model."""
+        reply = self.call(peer, method, path, None if request is None else request.dump())
+        return read_answer(peer.authority, answer, reply.body)
 
     def _send(self, peer: PeerAddress, method: str, path: str, payload: bytes) -> PeerReply:
         nonce = secrets.token_urlsafe(18)

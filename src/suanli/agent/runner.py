@@ -7,9 +7,10 @@ import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+from pydantic import BaseModel, ValidationError
 
 from suanli.adapters.engines import (
     Engine,
@@ -20,6 +21,22 @@ from suanli.adapters.engines import (
 )
 from suanli.agent.state import AgentState, LeaseState, StateFile
 from suanli.domain.errors import NotFound
+from suanli.protocol.agent import (
+    Answer,
+    AssignedSpec,
+    Assignment,
+    ClaimAnswer,
+    ClaimRequest,
+    HeartbeatAnswer,
+    HeartbeatRequest,
+    LeaseBeat,
+    PoolKind,
+    Registration,
+    RegistrationAnswer,
+    Report,
+    ReportAnswer,
+    Usage,
+)
 
 log = logging.getLogger("suanli.agent")
 REQUEST_TIMEOUT_S = 15.0
@@ -32,6 +49,9 @@ TERMINAL = {EngineState.SUCCEEDED: "succeeded", EngineState.FAILED: "failed",
 # that does not exist, a request the platform cannot accept. The agent stops on them, except
 # an unknown agent id, which it re-registers once (a reused state directory, a new database).
 PERMANENT = frozenset({401, 403, 404, 422})
+MALFORMED_ANSWER = 502  # the platform answered, but not with the message the wire defines
+MAX_ERRORS_SHOWN = 3
+A = TypeVar("A", bound=Answer)
 
 
 class PlatformError(Exception):
@@ -39,6 +59,14 @@ class PlatformError(Exception):
         super().__init__(f"{status}: {detail}")
         self.status = status
         self.detail = detail
+
+
+class MalformedAnswer(PlatformError):
+    """The platform's answer does not match the wire's model (a field missing, a wrong type):
+    nothing in it is acted on, and the round is retried like any platform failure."""
+
+    def __init__(self, path: str, error: ValidationError) -> None:
+        super().__init__(MALFORMED_ANSWER, f"malformed answer to {path}: {_errors(error)}")
 
 
 class AgentRefused(Exception):
@@ -62,6 +90,18 @@ class PlatformClient:
         self._http = httpx.Client(base_url=url.rstrip("/"), timeout=REQUEST_TIMEOUT_S,
                                   headers={"Authorization": f"Bearer {api_key}"},
                                   transport=transport)
+
+    def send(self, method: str, path: str, request: BaseModel | None,
+             answer: type[A]) -> A:
+        """One message of the agent wire: `request` sent as JSON, the answer checked against
+        its model. A request this agent cannot form is refused as the platform would (422);
+        an answer that does not match is a MalformedAnswer."""
+        body = None if request is None else request.model_dump(mode="json", exclude_none=True)
+        raw = self.call(method, path, body)
+        try:
+            return answer.model_validate(raw)
+        except ValidationError as exc:
+            raise MalformedAnswer(path, exc) from None
 
     def call(self, method: str, path: str, json: Any = None) -> Any:
         response = self._http.request(method, path, json=json)
@@ -99,15 +139,15 @@ class ProviderAgent:
     def register(self) -> str:
         if self._state.agent_id and self._state.platform_url == self._platform_url:
             return self._state.agent_id
-        answer = self._client.call("POST", "/v1/agents", {"name": self._name,
-                                                          "pools": self._pools,
-                                                          "engine": self._engine.kind})
-        self._state.agent_id, self._state.platform_url = answer["id"], self._platform_url
+        request = _message(Registration, name=self._name, pools=self._pools,
+                           engine=self._engine.kind)
+        answer = self._client.send("POST", "/v1/agents", request, RegistrationAnswer)
+        self._state.agent_id, self._state.platform_url = answer.id, self._platform_url
         self._state.leases.clear()
         self._store.save(self._state)
-        log.info("registered as %s for %d pool(s) at %s", answer["id"], len(self._pools),
+        log.info("registered as %s for %d pool(s) at %s", answer.id, len(self._pools),
                  self._platform_url or "the platform")
-        return answer["id"]
+        return answer.id
 
     def forget_registration(self) -> None:
         """The platform does not know our agent id: register again on the next round."""
@@ -175,9 +215,10 @@ class ProviderAgent:
     def _heartbeat(self) -> None:
         if not self._state.leases:
             return
-        beats = [{"lease_id": l.lease_id, "fence": l.fence} for l in self._state.leases.values()]
-        answers = self._client.call("POST", self._agent_path() + "/heartbeat",
-                                    {"leases": beats})["leases"]
+        beats = [_message(LeaseBeat, lease_id=lease.lease_id, fence=lease.fence)
+                 for lease in self._state.leases.values()]
+        answers = self._client.send("POST", self._agent_path() + "/heartbeat",
+                                    HeartbeatRequest(leases=beats), HeartbeatAnswer).leases
         for lease_id, answer in answers.items():
             lease = self._state.leases.get(lease_id)
             if lease is None:
@@ -207,9 +248,9 @@ class ProviderAgent:
             self._store.save(self._state)
         elif status.state in TERMINAL:
             usage = self._engine.usage(ref)
-            body_usage = {"wall_s": usage.wall_s, "cpu_s": usage.cpu_s,
-                          "max_rss_mb": usage.max_rss_mb, "energy_wh": usage.energy_wh,
-                          "energy_estimated": usage.energy_estimated}
+            body_usage = _message(Usage, wall_s=usage.wall_s, cpu_s=usage.cpu_s,
+                                  max_rss_mb=usage.max_rss_mb, energy_wh=usage.energy_wh,
+                                  energy_estimated=usage.energy_estimated)
             state = "cancelled" if lease.cancel_requested else TERMINAL[status.state]
             self._report(lease, state, exit_code=status.exit_code, message=status.message,
                          logs=self._engine.logs(ref, max_bytes=MAX_LOG_BYTES), usage=body_usage)
@@ -221,8 +262,9 @@ class ProviderAgent:
         no longer ours (409: fenced off, already ended)."""
         path = f"{self._agent_path()}/leases/{lease.lease_id}/report"
         try:
-            self._client.call("POST", path, {"fence": lease.fence, "state": state,
-                                             "engine_ref": lease.engine_ref, **body})
+            request = _message(Report, fence=lease.fence, state=state,
+                               engine_ref=lease.engine_ref, **body)
+            self._client.send("POST", path, request, ReportAnswer)
             log.info("job %s: %s%s", lease.job_id, state,
                      "" if body.get("exit_code") is None else f" (exit {body['exit_code']})")
         except PlatformError as exc:
@@ -234,11 +276,11 @@ class ProviderAgent:
         return True
 
     def _claim(self, free: int) -> None:
-        answer = self._client.call("POST", self._agent_path() + "/claim",
-                                   {"max_jobs": min(free, 16)})
-        for assignment in answer["assignments"]:
-            lease = LeaseState(lease_id=assignment["lease_id"], job_id=assignment["job_id"],
-                               fence=assignment["fence"], pool_id=assignment["pool_id"])
+        answer = self._client.send("POST", self._agent_path() + "/claim",
+                                   ClaimRequest(max_jobs=min(free, 16)), ClaimAnswer)
+        for assignment in answer.assignments:
+            lease = LeaseState(lease_id=assignment.lease_id, job_id=assignment.job_id,
+                               fence=assignment.fence, pool_id=assignment.pool_id)
             self._state.leases[lease.lease_id] = lease
             self._store.save(self._state)  # remembered before the engine starts anything
             log.info("job %s: claimed on pool %s (lease %s)", lease.job_id, lease.pool_id,
@@ -246,18 +288,18 @@ class ProviderAgent:
             self._start_on_engine(lease, assignment)
             self._store.save(self._state)
 
-    def _engine_spec(self, assignment: dict[str, Any]) -> EngineJobSpec:
-        spec = assignment["spec"]
-        gpus = assignment["devices"] if self._pool_kind(assignment["pool_id"]) == "gpu" else 0
-        return EngineJobSpec(command=tuple(spec["command"]), env=dict(spec.get("env") or {}),
-                             cpus=1, gpus=gpus, time_limit_s=int(spec["time_limit_s"]),
-                             name=_NAME_SAFE.sub("-", assignment["lease_id"])[:64],
-                             network=spec.get("network") is True)
+    def _engine_spec(self, assignment: Assignment) -> EngineJobSpec:
+        spec: AssignedSpec = assignment.spec
+        gpus = assignment.devices if self._pool_kind(assignment.pool_id) == "gpu" else 0
+        return EngineJobSpec(command=tuple(spec.command), env=dict(spec.env or {}),
+                             cpus=1, gpus=gpus, time_limit_s=spec.time_limit_s,
+                             name=_NAME_SAFE.sub("-", assignment.lease_id)[:64],
+                             network=spec.network is True)
 
     def _pool_kind(self, pool_id: str) -> str:
         if pool_id not in self._device_kind:
-            pool = self._client.call("GET", f"/v1/pools/{pool_id}")
-            self._device_kind[pool_id] = pool["device_kind"]
+            pool = self._client.send("GET", f"/v1/pools/{pool_id}", None, PoolKind)
+            self._device_kind[pool_id] = pool.device_kind
         return self._device_kind[pool_id]
 
     def _cancel_engine(self, lease: LeaseState) -> bool:
@@ -275,7 +317,7 @@ class ProviderAgent:
 
     # -- engine refusals and fencing (docs/engines.md, "Failover and fencing") ------------
 
-    def _start_on_engine(self, lease: LeaseState, assignment: dict[str, Any]) -> None:
+    def _start_on_engine(self, lease: LeaseState, assignment: Assignment) -> None:
         """Hands the job to the engine. Whatever the engine (or a spec it cannot take) raises,
         the job fails with the reason and the lease is released: one bad job never stops the
         agent."""
@@ -307,7 +349,7 @@ class ProviderAgent:
         reached keeps the lease for the next round."""
         try:
             self._report(lease, "failed", message=message[:MAX_REFUSAL_CHARS],
-                         usage={"wall_s": 0.0})
+                         usage=Usage(wall_s=0.0))
         except PlatformError as exc:
             if not 400 <= exc.status < 500:
                 raise
@@ -335,3 +377,23 @@ def _printable(text: str) -> str:
     """A reason safe to send: no NUL or other control characters (a refused job's command
     may hold them, and the platform rightly refuses them in a report)."""
     return "".join(ch if ch.isprintable() else "?" for ch in text)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _message(model: type[M], **fields: Any) -> M:
+    """A request of the wire, built here; one this agent cannot form (a name too long, a
+    figure out of range) is refused as the platform would refuse it: a 422."""
+    try:
+        return model(**fields)
+    except ValidationError as exc:
+        raise PlatformError(422, f"{model.__name__}: {_errors(exc)}") from None
+
+
+def _errors(error: ValidationError) -> str:
+    """The first few problems of a validation error, each naming its field."""
+    shown = [f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}"
+             for e in error.errors()[:MAX_ERRORS_SHOWN]]
+    more = error.error_count() - len(shown)
+    return "; ".join(shown) + (f" (and {more} more)" if more > 0 else "")

@@ -8,7 +8,6 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field
 
 from suanli.api.fields import (
-    MAX_FENCE,
     AcceleratorKey,
     DeviceKind,
     Flag,
@@ -22,7 +21,6 @@ from suanli.api.fields import (
     bounded_float,
     bounded_int,
     one_of,
-    text,
 )
 from suanli.api.quote_schemas import JobCostOut
 from suanli.domain.jobs import (
@@ -43,24 +41,37 @@ from suanli.domain.jobs import (
 )
 from suanli.domain.resources import MAX_PRICE_FEN_PER_DEVICE_HOUR
 
+# The agent's messages live on their wire (suanli.protocol.agent); the old names still work.
+from suanli.protocol.agent import (  # noqa: F401
+    ClaimRequest,
+    EngineKind,
+    EngineRef,
+    ExitCode,
+    Fence,
+    HeartbeatRequest,
+    JobStateName,
+    LeaseBeat,
+    MaxJobs,
+    Measure,
+    Message,
+    Registration,
+    Report,
+    Share,
+    Usage,
+    WallSeconds,
+)
+
+AgentIn = Registration
+ClaimIn = ClaimRequest
+HeartbeatIn = HeartbeatRequest
+UsageIn = Usage
+ReportIn = Report
+
 Argument = Annotated[str, Field(max_length=MAX_COMMAND_BYTES)]
-# Engines are pluggable (the suanli.engines entry points): a kind, not a closed list.
-EngineKind = Annotated[str, Field(min_length=1, max_length=16, pattern=r"^[a-z0-9][a-z0-9_.-]*$",
-                                  description="the agent's engine kind, e.g. local or slurm")]
-JobStateName = one_of([s.value for s in JobState], what="job state")
 Devices = bounded_int(1, MAX_DEVICES_PER_JOB)
 TimeLimit = bounded_int(1, MAX_TIME_LIMIT_S)
 PriceCap = bounded_int(0, MAX_PRICE_FEN_PER_DEVICE_HOUR)
 MemoryGb = bounded_float(0, MAX_MEMORY_GB)
-Fence = bounded_int(0, MAX_FENCE)
-ExitCode = bounded_int(-(2**31), 2**31 - 1)
-WallSeconds = bounded_float(0, 366 * 86400)
-Measure = bounded_float(0, 1e12)
-Share = bounded_float(0, 1)
-# The engine's own words (a traceback may hold ANSI colours): only NUL is refused, app-wide.
-Message = Annotated[str, Field(max_length=2000)]
-EngineRef = text(200)
-MaxJobs = bounded_int(1, 16)
 SoftwareStack = one_of(SOFTWARE_STACKS, what="software stack the program is built for")
 LatencyClassName = one_of(LATENCY_CLASSES, what="latency class")
 RttBound = bounded_float(0.1, MAX_RTT_BOUND_MS)
@@ -149,42 +160,3 @@ class UsageOut(BaseModel):
     max_rss_mb: float | None
     energy_wh: float
     energy_estimated: bool
-
-
-class AgentIn(Strict):
-    name: Name
-    pools: list[Token] = Field(min_length=1, max_length=256)
-    engine: EngineKind = "local"
-
-
-class ClaimIn(Strict):
-    max_jobs: MaxJobs = 4
-
-
-class LeaseBeat(Strict):
-    lease_id: Token
-    fence: Fence
-
-
-class HeartbeatIn(Strict):
-    leases: list[LeaseBeat] = Field(default_factory=list, max_length=128)
-
-
-class UsageIn(Strict):
-    wall_s: WallSeconds
-    cpu_s: Measure | None = None
-    max_rss_mb: Measure | None = None
-    energy_wh: Measure | None = None
-    energy_estimated: Flag = True
-    utilisation: Share = 1.0
-
-
-class ReportIn(Strict):
-    fence: Fence
-    state: JobStateName
-    exit_code: ExitCode | None = None
-    message: Message = ""
-    logs: str | None = Field(default=None, max_length=4 << 20,
-                             description="the job's output; no NUL")
-    engine_ref: EngineRef | None = None
-    usage: UsageIn | None = None

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from suanli.api.federation_runtime import runtime_of
 from suanli.domain import federation as fed
 from suanli.domain.errors import Conflict, ValidationFailed
 from suanli.domain.resources import check_name
+from suanli.protocol import federation as wire
 from suanli.services.clearing import cycle as clearing
 from suanli.services.federation import catalog as federated_catalog
 from suanli.services.federation import platforms as federation
@@ -30,6 +32,7 @@ from suanli.services.roaming import records as roaming_records
 from suanli.services.scheduling import placement
 
 router = APIRouter(prefix="/federation/v1", tags=["federation protocol"])
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass
@@ -50,8 +53,13 @@ class Signed:
             raise ValidationFailed("must be a JSON object", field="body")
         return value
 
-    def reply(self, payload: Any, status: int = 200) -> Response:
-        content = json.dumps(payload, separators=(",", ":"), default=str).encode()
+    def parse(self, model: type[M]) -> M:
+        """The body as the protocol's `model`; a 422 naming the field when it is not one."""
+        return wire.parse(model, self.json())
+
+    def reply(self, payload: wire.Message, status: int = 200) -> Response:
+        """The answer, signed and bound to the request's nonce."""
+        content = json.dumps(payload.dump(), separators=(",", ":"), default=str).encode()
         headers = self.runtime.signed_response_headers(self.headers.nonce, status, self.sender,
                                                        content)
         return Response(content, status_code=status, media_type="application/json",
@@ -91,8 +99,8 @@ Message = Annotated[Signed, Depends(signed)]
 @router.get("/hello")
 def hello(msg: Message) -> Response:
     """A signed ping: who this platform is, and who it took the caller to be."""
-    return msg.reply({"platform": msg.runtime.own, "key_id": msg.runtime.me.key_id,
-                      "you": msg.sender})
+    return msg.reply(wire.Hello(platform=msg.runtime.own, key_id=msg.runtime.me.key_id,
+                                you=msg.sender))
 
 
 # -- registry and catalog --------------------------------------------------------------------
@@ -105,16 +113,19 @@ async def register(request: Request) -> Response:
     runtime = runtime_of(request.app)
     path = _path(request)
 
-    def work() -> tuple[str, dict[str, Any]]:
-        data = json.loads(body or b"{}")
+    def work() -> tuple[str, wire.RegistrationAnswer]:
+        try:
+            data = json.loads(body or b"{}")
+        except ValueError:
+            raise ValidationFailed("must be a JSON object", field="body") from None
         if not isinstance(data, dict):
             raise ValidationFailed("must be a JSON object", field="body")
+        offer = wire.parse(wire.PlatformRegistration, data)
         reg = federation.Registration(
-            authority=fed.check_authority(str(data.get("authority", ""))),
-            name=check_name(str(data.get("name") or data.get("authority") or ""), "name"),
-            level=str(data.get("level", "regional")),
-            endpoint=federation.check_endpoint(str(data.get("endpoint", ""))),
-            public_key=str(data.get("public_key", "")), key_id=str(data.get("key_id", "")))
+            authority=fed.check_authority(offer.authority),
+            name=check_name(offer.name or offer.authority, "name"),
+            level=offer.level, endpoint=federation.check_endpoint(offer.endpoint),
+            public_key=offer.public_key, key_id=offer.key_id)
         if headers.key_id != reg.key_id or fed.key_id(
                 reg.authority, fed.public_key_from_text(reg.public_key)) != reg.key_id:
             raise fed.SignatureRejected("the message must be signed with the key registered",
@@ -126,15 +137,15 @@ async def register(request: Request) -> Response:
                                       body, now, runtime.settings.replay_window_s,
                                       public_key=presented)
         with runtime.db.unit_of_work() as session:
-            federation.register(session, runtime.own, reg, data.get("enrolment_token"),
+            federation.register(session, runtime.own, reg, offer.enrolment_token,
                                 headers.key_id, now)
             me = federation.self_row(session)
             assert me is not None
-            return reg.authority, {
-                "parent": {"authority": runtime.own, "name": me.name, "level": me.level,
-                           "parent": me.parent, "key_id": runtime.me.key_id,
-                           "public_key": runtime.me.public_key_text},
-                "registry": federation.registry_snapshot(session)}
+            return reg.authority, wire.RegistrationAnswer(
+                parent=wire.ParentDescriptor(
+                    authority=runtime.own, name=me.name, level=me.level, parent=me.parent,
+                    key_id=runtime.me.key_id, public_key=runtime.me.public_key_text),
+                registry=wire.Registry.model_validate(federation.registry_snapshot(session)))
 
     sender, payload = await run_in_threadpool(work)
     return Signed(sender, body, headers, runtime).reply(payload)
@@ -143,13 +154,13 @@ async def register(request: Request) -> Response:
 @router.get("/platforms")
 def platforms(msg: Message) -> Response:
     with msg.runtime.db.unit_of_work() as session:
-        return msg.reply(federation.registry_snapshot(session))
+        return msg.reply(wire.Registry.model_validate(federation.registry_snapshot(session)))
 
 
 @router.post("/sync")
 def sync(msg: Message) -> Response:
     """A sub-platform pushes its subtree's registry and catalog, and takes the rest back."""
-    return msg.reply(msg.runtime.handle_sync(msg.sender, msg.json()))
+    return msg.reply(msg.runtime.handle_sync(msg.sender, msg.parse(wire.SyncRequest)))
 
 
 def _params(request: Request, *names: str) -> dict[str, str | None]:
@@ -170,7 +181,7 @@ def catalog(msg: Message, request: Request) -> Response:
             province=params.get("province"), hub=params.get("hub"),
             platform=params.get("platform"),
             min_free_devices=int(free))
-    return msg.reply({"platform": msg.runtime.own, "items": items})
+    return msg.reply(wire.CatalogAnswer(platform=msg.runtime.own, items=items))
 
 
 # -- jobs ------------------------------------------------------------------------------------
@@ -184,30 +195,29 @@ def forward(msg: Message) -> Response:
         # SQLite must not wait behind this request's first write.
         federation.guest_tenant(session, rt.authority_id, msg.sender, rt.now())
     with rt.db.unit_of_work() as session:
-        answer = roaming_host.accept_forward(session, rt.authority_id, msg.sender, msg.json(),
-                                             rt.now(), rt.claim_timeout_s, placement)
-    return msg.reply(answer)
+        answer = roaming_host.accept_forward(session, rt.authority_id, msg.sender,
+                                             msg.parse(wire.Forward).dump(), rt.now(),
+                                             rt.claim_timeout_s, placement)
+    return msg.reply(wire.ForwardAnswer.model_validate(answer))
 
 
 @router.post("/jobs/withdraw")
 def withdraw(msg: Message) -> Response:
     rt = msg.runtime
     with rt.db.unit_of_work() as session:
-        answer = roaming_host.withdraw(session, rt.authority_id, msg.sender, msg.json(), rt.now())
-    return msg.reply(answer)
+        answer = roaming_host.withdraw(session, rt.authority_id, msg.sender,
+                                       msg.parse(wire.Withdraw).dump(), rt.now())
+    return msg.reply(wire.ForwardAnswer.model_validate(answer))
 
 
 @router.post("/jobs/status")
 def status(msg: Message) -> Response:
     """A host reports the state of a job it runs for this platform."""
-    body = msg.json()
-    attempt = body.get("attempt")
-    if isinstance(attempt, bool) or not isinstance(attempt, int):
-        raise ValidationFailed("must be an integer", field="attempt")
+    status = msg.parse(wire.StatusPush)
     with msg.runtime.db.unit_of_work() as session:
-        roaming.apply_status(session, msg.sender, str(body.get("home_job_id", "")), attempt,
-                             body, msg.runtime.now())
-    return msg.reply({"ok": True})
+        roaming.apply_status(session, msg.sender, status.home_job_id, status.attempt,
+                             status.dump(), msg.runtime.now())
+    return msg.reply(wire.Ack(ok=True))
 
 
 # -- roaming records -------------------------------------------------------------------------
@@ -217,11 +227,13 @@ def receive_record(msg: Message) -> Response:
     """A host delivers a signed roaming record; the home platform charges its tenant once."""
     rt = msg.runtime
     with rt.db.unit_of_work() as session:
-        result = roaming_records.ingest(session, rt.own, msg.sender, msg.json(), rt.now())
+        result = roaming_records.ingest(session, rt.own, msg.sender,
+                                        msg.parse(wire.RecordDelivery).dump(), rt.now())
         summary = roaming_records.summary_of(result.row) if result.row else None
     if result.conflict:  # the dispute is recorded (committed above); the sender learns why
         raise Conflict(result.conflict, field="record")
-    return msg.reply({"state": "charged", "created": result.created, "record": summary})
+    return msg.reply(wire.RecordReceipt.model_validate(
+        {"state": "charged", "created": result.created, "record": summary}))
 
 
 @router.get("/roaming-records")
@@ -230,25 +242,23 @@ def list_records(msg: Message, request: Request) -> Response:
     params = {k: v for k, v in _params(request, "since", "through", "after").items() if v}
     with msg.runtime.db.unit_of_work() as session:
         page = reconciliation.listing(session, msg.sender, params)
-    return msg.reply(page)
+    return msg.reply(wire.RecordPage.model_validate(page))
 
 
 # -- clearing --------------------------------------------------------------------------------
 
 @router.post("/clearing/collect")
 def collect(msg: Message) -> Response:
-    rt, body = msg.runtime, msg.json()
-    after, pending = body.get("after"), body.get("pending_cycles") or []
-    if not isinstance(pending, list):
-        raise ValidationFailed("must be a list of cycle ids", field="pending_cycles")
+    rt, asked = msg.runtime, msg.parse(wire.CollectRequest)
     with rt.db.unit_of_work() as session:
         columns, next_after = clearing.collect(
             session, rt.own, msg.sender, rt.house,
-            fed.check_token(body.get("cycle_id"), field="cycle_id"),
-            str(body.get("through_date", "")),
-            fed.check_token(after, field="after") if after else None,
-            pending_cycles=[fed.check_token(c, field="pending_cycles") for c in pending])
-    return msg.reply({"platform": rt.own, "columns": columns, "next_after": next_after})
+            fed.check_token(asked.cycle_id, field="cycle_id"), asked.through_date,
+            fed.check_token(asked.after, field="after") if asked.after else None,
+            pending_cycles=[fed.check_token(c, field="pending_cycles")
+                            for c in asked.pending_cycles or []])
+    return msg.reply(wire.CollectAnswer(platform=rt.own, columns=columns,
+                                        next_after=next_after))
 
 
 @router.post("/clearing/statements")
@@ -257,5 +267,6 @@ def receive_statement(msg: Message) -> Response:
     if msg.sender != rt.house:
         raise fed.SignatureRejected(f"statements come from the clearing house {rt.house}")
     with rt.db.unit_of_work() as session:
-        result = clearing.accept_statement(session, rt.own, rt.house, msg.json(), rt.now())
-    return msg.reply(result)
+        result = clearing.accept_statement(session, rt.own, rt.house,
+                                           msg.parse(wire.StatementDelivery).dump(), rt.now())
+    return msg.reply(wire.StatementAnswer.model_validate(result))

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import PlainTextResponse
 
 from suanli.api.context import AppContext, context, principal
 from suanli.api.job_schemas import (
-    AgentIn,
-    ClaimIn,
-    HeartbeatIn,
     JobEventOut,
     JobIn,
     JobOut,
     JobStateName,
-    ReportIn,
     UsageOut,
 )
 from suanli.api.quote_schemas import JobCostOut
@@ -24,6 +20,16 @@ from suanli.api.schemas import Page
 from suanli.domain.errors import ValidationFailed
 from suanli.domain.jobs import JobSpec, JobState
 from suanli.domain.tenants import Principal
+from suanli.protocol.agent import (
+    ClaimAnswer,
+    ClaimRequest,
+    HeartbeatAnswer,
+    HeartbeatRequest,
+    Registration,
+    RegistrationAnswer,
+    Report,
+    ReportAnswer,
+)
 from suanli.services.dispatch import agents
 from suanli.services.jobs import lifecycle as jobs
 from suanli.services.metering import usage
@@ -113,34 +119,37 @@ def job_usage(job_id: str, ctx: Ctx, caller: Caller) -> list[UsageOut]:
 
 # -- provider agents -------------------------------------------------------------------------
 
-@router.post("/agents", status_code=201, tags=["agents"])
-def register_agent(body: AgentIn, ctx: Ctx, caller: Caller) -> dict[str, Any]:
+@router.post("/agents", status_code=201, response_model=RegistrationAnswer, tags=["agents"])
+def register_agent(body: Registration, ctx: Ctx, caller: Caller) -> RegistrationAnswer:
     with ctx.db.unit_of_work() as session:
         row = agents.register(session, caller, name=body.name, pools=body.pools,
                               engine=body.engine, now=ctx.clock.now())
-        return {"id": row.id, "pools": row.pools, "heartbeat_ttl_s": agents.HEARTBEAT_TTL_S}
+        return RegistrationAnswer(id=row.id, pools=list(row.pools),
+                                  heartbeat_ttl_s=agents.HEARTBEAT_TTL_S)
 
 
-@router.post("/agents/{agent_id}/claim", tags=["agents"])
-def claim(agent_id: str, body: ClaimIn, ctx: Ctx, caller: Caller) -> dict[str, Any]:
+@router.post("/agents/{agent_id}/claim", response_model=ClaimAnswer, tags=["agents"])
+def claim(agent_id: str, body: ClaimRequest, ctx: Ctx, caller: Caller) -> ClaimAnswer:
     with ctx.db.unit_of_work() as session:
         found = agents.claim(session, caller, agent_id, ctx.clock.now(), body.max_jobs,
                              ctx.settings.heartbeat_ttl_s)
-        return {"assignments": [a.__dict__ for a in found]}
+        return ClaimAnswer.model_validate({"assignments": [a.__dict__ for a in found]})
 
 
-@router.post("/agents/{agent_id}/heartbeat", tags=["agents"])
-def heartbeat(agent_id: str, body: HeartbeatIn, ctx: Ctx, caller: Caller) -> dict[str, Any]:
+@router.post("/agents/{agent_id}/heartbeat", response_model=HeartbeatAnswer, tags=["agents"])
+def heartbeat(agent_id: str, body: HeartbeatRequest, ctx: Ctx,
+              caller: Caller) -> HeartbeatAnswer:
     with ctx.db.unit_of_work() as session:
         answers = agents.heartbeat(session, caller, agent_id,
                                    [lease.model_dump() for lease in body.leases], ctx.clock.now(),
                                    ctx.settings.heartbeat_ttl_s)
-        return {"leases": answers}
+        return HeartbeatAnswer.model_validate({"leases": answers})
 
 
-@router.post("/agents/{agent_id}/leases/{lease_id}/report", tags=["agents"])
-def report(agent_id: str, lease_id: str, body: ReportIn, ctx: Ctx,
-           caller: Caller) -> dict[str, Any]:
+@router.post("/agents/{agent_id}/leases/{lease_id}/report", response_model=ReportAnswer,
+             tags=["agents"])
+def report(agent_id: str, lease_id: str, body: Report, ctx: Ctx,
+           caller: Caller) -> ReportAnswer:
     state = _state(body.state)
     with ctx.db.unit_of_work() as session:
         job = agents.report(session, caller, agent_id, lease_id, body.fence, state,
@@ -148,4 +157,4 @@ def report(agent_id: str, lease_id: str, body: ReportIn, ctx: Ctx,
                             logs=body.logs, engine_ref=body.engine_ref,
                             usage=body.usage.model_dump() if body.usage else None,
                             ttl_s=ctx.settings.heartbeat_ttl_s)
-        return {"job_id": job.id, "state": job.state}
+        return ReportAnswer(job_id=job.id, state=str(job.state))

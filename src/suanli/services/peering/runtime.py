@@ -12,18 +12,25 @@ import logging
 import secrets
 import threading
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 from suanli.adapters.clock import Clock
-from suanli.adapters.peers import PeerAddress, PeerClient, PeerError, PeerRejected
+from suanli.adapters.peers import (
+    PeerAddress,
+    PeerClient,
+    PeerError,
+    PeerRejected,
+    read_answer,
+)
 from suanli.adapters.platform_key import PlatformIdentity, identity
 from suanli.adapters.store import Database
 from suanli.domain import clearing as rules
 from suanli.domain import federation as fed
 from suanli.domain.ids import ComputeId
 from suanli.federation_settings import FederationSettings
+from suanli.protocol import federation as wire
 from suanli.services.clearing import cycle as clearing
 from suanli.services.federation import platforms as federation
 from suanli.services.federation import sync as federation_sync
@@ -36,6 +43,7 @@ MAX_ERRORS_LOGGED = 20
 NONCE_PURGE_S = 30.0
 MAX_COLLECT_PAGES = 1_000
 REGISTERED = "registered"
+A = TypeVar("A", bound=wire.Message)
 
 
 class FederationRuntime:
@@ -133,7 +141,12 @@ class FederationRuntime:
         return PeerAddress(self.parent_authority, self.settings.parent.rstrip("/"), None)
 
     def call(self, authority: str, method: str, path: str, body: Any = None) -> Any:
+        """A raw exchange (operators' tools, tests); the loop speaks in `send`."""
         return self.peers.call(self.address(authority), method, path, body).body
+
+    def send(self, authority: str, path: str, request: wire.Message, answer: type[A]) -> A:
+        """POST one protocol message to a known platform; its answer, checked."""
+        return self.peers.send(self.address(authority), "POST", path, request, answer)
 
     def signed_response_headers(self, request_nonce: str, status: int, audience: str,
                                 body: bytes) -> dict[str, str]:
@@ -162,26 +175,28 @@ class FederationRuntime:
         if done and done.get("endpoint") == self.public_url and done.get("key_id") == \
                 self.me.key_id and parent.public_raw is not None:
             return
-        body = {"authority": self.own, "name": self.name, "level": self.level,
-                "endpoint": self.public_url, "public_key": self.me.public_key_text,
-                "key_id": self.me.key_id,
-                "enrolment_token": self.settings.enrolment_token}
-        reply = self.peers.call(parent, "POST", "/federation/v1/platforms/register", body)
-        descriptor = reply.body["parent"]
-        raw = fed.public_key_from_text(descriptor["public_key"])
-        if descriptor["authority"] != parent.authority or \
+        offer = wire.PlatformRegistration(
+            authority=self.own, name=self.name, level=self.level, endpoint=self.public_url,
+            public_key=self.me.public_key_text, key_id=self.me.key_id,
+            enrolment_token=self.settings.enrolment_token)
+        reply = self.peers.call(parent, "POST", "/federation/v1/platforms/register",
+                                offer.dump())
+        answer = read_answer(parent.authority, wire.RegistrationAnswer, reply.body)
+        descriptor = answer.parent
+        raw = fed.public_key_from_text(descriptor.public_key)
+        if descriptor.authority != parent.authority or \
                 not reply.verify_with(parent.authority, raw, self.own):
             raise PeerRejected(parent.authority, 502, {"detail": "the parent's answer is not "
                                                        "signed by the key it presents"})
         now = self.now()
         with self.db.unit_of_work() as session:
             federation.upsert_platform(session, authority=parent.authority,
-                                       name=descriptor["name"], level=descriptor["level"],
-                                       parent=descriptor.get("parent"),
+                                       name=descriptor.name, level=descriptor.level,
+                                       parent=descriptor.parent,
                                        endpoint=parent.endpoint, now=now)
-            federation.add_key(session, descriptor["key_id"], parent.authority,
-                               descriptor["public_key"], now)
-            federation.apply_registry(session, self.own, reply.body["registry"],
+            federation.add_key(session, descriptor.key_id, parent.authority,
+                               descriptor.public_key, now)
+            federation.apply_registry(session, self.own, answer.registry.dump(),
                                       trusted_for=self.house, now=now, skip_within=self.own)
             federation.put_state(session, REGISTERED, {"endpoint": self.public_url,
                                                        "key_id": self.me.key_id}, now)
@@ -199,16 +214,19 @@ class FederationRuntime:
             return
         parent = self.parent_address()
         assert parent is not None
-        reply = self.peers.call(parent, "POST", "/federation/v1/sync", request).body
+        reply = self.peers.send(parent, "POST", "/federation/v1/sync",
+                                wire.SyncRequest.model_validate(request), wire.SyncAnswer)
         with self.db.unit_of_work() as session:
             federation_sync.apply_reply(session, self.own, self.house,
-                                        self.parent_authority or self.own, request, reply,
-                                        self.now())
+                                        self.parent_authority or self.own, request,
+                                        reply.dump(), self.now())
 
-    def handle_sync(self, sender: str, request: dict[str, Any]) -> dict[str, Any]:
+    def handle_sync(self, sender: str, request: wire.SyncRequest) -> wire.SyncAnswer:
         """The parent's side of a sync: take the child's subtree, answer with the rest."""
         with self.db.unit_of_work() as session:
-            return federation_sync.answer(session, self.own, sender, request, self.now())
+            answer = federation_sync.answer(session, self.own, sender, request.dump(),
+                                            self.now())
+        return wire.SyncAnswer.model_validate(answer)
 
     # -- jobs --------------------------------------------------------------------------------
 
@@ -220,16 +238,17 @@ class FederationRuntime:
                 return
             work = roaming.due_outbound(session, config, now)
         for item in work:
-            path = "/federation/v1/jobs/forward" if item.kind == "forward" else \
-                "/federation/v1/jobs/withdraw"
+            offer: wire.Attempt = wire.Forward.model_validate(item.body) \
+                if item.kind == "forward" else wire.Withdraw.model_validate(item.body)
             try:
-                answer = self.call(item.host, "POST", path, item.body)
+                answer = self.send(item.host, f"/federation/v1/jobs/{item.kind}", offer,
+                                   wire.ForwardAnswer)
             except PeerError as exc:
                 with self.db.unit_of_work() as session:
                     roaming.record_unreachable(session, item, str(exc), self.now())
                 continue
             with self.db.unit_of_work() as session:
-                roaming.apply_answer(session, item, answer, self.now())
+                roaming.apply_answer(session, item, answer.dump(), self.now())
 
     def _push_status(self) -> None:
         now = self.now()
@@ -239,8 +258,9 @@ class FederationRuntime:
         for push in pushes:
             ok = True
             try:
-                self.call(push.home, "POST", "/federation/v1/jobs/status",
-                          {**push.status, "home": push.home})
+                self.send(push.home, "/federation/v1/jobs/status",
+                          wire.StatusPush.model_validate({**push.status, "home": push.home}),
+                          wire.Ack)
             except PeerError as exc:
                 ok = False
                 log.info("status of %s to %s: %s", push.home_job_id, push.home, exc)
@@ -256,8 +276,9 @@ class FederationRuntime:
         for delivery in deliveries:
             ok = True
             try:
-                self.call(delivery.home, "POST", "/federation/v1/roaming-records",
-                          delivery.payload)
+                self.send(delivery.home, "/federation/v1/roaming-records",
+                          wire.RecordDelivery.model_validate(delivery.payload),
+                          wire.RecordReceipt)
             except PeerError as exc:
                 ok = False
                 log.info("record %s to %s: %s", delivery.record_id, delivery.home, exc)
@@ -285,8 +306,9 @@ class FederationRuntime:
                         state = clearing.accept_statement(session, self.own, self.house,
                                                           payload, self.now())["state"]
                 else:
-                    state = self.call(platform, "POST", "/federation/v1/clearing/statements",
-                                      payload).get("state")
+                    state = self.send(platform, "/federation/v1/clearing/statements",
+                                      wire.StatementDelivery.model_validate(payload),
+                                      wire.StatementAnswer).state
             except PeerError as exc:
                 ok = False
                 log.info("statement %s to %s: %s", cycle_id, platform, exc)
@@ -347,10 +369,11 @@ class FederationRuntime:
                                                    cycle_id, through, after,
                                                    pending_cycles=pending)
             else:
-                reply = self.call(platform, "POST", "/federation/v1/clearing/collect",
-                                  {"cycle_id": cycle_id, "through_date": through,
-                                   "after": after, "pending_cycles": pending})
-                page, after = reply["columns"], reply.get("next_after")
+                reply = self.send(platform, "/federation/v1/clearing/collect",
+                                  wire.CollectRequest(cycle_id=cycle_id, through_date=through,
+                                                      after=after, pending_cycles=pending),
+                                  wire.CollectAnswer)
+                page, after = reply.columns, reply.next_after
             for name, values in page.items():
                 columns.setdefault(name, []).extend(values)
             if not after:
