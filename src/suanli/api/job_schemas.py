@@ -37,7 +37,6 @@ from suanli.domain.jobs import (
     MAX_RTT_BOUND_MS,
     MAX_TIME_LIMIT_S,
     SOFTWARE_STACKS,
-    JobState,
 )
 from suanli.domain.resources import MAX_PRICE_FEN_PER_DEVICE_HOUR
 
