@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 from suanli.adapters.engines.noop import NoopEngine
 from suanli.adapters.peers import PeerResponseInvalid, read_answer
 from suanli.api import job_schemas
-from suanli.agent.runner import MalformedAnswer, PlatformClient, ProviderAgent
+from suanli.agent.runner import MalformedAnswer, PlatformClient, ProviderAgent, engine_message
 from suanli.domain import federation as fed
 from suanli.domain.errors import ValidationFailed
 from suanli.protocol import agent as wire
@@ -287,3 +287,13 @@ def _without_none(value: Any) -> Any:
     if isinstance(value, list):
         return [_without_none(v) for v in value]
     return value
+
+
+def test_a_long_engine_message_keeps_its_end_and_fits_the_wire() -> None:
+    """An engine's traceback longer than the wire allows used to get the report refused (422)
+    and stop the agent for good; the agent now sends its end, where the error is."""
+    long = "x" * 5000 + "ZeroDivisionError: division by zero"
+    short = engine_message(long)
+    assert len(short) == wire.MAX_MESSAGE_CHARS and short.endswith("division by zero")
+    assert wire.Report(fence=1, state="failed", message=short).message == short
+    assert engine_message("fine") == "fine"

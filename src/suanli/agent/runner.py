@@ -22,6 +22,7 @@ from suanli.adapters.engines import (
 from suanli.agent.state import AgentState, LeaseState, StateFile
 from suanli.domain.errors import NotFound
 from suanli.protocol.agent import (
+    MAX_MESSAGE_CHARS,
     Answer,
     AssignedSpec,
     Assignment,
@@ -261,6 +262,8 @@ class ProviderAgent:
         """True when the platform took the report; False when it answered that the lease is
         no longer ours (409: fenced off, already ended)."""
         path = f"{self._agent_path()}/leases/{lease.lease_id}/report"
+        if "message" in body:
+            body["message"] = engine_message(body["message"])
         try:
             request = _message(Report, fence=lease.fence, state=state,
                                engine_ref=lease.engine_ref, **body)
@@ -380,6 +383,14 @@ def _printable(text: str) -> str:
 
 
 M = TypeVar("M", bound=BaseModel)
+
+
+def engine_message(text: str) -> str:
+    """An engine's words, fitted to the wire: a longer message (a long traceback) keeps its
+    end, where the error is, rather than costing the agent a refused report."""
+    if len(text) <= MAX_MESSAGE_CHARS:
+        return text
+    return "..." + text[-(MAX_MESSAGE_CHARS - 3):]
 
 
 def _message(model: type[M], **fields: Any) -> M:

@@ -36,7 +36,8 @@ WallSeconds = bounded_float(0, 366 * 86400)
 Measure = bounded_float(0, 1e12)
 Share = bounded_float(0, 1)
 # The engine's own words (a traceback may hold ANSI colours): only NUL is refused, app-wide.
-Message = Annotated[str, Field(max_length=2000)]
+MAX_MESSAGE_CHARS = 2000
+Message = Annotated[str, Field(max_length=MAX_MESSAGE_CHARS)]
 EngineRef = text(200)
 MaxJobs = bounded_int(1, 16)
 MAX_LEASES_PER_BEAT = 128
