@@ -241,6 +241,24 @@ def test_a_2500_device_ascend_job_starts_as_a_gang_over_interconnected_pools(
     assert got["state"] == "dispatched"
 
 
+def test_cancelling_a_gang_before_any_claim_frees_every_pool_of_it(
+        client, provider, consumer, operator, database, clock) -> None:  # type: ignore[no-untyped-def]
+    world = register(client, provider, ASCEND_FABRIC)
+    with database.unit_of_work() as session:
+        billing.deposit(session, Principal(operator.id, Role.OPERATOR), consumer.id,
+                        10**10, "funds", clock.now())
+    free = {p: client.get(f"/v1/pools/{p}", headers=consumer.headers).json()["free_devices"]
+            for p in world.pools}
+    gang = _place(client, consumer, "gang", multi_pool=True, devices=2500,
+                  accelerator="huawei-ascend-910b", time_limit_s=3600)
+    assert gang["state"] == "placed" and len(gang["placement"]["allocations"]) >= 3
+    cancelled = client.post(f"/v1/jobs/{gang['id']}/cancel", headers=consumer.headers)
+    assert cancelled.status_code == 200, cancelled.text
+    after = {p: client.get(f"/v1/pools/{p}", headers=consumer.headers).json()["free_devices"]
+             for p in world.pools}
+    assert after == free  # every lease of the gang gave its devices back, not only the first
+
+
 # --- quotes: the same decisions, and a submission that accepts one --------------------------
 
 def test_a_quote_gives_options_with_start_energy_carbon_latency_and_can_be_accepted(

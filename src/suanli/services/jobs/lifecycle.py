@@ -115,12 +115,22 @@ def cancel(session: Session, principal: Principal, job_id: str, now: datetime) -
     if JobState(job.state).is_terminal:
         raise Conflict(f"job {job.id} already ended ({job.state})", field="state")
     transition(session, job, JobState.CANCELLED, now, f"cancelled by {principal.tenant_id}")
-    lease = store.get_lease(session, job.lease_id) if job.lease_id else None
-    if lease is not None and lease.state == LeaseState.ACTIVE and lease.agent_id is None:
-        # Nobody claimed it yet: the devices go back now. A claimed job's agent learns of the
-        # cancellation at its next heartbeat, stops the work and reports its final usage.
-        release(session, lease, now, LeaseState.RELEASED)
+    for lease_id in lease_ids(job):
+        lease = store.get_lease(session, lease_id)
+        if lease is not None and lease.state == LeaseState.ACTIVE and lease.agent_id is None:
+            # Nobody claimed it yet: the devices go back now. A claimed job's agent learns of
+            # the cancellation at its next heartbeat, stops the work and reports its usage.
+            release(session, lease, now, LeaseState.RELEASED)
     return job
+
+
+def lease_ids(job: Job) -> list[str]:
+    """The job's current lease, and for a gang over several pools every lease of the gang."""
+    ids = [job.lease_id] if job.lease_id else []
+    for part in (job.placement or {}).get("allocations", []):
+        if part.get("lease_id") and part["lease_id"] not in ids:
+            ids.append(part["lease_id"])
+    return ids
 
 
 def logs(session: Session, principal: Principal, job_id: str) -> JobLog | None:
